@@ -1,0 +1,1 @@
+"""Simulated devices on virtual serial lines, for tests, the demo and benchmarks."""

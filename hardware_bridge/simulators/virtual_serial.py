@@ -1,0 +1,164 @@
+"""Virtual serial lines made of pseudo-terminals, so real client code runs unchanged.
+
+Two shapes:
+
+* :class:`VirtualSerialPort` — one pty. The client opens :attr:`path` like any serial
+  port; the simulator reads and writes the pty master directly (asyncio).
+* :class:`VirtualSerialLink` — two ptys joined by a byte pump. Both sides open a path
+  (``device_path`` for a simulator that insists on opening a port itself, such as
+  pymodbus's server; ``client_path`` for the client). An optional tap per direction can
+  drop, delay-free corrupt or rewrite what crosses the line, to inject faults.
+
+ptys carry bytes instantly whatever baud rate the ends set, and ignore parity; timing
+faults are injected by the simulators, not emulated by the line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import termios
+import tty
+from collections.abc import Callable
+from typing import Literal, Self
+
+__all__ = ["Direction", "Tap", "VirtualSerialLink", "VirtualSerialPort"]
+
+type Direction = Literal["to_device", "to_client"]
+type Tap = Callable[[bytes], bytes]
+"""Rewrites a chunk crossing the link; return b"" to drop it."""
+
+
+def _open_raw_pty() -> tuple[int, int, str]:
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    attrs = termios.tcgetattr(slave)
+    attrs[3] &= ~termios.ECHO
+    termios.tcsetattr(slave, termios.TCSANOW, attrs)
+    os.set_blocking(master, False)
+    return master, slave, os.ttyname(slave)
+
+
+class VirtualSerialPort:
+    """One pty: the client opens :attr:`path`, the simulator talks on the master side."""
+
+    def __init__(self) -> None:
+        self._master, self._slave, self.path = _open_raw_pty()
+        self._buffer = bytearray()
+        self._data = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
+
+    def start(self) -> None:
+        """Start receiving; call from the event loop that serves the simulator."""
+        self._loop = asyncio.get_running_loop()
+        self._loop.add_reader(self._master, self._on_readable)
+
+    def _on_readable(self) -> None:
+        try:
+            chunk = os.read(self._master, 4096)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        if chunk:
+            self._buffer += chunk
+            self._data.set()
+
+    async def read(self, timeout: float | None = None) -> bytes:
+        """Return what arrived since the last read, waiting for at least one byte."""
+        if not self._buffer:
+            self._data.clear()
+            if timeout is None:
+                await self._data.wait()
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._data.wait(), timeout)
+        data = bytes(self._buffer)
+        self._buffer.clear()
+        return data
+
+    def write(self, data: bytes) -> None:
+        """Send bytes to the client (whole, blocking briefly if the pty buffer is full)."""
+        view = memoryview(data)
+        while view:
+            try:
+                written = os.write(self._master, view)
+            except BlockingIOError:
+                continue
+            view = view[written:]
+
+    def client_settings(self) -> tuple[int, int]:
+        """(input baud, output baud) the client last configured on its end."""
+        attrs = termios.tcgetattr(self._slave)
+        return attrs[4], attrs[5]
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.remove_reader(self._master)
+        os.close(self._master)
+        os.close(self._slave)
+
+    async def __aenter__(self) -> Self:
+        self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+
+class VirtualSerialLink:
+    """Two ptys joined by a pump: a null-modem cable with an optional fault tap."""
+
+    def __init__(self) -> None:
+        self._dev_master, self._dev_slave, self.device_path = _open_raw_pty()
+        self._cli_master, self._cli_slave, self.client_path = _open_raw_pty()
+        self.taps: dict[Direction, Tap | None] = {"to_device": None, "to_client": None}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
+
+    def start(self) -> None:
+        """Start pumping bytes; call from the event loop that serves the simulator."""
+        self._loop = asyncio.get_running_loop()
+        self._loop.add_reader(self._cli_master, self._pump, self._cli_master, self._dev_master,
+                              "to_device")
+        self._loop.add_reader(self._dev_master, self._pump, self._dev_master, self._cli_master,
+                              "to_client")
+
+    def _pump(self, src: int, dst: int, direction: Direction) -> None:
+        try:
+            chunk = os.read(src, 4096)
+        except (BlockingIOError, OSError):
+            return
+        tap = self.taps[direction]
+        if tap is not None:
+            chunk = tap(chunk)
+        view = memoryview(chunk)
+        while view:
+            try:
+                view = view[os.write(dst, view):]
+            except BlockingIOError:
+                continue
+            except OSError:
+                return
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.remove_reader(self._cli_master)
+            self._loop.remove_reader(self._dev_master)
+        for fd in (self._dev_master, self._dev_slave, self._cli_master, self._cli_slave):
+            os.close(fd)
+
+    async def __aenter__(self) -> Self:
+        self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()

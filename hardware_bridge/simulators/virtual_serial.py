@@ -9,8 +9,10 @@ Two shapes:
   pymodbus's server; ``client_path`` for the client). An optional tap per direction can
   drop, delay-free corrupt or rewrite what crosses the line, to inject faults.
 
-ptys carry bytes instantly whatever baud rate the ends set, and ignore parity; timing
-faults are injected by the simulators, not emulated by the line.
+ptys carry bytes instantly whatever baud rate the ends set; timing faults are injected by
+the simulators, not emulated by the line. Linux ptys accept parity or 7-bit characters when
+a port is opened but refuse (EINVAL) any later reconfiguration of such a port, which
+pyserial does right after opening: open virtual ports 8N1.
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ class VirtualSerialPort:
             self._buffer += chunk
             self._data.set()
 
-    async def read(self, timeout: float | None = None) -> bytes:
+    async def read(self, timeout: float | None = None) -> bytes:  # noqa: ASYNC109
         """Return what arrived since the last read, waiting for at least one byte."""
         if not self._buffer:
             self._data.clear()
@@ -124,10 +126,12 @@ class VirtualSerialLink:
     def start(self) -> None:
         """Start pumping bytes; call from the event loop that serves the simulator."""
         self._loop = asyncio.get_running_loop()
-        self._loop.add_reader(self._cli_master, self._pump, self._cli_master, self._dev_master,
-                              "to_device")
-        self._loop.add_reader(self._dev_master, self._pump, self._dev_master, self._cli_master,
-                              "to_client")
+        self._loop.add_reader(
+            self._cli_master, self._pump, self._cli_master, self._dev_master, "to_device"
+        )
+        self._loop.add_reader(
+            self._dev_master, self._pump, self._dev_master, self._cli_master, "to_client"
+        )
 
     def _pump(self, src: int, dst: int, direction: Direction) -> None:
         try:
@@ -140,7 +144,7 @@ class VirtualSerialLink:
         view = memoryview(chunk)
         while view:
             try:
-                view = view[os.write(dst, view):]
+                view = view[os.write(dst, view) :]
             except BlockingIOError:
                 continue
             except OSError:

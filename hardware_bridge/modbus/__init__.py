@@ -1,0 +1,90 @@
+"""Modbus RTU: device profiles as data, a request planner, and a bus master per serial line.
+
+Typical use::
+
+    catalogue = load_catalogue(user_dir)             # shipped + user profiles
+    async with ModbusBus(SerialSettings(port="/dev/ttyUSB0")) as bus:
+        reading = await bus.read_device(5, catalogue.get("eastron_sdm630"))
+        reading.values["voltage_l1"]                  # None when unavailable, never 0
+"""
+
+from hardware_bridge.modbus._bus import (
+    DeviceHealth,
+    DeviceReading,
+    ModbusBus,
+    RequestFailure,
+    ScanHit,
+    Value,
+    default_inter_frame_delay,
+)
+from hardware_bridge.modbus._codec import decode_point, decode_raw, encode_raw, raw_for_value
+from hardware_bridge.modbus._errors import (
+    ModbusBusError,
+    ModbusConnectionError,
+    ModbusDeviceError,
+    ModbusExceptionResponse,
+    ModbusNoResponse,
+    ProfileError,
+)
+from hardware_bridge.modbus._loader import (
+    ProfileCatalogue,
+    load_catalogue,
+    load_profile,
+    load_profile_data,
+    load_profile_text,
+)
+from hardware_bridge.modbus._planner import (
+    DEFAULT_MAX_GAP,
+    ReadRequest,
+    break_even_gap,
+    plan_reads,
+)
+from hardware_bridge.modbus._profile import (
+    Bit,
+    DataType,
+    Hole,
+    Point,
+    PollGroup,
+    Probe,
+    Profile,
+    SerialDefaults,
+    WordOrder,
+)
+
+__all__ = [
+    "DEFAULT_MAX_GAP",
+    "Bit",
+    "DataType",
+    "DeviceHealth",
+    "DeviceReading",
+    "Hole",
+    "ModbusBus",
+    "ModbusBusError",
+    "ModbusConnectionError",
+    "ModbusDeviceError",
+    "ModbusExceptionResponse",
+    "ModbusNoResponse",
+    "Point",
+    "PollGroup",
+    "Probe",
+    "Profile",
+    "ProfileCatalogue",
+    "ProfileError",
+    "ReadRequest",
+    "RequestFailure",
+    "ScanHit",
+    "SerialDefaults",
+    "Value",
+    "WordOrder",
+    "break_even_gap",
+    "decode_point",
+    "decode_raw",
+    "default_inter_frame_delay",
+    "encode_raw",
+    "load_catalogue",
+    "load_profile",
+    "load_profile_data",
+    "load_profile_text",
+    "plan_reads",
+    "raw_for_value",
+]

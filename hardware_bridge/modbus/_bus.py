@@ -1,0 +1,486 @@
+"""Bus master: one owner per serial line, per-device timeouts, retries and back-off.
+
+Every transaction on the line goes through one lock, so exactly one request is in flight.
+Before each request the line is left idle for the inter-frame delay (t3.5 by default; the
+async pymodbus client sends immediately). A device that stops answering is backed off:
+its reads are answered at once with unavailable values until the back-off period ends,
+then one single-attempt probe decides whether it is back (the period doubles up to a
+maximum while it stays silent). A silent device therefore costs the others at most one
+timeout per back-off period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal, Self
+
+from hardware_bridge.modbus._client import RtuClient
+from hardware_bridge.modbus._codec import Number, decode_point, decode_raw
+from hardware_bridge.modbus._errors import (
+    ModbusConnectionError,
+    ModbusExceptionResponse,
+    ModbusNoResponse,
+)
+from hardware_bridge.modbus._loader import ProfileCatalogue
+from hardware_bridge.modbus._planner import ReadRequest, plan_reads, resolve_keys
+from hardware_bridge.modbus._profile import Point, PollGroup, Probe, Profile
+from hardware_bridge.serial_line import SerialSettings
+
+__all__ = [
+    "DeviceHealth",
+    "DeviceReading",
+    "ModbusBus",
+    "RequestFailure",
+    "ScanHit",
+    "Value",
+]
+
+type Value = Number | bool | None
+type FailureKind = Literal["no_response", "exception", "connection", "backed_off"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RequestFailure:
+    """One planned read that produced no values, and why."""
+
+    function_code: int
+    address: int
+    count: int
+    kind: FailureKind
+    message: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeviceReading:
+    """The result of reading one device: values (None = unavailable) and what it cost."""
+
+    device_id: int
+    profile_id: str
+    values: Mapping[str, Value]
+    requests: int
+    """Request frames sent on the line for this reading (retries included)."""
+    errors: tuple[RequestFailure, ...] = ()
+    skipped: bool = False
+    """True when the device was backed off and nothing was sent."""
+
+    @property
+    def complete(self) -> bool:
+        """Every planned read succeeded."""
+        return not self.errors
+
+    @property
+    def available(self) -> bool:
+        """At least one value was read."""
+        return any(v is not None for v in self.values.values())
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeviceHealth:
+    """What the bus currently thinks of one device."""
+
+    device_id: int
+    state: Literal["unknown", "online", "backed_off"]
+    consecutive_failures: int
+    backoff_seconds: float
+    retry_in: float | None
+    """Seconds until the next probe is allowed (None unless backed off)."""
+    last_error: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScanHit:
+    """A device that answered during a scan, and the profile its probe registers suggest."""
+
+    device_id: int
+    suggested_profile_id: str | None
+    candidates: tuple[str, ...] = ()
+    """Every profile whose probes all matched, best first."""
+
+
+@dataclass(slots=True)
+class _Health:
+    state: Literal["unknown", "online", "backed_off"] = "unknown"
+    failures: int = 0
+    backoff: float = 0.0
+    retry_at: float | None = None
+    last_error: str | None = None
+
+
+@dataclass(slots=True)
+class _Outcome:
+    registers: dict[tuple[int, int], int] = field(default_factory=dict)
+    requests: int = 0
+    errors: list[RequestFailure] = field(default_factory=list)
+
+
+def default_inter_frame_delay(settings: SerialSettings) -> float:
+    """t3.5 (Modbus over Serial Line V1.02 §2.5.1.1): 3.5 × 11-bit characters, 1.75 ms >19200."""
+    if settings.baudrate > 19200:
+        return 0.00175
+    return 3.5 * 11 / settings.baudrate
+
+
+class ModbusBus:
+    """The master of one RS-485 line; use as ``async with ModbusBus(settings) as bus``."""
+
+    def __init__(
+        self,
+        settings: SerialSettings,
+        *,
+        timeout: float = 0.5,
+        retries: int = 1,
+        inter_frame_delay: float | None = None,
+        device_switch_delay: float = 0.0,
+        backoff_initial: float = 5.0,
+        backoff_max: float = 300.0,
+        failures_before_backoff: int = 1,
+        handle_local_echo: bool = False,
+        reconnect_delay: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if timeout <= 0 or retries < 0 or failures_before_backoff < 1:
+            raise ValueError("timeout must be > 0, retries >= 0, failures_before_backoff >= 1")
+        self.settings = settings
+        self.timeout = timeout
+        self.retries = retries
+        self.inter_frame_delay = (
+            default_inter_frame_delay(settings) if inter_frame_delay is None else inter_frame_delay
+        )
+        self.device_switch_delay = device_switch_delay
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self.failures_before_backoff = failures_before_backoff
+        self.reconnect_delay = reconnect_delay
+        self._clock = clock
+        self._client = RtuClient(settings, handle_local_echo=handle_local_echo)
+        self._lock = asyncio.Lock()
+        self._health: dict[int, _Health] = {}
+        self._timeouts: dict[int, float] = {}
+        self._last_io = 0.0
+        self._last_device: int | None = None
+        self._reconnect_at = 0.0
+        self.requests_sent = 0
+
+    # -- lifecycle ---------------------------------------------------------------------
+    async def open(self) -> None:
+        """Open the port (ModbusConnectionError if it cannot be opened)."""
+        async with self._lock:
+            await self._client.connect()
+
+    async def close(self) -> None:
+        async with self._lock:
+            self._client.close()
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- health ------------------------------------------------------------------------
+    def set_device_timeout(self, device_id: int, timeout: float) -> None:
+        """Use a different response timeout for one device (a slow relay, say)."""
+        self._timeouts[device_id] = timeout
+
+    def health(self, device_id: int) -> DeviceHealth:
+        h = self._health.get(device_id, _Health())
+        retry_in = None
+        if h.state == "backed_off" and h.retry_at is not None:
+            retry_in = max(0.0, h.retry_at - self._clock())
+        return DeviceHealth(
+            device_id=device_id,
+            state=h.state,
+            consecutive_failures=h.failures,
+            backoff_seconds=h.backoff,
+            retry_in=retry_in,
+            last_error=h.last_error,
+        )
+
+    def _mark_ok(self, device_id: int) -> None:
+        h = self._health.setdefault(device_id, _Health())
+        h.state, h.failures, h.backoff, h.retry_at = "online", 0, 0.0, None
+
+    def _mark_silent(self, device_id: int, message: str) -> None:
+        h = self._health.setdefault(device_id, _Health())
+        h.failures += 1
+        h.last_error = message
+        if h.failures >= self.failures_before_backoff:
+            h.backoff = (
+                self.backoff_initial if h.backoff == 0 else min(2 * h.backoff, self.backoff_max)
+            )
+            h.state = "backed_off"
+            h.retry_at = self._clock() + h.backoff
+
+    # -- line access -------------------------------------------------------------------
+    async def _pace(self, device_id: int) -> None:
+        gap = self.inter_frame_delay
+        if self._last_device is not None and device_id != self._last_device:
+            gap += self.device_switch_delay
+        wait = self._last_io + gap - self._clock()
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+    async def _ensure_connected(self) -> None:
+        if self._client.connected:
+            return
+        now = self._clock()
+        if now < self._reconnect_at:
+            raise ModbusConnectionError(
+                f"{self.settings.port} is unavailable (next attempt in "
+                f"{self._reconnect_at - now:.1f} s)"
+            )
+        try:
+            await self._client.connect()
+        except ModbusConnectionError:
+            self._reconnect_at = self._clock() + self.reconnect_delay
+            raise
+
+    async def _transact(
+        self,
+        device_id: int,
+        function_code: int,
+        address: int,
+        count: int,
+        *,
+        retries: int,
+        response_timeout: float,
+        outcome: _Outcome | None = None,
+    ) -> list[int]:
+        async with self._lock:
+            await self._ensure_connected()
+            last: ModbusNoResponse | None = None
+            for _ in range(retries + 1):
+                await self._pace(device_id)
+                self.requests_sent += 1
+                if outcome is not None:
+                    outcome.requests += 1
+                try:
+                    return await self._client.read_registers(
+                        device_id, function_code, address, count, response_timeout=response_timeout
+                    )
+                except ModbusNoResponse as exc:
+                    last = exc
+                finally:
+                    self._last_io = self._clock()
+                    self._last_device = device_id
+            assert last is not None
+            raise last
+
+    async def read_registers(
+        self,
+        device_id: int,
+        function_code: int,
+        address: int,
+        count: int,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 - per-attempt response timeout
+        retries: int | None = None,
+    ) -> list[int]:
+        """A raw register read through the bus (serialised, paced; no back-off bookkeeping)."""
+        _check_device_id(device_id)
+        return await self._transact(
+            device_id,
+            function_code,
+            address,
+            count,
+            retries=self.retries if retries is None else retries,
+            response_timeout=timeout or self._timeouts.get(device_id, self.timeout),
+        )
+
+    # -- reading devices ---------------------------------------------------------------
+    async def read_device(
+        self,
+        device_id: int,
+        profile: Profile,
+        keys: Iterable[str] | None = None,
+        group: PollGroup | None = None,
+        *,
+        max_gap: int | None = None,
+    ) -> DeviceReading:
+        """Read ``keys`` (every value if None; only ``group``'s if given) in the fewest requests.
+
+        Never raises for device or line failures: failed values are None and the reason is
+        in ``errors``. Unknown keys raise KeyError (a caller bug).
+        """
+        _check_device_id(device_id)
+        wanted_keys = list(keys) if keys is not None else None
+        plan = plan_reads(profile, wanted_keys, group=group, max_gap=max_gap)
+        out_keys = _output_keys(profile, wanted_keys, group)
+        h = self._health.setdefault(device_id, _Health())
+        if h.state == "backed_off" and h.retry_at is not None and self._clock() < h.retry_at:
+            failure = RequestFailure(
+                function_code=0,
+                address=0,
+                count=0,
+                kind="backed_off",
+                message=f"device {device_id} not answering; next try in "
+                f"{h.retry_at - self._clock():.1f} s",
+            )
+            return DeviceReading(
+                device_id=device_id,
+                profile_id=profile.id,
+                values=dict.fromkeys(out_keys),
+                requests=0,
+                errors=(failure,),
+                skipped=True,
+            )
+        probing = h.state == "backed_off"
+        timeout = self._timeouts.get(device_id, self.timeout)
+        outcome = _Outcome()
+        for index, request in enumerate(plan):
+            try:
+                registers = await self._transact(
+                    device_id,
+                    request.function_code,
+                    request.address,
+                    request.count,
+                    retries=0 if probing else self.retries,
+                    response_timeout=timeout,
+                    outcome=outcome,
+                )
+            except ModbusNoResponse as exc:
+                self._mark_silent(device_id, str(exc))
+                for skipped in plan[index:]:
+                    outcome.errors.append(_failure(skipped, "no_response", str(exc)))
+                break
+            except ModbusExceptionResponse as exc:
+                self._mark_ok(device_id)
+                outcome.errors.append(_failure(request, "exception", str(exc)))
+            except ModbusConnectionError as exc:
+                for skipped in plan[index:]:
+                    outcome.errors.append(_failure(skipped, "connection", str(exc)))
+                break
+            else:
+                self._mark_ok(device_id)
+                for offset, word in enumerate(registers):
+                    outcome.registers[(request.function_code, request.address + offset)] = word
+            probing = False
+        values = _decode(resolve_keys(profile, wanted_keys), outcome.registers)
+        return DeviceReading(
+            device_id=device_id,
+            profile_id=profile.id,
+            values={key: values.get(key) for key in out_keys},
+            requests=outcome.requests,
+            errors=tuple(outcome.errors),
+        )
+
+    # -- discovery ---------------------------------------------------------------------
+    async def scan(
+        self,
+        addresses: Iterable[int],
+        catalogue: ProfileCatalogue | Iterable[Profile],
+        *,
+        timeout: float = 0.1,  # noqa: ASYNC109 - per-address response timeout
+    ) -> list[ScanHit]:
+        """Find answering device ids and suggest a profile from each profile's probe registers.
+
+        Each address costs one short request when nobody answers; a device that answers
+        (even with an exception) is then asked the other probe registers.
+        """
+        profiles = [p for p in catalogue if p.probes]
+        reads: list[tuple[int, int, int]] = []
+        for profile in profiles:
+            for probe in profile.probes:
+                key = (probe.function_code, probe.address, probe.width)
+                if key not in reads:
+                    reads.append(key)
+        if not reads:
+            reads.append((3, 0, 1))
+        hits: list[ScanHit] = []
+        for device_id in addresses:
+            _check_device_id(device_id)
+            answers: dict[tuple[int, int, int], list[int] | None] = {}
+            present = False
+            for read in reads:
+                try:
+                    answers[read] = await self._transact(
+                        device_id, read[0], read[1], read[2], retries=0, response_timeout=timeout
+                    )
+                    present = True
+                except ModbusExceptionResponse:
+                    answers[read] = None
+                    present = True
+                except ModbusNoResponse:
+                    answers[read] = None
+                    if not present:
+                        break
+            if not present:
+                continue
+            candidates = [
+                p for p in profiles if all(_probe_matches(pr, answers) for pr in p.probes)
+            ]
+            candidates.sort(key=lambda p: (-len(p.probes), p.id))
+            best = None
+            if candidates and (
+                len(candidates) == 1 or len(candidates[0].probes) > len(candidates[1].probes)
+            ):
+                best = candidates[0].id
+            hits.append(
+                ScanHit(
+                    device_id=device_id,
+                    suggested_profile_id=best,
+                    candidates=tuple(p.id for p in candidates),
+                )
+            )
+        return hits
+
+
+def _check_device_id(device_id: int) -> None:
+    if not 1 <= device_id <= 247:
+        raise ValueError(f"device id must be 1..247, not {device_id}")
+
+
+def _failure(request: ReadRequest, kind: FailureKind, message: str) -> RequestFailure:
+    return RequestFailure(
+        function_code=request.function_code,
+        address=request.address,
+        count=request.count,
+        kind=kind,
+        message=message,
+    )
+
+
+def _probe_matches(probe: Probe, answers: Mapping[tuple[int, int, int], list[int] | None]) -> bool:
+    registers = answers.get((probe.function_code, probe.address, probe.width))
+    if registers is None:
+        return False
+    value = decode_raw(probe.type, probe.word_order, registers)
+    if isinstance(value, float) and math.isnan(value):
+        return False
+    return probe.matches(value)
+
+
+def _output_keys(profile: Profile, keys: list[str] | None, group: PollGroup | None) -> list[str]:
+    if keys is not None:
+        wanted = set(keys)
+        return [k for k in profile.value_keys if k in wanted]
+    out: list[str] = []
+    for point in profile.points:
+        if group is None or point.group == group:
+            out.append(point.key)
+            out.extend(bit.key for bit in point.bits)
+    return out
+
+
+def _decode(points: Iterable[Point], registers: Mapping[tuple[int, int], int]) -> dict[str, Value]:
+    values: dict[str, Value] = {}
+    ordered = sorted(points, key=lambda p: p.scale_by is not None)
+    for point in ordered:
+        words = [
+            registers.get((point.function_code, point.address + i)) for i in range(point.width)
+        ]
+        if any(w is None for w in words):
+            values[point.key] = None
+            values.update(dict.fromkeys((b.key for b in point.bits), None))
+            continue
+        factors: dict[str, Number | None] = {}
+        if point.scale_by is not None:
+            ref = values.get(point.scale_by)
+            factors[point.scale_by] = ref if isinstance(ref, int | float) else None
+        values.update(decode_point(point, [w for w in words if w is not None], factors))
+    return values

@@ -73,11 +73,13 @@ class RtuClient:
         self._client.close()
 
     def _set_timeout(self, timeout: float) -> None:
-        # The per-attempt response timeout lives in comm_params.timeout_connect (3.11 – 3.16);
-        # set per request so each device can have its own.
-        params = getattr(self._client, "comm_params", None)
-        if params is not None and hasattr(params, "timeout_connect"):
-            params.timeout_connect = timeout
+        # The per-attempt response timeout is comm_params.timeout_connect of the transaction
+        # manager (a copy of the client's, 3.11 – 3.16); set per request so each device can
+        # have its own.
+        for owner in (self._client, getattr(self._client, "ctx", None)):
+            params = getattr(owner, "comm_params", None)
+            if params is not None and hasattr(params, "timeout_connect"):
+                params.timeout_connect = timeout
 
     async def read_registers(
         self,

@@ -1,0 +1,241 @@
+"""A simulated RS-485 line of Modbus RTU devices, driven by their profiles.
+
+pymodbus's RTU server answers on one end of a :class:`VirtualSerialLink`; the client opens
+:attr:`ModbusLineSimulator.path`. The link's taps cut the byte stream into RTU frames, count
+requests per device id, and inject faults per device at runtime:
+
+* ``silent``     — requests to the device are dropped (it never answers);
+* ``bad_crc``    — one byte of each of its responses is flipped, so the CRC fails;
+* ``exception``  — it answers every read with a Modbus exception (code of your choice).
+
+Ids that no simulated device owns are dropped too: on a real line nobody answers them
+(pymodbus's server would answer them with exception 4). With ``echo=True`` every response is
+preceded by the client's own request, like a 2-wire RS-485 adapter that hears itself.
+
+Register contents come from :func:`render_device` at the simulator's clock: advance it with
+:meth:`ModbusLineSimulator.advance`, or give ``update_interval`` to let it run by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Self
+
+from hardware_bridge.modbus import Profile, Value
+from hardware_bridge.simulators.modbus_frames import RtuFrameSplitter
+from hardware_bridge.simulators.modbus_server import SerialRegisterServer
+from hardware_bridge.simulators.modbus_values import DeviceImage, render_device
+from hardware_bridge.simulators.virtual_serial import VirtualSerialLink
+
+__all__ = ["Fault", "ModbusLineSimulator", "SimulatedDevice"]
+
+
+class Fault(StrEnum):
+    NONE = "none"
+    SILENT = "silent"
+    BAD_CRC = "bad_crc"
+    EXCEPTION = "exception"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SimulatedDevice:
+    """One device on the simulated line."""
+
+    device_id: int
+    profile: Profile
+    overrides: Mapping[str, float] = field(default_factory=dict)
+    """Fixed engineering values for some keys (e.g. ``{"ct_ratio": 100}``)."""
+    seed: float | None = None
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.device_id <= 247:
+            raise ValueError(f"device id must be 1..247, not {self.device_id}")
+
+
+@dataclass(slots=True)
+class _State:
+    device: SimulatedDevice
+    fault: Fault = Fault.NONE
+    exception_code: int = 4
+    requests: int = 0
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class ModbusLineSimulator:
+    """``async with ModbusLineSimulator(devices=[...]) as sim:`` then open ``sim.path``."""
+
+    def __init__(
+        self,
+        devices: Sequence[SimulatedDevice],
+        *,
+        baudrate: int = 9600,
+        update_interval: float | None = None,
+        echo: bool = False,
+        start_time: float = 0.0,
+    ) -> None:
+        ids = [d.device_id for d in devices]
+        if len(set(ids)) != len(ids):
+            raise ValueError("device ids on one line must be unique")
+        self._states = {d.device_id: _State(d) for d in devices}
+        self._baudrate = baudrate
+        self._update_interval = update_interval
+        self.echo = echo
+        self.time = start_time
+        self._link = VirtualSerialLink()
+        self._server: SerialRegisterServer | None = None
+        self._ticker: asyncio.Task[None] | None = None
+        self._requests = RtuFrameSplitter("request")
+        self._responses = RtuFrameSplitter("response")
+        self._last_request = b""
+        self._images: dict[int, tuple[float, DeviceImage]] = {}
+
+    # -- public API --------------------------------------------------------------------
+    @property
+    def path(self) -> str:
+        """The serial port a client opens."""
+        return self._link.client_path
+
+    @property
+    def api(self) -> str:
+        """Which pymodbus datastore API the server runs on ("context" or "simdevice")."""
+        return self._server.api if self._server is not None else "not started"
+
+    def device_ids(self) -> list[int]:
+        return sorted(self._states)
+
+    def values(self, device_id: int) -> dict[str, Value]:
+        """Engineering values the device serves right now (what a correct client decodes)."""
+        return dict(self._image(device_id).values)
+
+    def advance(self, seconds: float) -> None:
+        """Move the simulated clock: values drift, energy counters grow."""
+        self.time += seconds
+
+    def set_fault(self, device_id: int, fault: Fault | str, *, exception_code: int = 4) -> None:
+        state = self._states[device_id]
+        state.fault = Fault(fault)
+        state.exception_code = exception_code
+
+    def requests_seen(self, device_id: int) -> int:
+        """Request frames addressed to ``device_id`` that crossed the line (also dropped ones)."""
+        state = self._states.get(device_id)
+        return state.requests if state is not None else 0
+
+    async def wait_for_requests(self, device_id: int, count: int) -> None:
+        """Wait until ``device_id`` has seen at least ``count`` requests."""
+        state = self._states[device_id]
+        while state.requests < count:
+            state.changed.clear()
+            await state.changed.wait()
+
+    # -- lifecycle ---------------------------------------------------------------------
+    async def start(self) -> None:
+        self._link.taps["to_device"] = self._to_device
+        self._link.taps["to_client"] = self._to_client
+        self._link.start()
+        spans = {dev_id: self._span(st.device.profile) for dev_id, st in self._states.items()}
+        self._server = SerialRegisterServer(
+            self._link.device_path, spans, self._registers, baudrate=self._baudrate
+        )
+        await self._server.start()
+        if self._update_interval is not None:
+            self._ticker = asyncio.create_task(self._tick(self._update_interval))
+
+    async def stop(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+            self._ticker = None
+        if self._server is not None:
+            await self._server.stop()
+            self._server = None
+        self._link.close()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- internals ---------------------------------------------------------------------
+    async def _tick(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            self.advance(interval)
+
+    @staticmethod
+    def _span(profile: Profile) -> tuple[int, int]:
+        addresses = [p.address for p in profile.points] + [p.end - 1 for p in profile.points]
+        addresses += [p.address + p.width - 1 for p in profile.probes]
+        addresses += [p.address for p in profile.probes]
+        return min(addresses), max(addresses)
+
+    def _image(self, device_id: int) -> DeviceImage:
+        cached = self._images.get(device_id)
+        if cached is not None and cached[0] == self.time:
+            return cached[1]
+        device = self._states[device_id].device
+        seed = device.seed if device.seed is not None else device_id * 1.3
+        image = render_device(device.profile, self.time, seed=seed, overrides=device.overrides)
+        self._images[device_id] = (self.time, image)
+        return image
+
+    def _registers(
+        self, device_id: int, function_code: int, address: int, count: int
+    ) -> list[int] | int:
+        """What the device answers to a read: registers, or an exception code."""
+        state = self._states.get(device_id)
+        if state is None:
+            return 11
+        if state.fault is Fault.EXCEPTION:
+            return state.exception_code
+        profile = state.device.profile
+        used = {p.function_code for p in profile.points} | {p.function_code for p in profile.probes}
+        if function_code not in used:
+            return 1  # illegal function
+        if any(h.overlaps(function_code, address, address + count) for h in profile.holes):
+            return 2  # illegal data address: the device refuses reserved registers
+        low, high = self._span(profile)
+        if address < low or address + count - 1 > high:
+            return 2
+        image = self._image(device_id).registers
+        return [image.get((function_code, address + i), 0) for i in range(count)]
+
+    def _to_device(self, chunk: bytes) -> bytes:
+        out = bytearray()
+        for piece, is_frame in self._requests.feed(chunk):
+            if not is_frame:
+                out += piece
+                continue
+            state = self._states.get(piece[0])
+            if state is None:
+                continue  # nobody owns this id: silence, as on a real line
+            state.requests += 1
+            state.changed.set()
+            if state.fault is Fault.SILENT:
+                continue
+            self._last_request = piece
+            out += piece
+        return bytes(out)
+
+    def _to_client(self, chunk: bytes) -> bytes:
+        out = bytearray()
+        for piece, is_frame in self._responses.feed(chunk):
+            if not is_frame:
+                out += piece
+                continue
+            frame = bytearray(piece)
+            state = self._states.get(frame[0])
+            if state is not None and state.fault is Fault.BAD_CRC:
+                frame[-1] ^= 0x5A
+            if self.echo and self._last_request:
+                out += self._last_request
+            self._last_request = b""
+            out += frame
+        return bytes(out)

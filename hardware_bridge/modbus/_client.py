@@ -64,7 +64,7 @@ class RtuClient:
         """Open the port; ModbusConnectionError if it cannot be opened."""
         try:
             ok = await self._client.connect()
-        except (OSError, ModbusException) as exc:
+        except Exception as exc:  # pyserial/termios/pymodbus raise many types when opening
             raise ModbusConnectionError(f"cannot open {self._settings.port}: {exc}") from exc
         if not ok:
             raise ModbusConnectionError(f"cannot open {self._settings.port}")

@@ -1,0 +1,194 @@
+"""``modbus-read`` and ``scan``: read one Modbus RTU device with a profile, find devices."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from typing import Any
+
+from hardware_bridge.modbus import (
+    ModbusBus,
+    ModbusConnectionError,
+    Profile,
+    ProfileCatalogue,
+    ProfileError,
+    load_catalogue,
+)
+from hardware_bridge.modbus._client import quiet_pymodbus_logging
+from hardware_bridge.serial_line import SerialSettings
+
+__all__ = ["register", "run_modbus_read", "run_scan"]
+
+EXIT_OK, EXIT_DEVICE, EXIT_INPUT = 0, 1, 2
+
+
+def register(subparsers: Any) -> None:
+    """Add ``modbus-read`` and ``scan`` to the ``smartpower-bridge`` parser."""
+    read = subparsers.add_parser(
+        "modbus-read",
+        help="read a Modbus RTU device with a profile",
+        description="Read every value of a profile from one device (fewest requests).",
+    )
+    read.add_argument("--port", required=True, help="serial port, e.g. /dev/ttyUSB0")
+    read.add_argument("--device-id", required=True, type=int, help="Modbus address 1..247")
+    read.add_argument("--profile", required=True, help="profile id, e.g. eastron_sdm630")
+    _line_options(read, baud_default=None)
+    read.add_argument("--keys", help="comma-separated value keys (default: all)")
+    read.add_argument("--timeout", type=float, default=0.5, help="response timeout, s")
+    read.add_argument("--retries", type=int, default=1, help="retries per request")
+    read.add_argument("--json", action="store_true", help="print one JSON object")
+    read.set_defaults(handler=run_modbus_read)
+
+    scan = subparsers.add_parser(
+        "scan",
+        help="find Modbus RTU devices on a line and suggest profiles",
+        description="Ask every address (1..247) once; suggest a profile from probe registers.",
+    )
+    scan.add_argument("--port", required=True, help="serial port, e.g. /dev/ttyUSB0")
+    _line_options(scan, baud_default=9600)
+    scan.add_argument("--first", type=int, default=1, help="first address (default 1)")
+    scan.add_argument("--last", type=int, default=247, help="last address (default 247)")
+    scan.add_argument("--timeout", type=float, default=0.1, help="response timeout, s")
+    scan.add_argument("--json", action="store_true", help="print a JSON list")
+    scan.set_defaults(handler=run_scan)
+
+
+def _line_options(parser: argparse.ArgumentParser, *, baud_default: int | None) -> None:
+    shown = "the profile's" if baud_default is None else str(baud_default)
+    parser.add_argument("--baudrate", type=int, default=baud_default, help=f"default {shown}")
+    parser.add_argument("--parity", choices=["N", "E", "O"], help="N, E or O")
+    parser.add_argument("--stopbits", type=int, choices=[1, 2], help="1 or 2")
+    parser.add_argument("--profiles-dir", help="directory with your own profile files")
+
+
+def _fail(code: int, message: str) -> int:
+    print(f"smartpower-bridge: {message}", file=sys.stderr)
+    return code
+
+
+def _catalogue(args: argparse.Namespace) -> ProfileCatalogue:
+    catalogue = load_catalogue(args.profiles_dir)
+    if args.profiles_dir is not None:
+        for error in catalogue.errors:
+            if str(error.source) == str(args.profiles_dir):
+                raise error
+    return catalogue
+
+
+def _settings(args: argparse.Namespace, profile: Profile | None) -> SerialSettings:
+    defaults = profile.serial if profile is not None else None
+    return SerialSettings(
+        port=args.port,
+        baudrate=args.baudrate or (defaults.baudrate if defaults else 9600),
+        parity=args.parity or (defaults.parity if defaults else "N"),
+        stopbits=args.stopbits or (defaults.stopbits if defaults else 1),
+    )
+
+
+def run_modbus_read(args: argparse.Namespace) -> int:
+    """Handler of ``modbus-read``; returns the exit code."""
+    if not 1 <= args.device_id <= 247:
+        return _fail(EXIT_INPUT, f"--device-id must be 1..247, not {args.device_id}")
+    if args.timeout <= 0 or args.retries < 0:
+        return _fail(EXIT_INPUT, "--timeout must be > 0 and --retries >= 0")
+    try:
+        profile = _catalogue(args).get(args.profile)
+    except ProfileError as exc:
+        return _fail(EXIT_INPUT, str(exc))
+    keys = [k.strip() for k in args.keys.split(",") if k.strip()] if args.keys else None
+    if keys is not None:
+        unknown = sorted(set(keys) - set(profile.value_keys))
+        if unknown:
+            return _fail(EXIT_INPUT, f"{profile.id} has no value {', '.join(unknown)}")
+    try:
+        settings = _settings(args, profile)
+    except ValueError as exc:
+        return _fail(EXIT_INPUT, str(exc))
+    quiet_pymodbus_logging()
+
+    async def read() -> int:
+        bus = ModbusBus(settings, timeout=args.timeout, retries=args.retries)
+        try:
+            await bus.open()
+        except ModbusConnectionError as exc:
+            return _fail(EXIT_DEVICE, str(exc))
+        try:
+            reading = await bus.read_device(args.device_id, profile, keys)
+        finally:
+            await bus.close()
+        if not reading.available:
+            reason = reading.errors[0].message if reading.errors else "no values"
+            return _fail(EXIT_DEVICE, f"device {args.device_id} on {args.port}: {reason}")
+        if args.json:
+            print(
+                json.dumps(
+                    {
+                        "device_id": args.device_id,
+                        "profile": profile.id,
+                        "values": dict(reading.values),
+                        "requests": reading.requests,
+                    }
+                )
+            )
+        else:
+            _print_reading(profile, reading.values, reading.requests)
+        return EXIT_OK
+
+    return asyncio.run(read())
+
+
+def _print_reading(profile: Profile, values: Any, requests: int) -> None:
+    units = {p.key: p.unit or "" for p in profile.points}
+    precision = {p.key: p.precision for p in profile.points}
+    for key, value in values.items():
+        if isinstance(value, float) and precision.get(key) is not None:
+            shown = f"{value:.{precision[key]}f}"
+        else:
+            shown = "unavailable" if value is None else str(value)
+        print(f"{key}: {shown} {units.get(key, '')}".rstrip())
+    print(f"({requests} request{'s' if requests != 1 else ''})")
+
+
+def run_scan(args: argparse.Namespace) -> int:
+    """Handler of ``scan``; returns the exit code."""
+    if not 1 <= args.first <= args.last <= 247:
+        return _fail(EXIT_INPUT, "--first/--last must satisfy 1 <= first <= last <= 247")
+    if args.timeout <= 0:
+        return _fail(EXIT_INPUT, "--timeout must be > 0")
+    try:
+        catalogue = _catalogue(args)
+        settings = _settings(args, None)
+    except (ProfileError, ValueError) as exc:
+        return _fail(EXIT_INPUT, str(exc))
+    quiet_pymodbus_logging()
+
+    async def scan() -> int:
+        bus = ModbusBus(settings, retries=0)
+        try:
+            await bus.open()
+        except ModbusConnectionError as exc:
+            return _fail(EXIT_DEVICE, str(exc))
+        try:
+            hits = await bus.scan(range(args.first, args.last + 1), catalogue, timeout=args.timeout)
+        finally:
+            await bus.close()
+        if args.json:
+            rows = [
+                {
+                    "device_id": h.device_id,
+                    "suggested_profile": h.suggested_profile_id,
+                    "candidates": list(h.candidates),
+                }
+                for h in hits
+            ]
+            print(json.dumps(rows))
+        else:
+            for hit in hits:
+                print(f"device {hit.device_id}: {hit.suggested_profile_id or 'unknown model'}")
+        if not hits:
+            return _fail(EXIT_DEVICE, f"no device answered on {args.port}")
+        return EXIT_OK
+
+    return asyncio.run(scan())

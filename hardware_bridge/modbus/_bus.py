@@ -456,14 +456,14 @@ def _probe_matches(probe: Probe, answers: Mapping[tuple[int, int, int], list[int
 
 
 def _output_keys(profile: Profile, keys: list[str] | None, group: PollGroup | None) -> list[str]:
-    if keys is not None:
-        wanted = set(keys)
-        return [k for k in profile.value_keys if k in wanted]
+    wanted = set(keys) if keys is not None else None
     out: list[str] = []
     for point in profile.points:
-        if group is None or point.group == group:
-            out.append(point.key)
-            out.extend(bit.key for bit in point.bits)
+        if group is not None and point.group != group:
+            continue
+        for key in (point.key, *(bit.key for bit in point.bits)):
+            if wanted is None or key in wanted:
+                out.append(key)
     return out
 
 

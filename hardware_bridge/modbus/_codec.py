@@ -117,7 +117,8 @@ def decode_point(
     factor: Number | None = 1
     if point.scale_by is not None:
         factor = (factors or {}).get(point.scale_by)
-    out[point.key] = None if factor is None else engineering_value(point, raw, factor)
+    # a missing or zero scale source (an unset CT ratio) cannot give a real value
+    out[point.key] = None if not factor else engineering_value(point, raw, factor)
     for bit in point.bits:
         out[bit.key] = bool((int(raw) >> bit.bit) & 1)
     return out

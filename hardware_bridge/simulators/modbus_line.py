@@ -20,18 +20,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Self
 
-from hardware_bridge.modbus import Profile, Value
+from hardware_bridge.modbus import Profile, ProfileCatalogue, Value
 from hardware_bridge.simulators.modbus_frames import RtuFrameSplitter
 from hardware_bridge.simulators.modbus_server import SerialRegisterServer
 from hardware_bridge.simulators.modbus_values import DeviceImage, render_device
 from hardware_bridge.simulators.virtual_serial import VirtualSerialLink
 
-__all__ = ["Fault", "ModbusLineSimulator", "SimulatedDevice"]
+__all__ = ["Fault", "ModbusLineSimulator", "SimulatedDevice", "devices_from_specs"]
 
 
 class Fault(StrEnum):
@@ -54,6 +54,19 @@ class SimulatedDevice:
     def __post_init__(self) -> None:
         if not 1 <= self.device_id <= 247:
             raise ValueError(f"device id must be 1..247, not {self.device_id}")
+
+
+def devices_from_specs(specs: Iterable[str], catalogue: ProfileCatalogue) -> list[SimulatedDevice]:
+    """``["1:eastron_sdm630", "7:kael_varkombi"]`` → simulated devices (ValueError if malformed;
+    ProfileError if a profile is unknown)."""
+    devices = []
+    for spec in specs:
+        device_id, sep, profile_id = spec.partition(":")
+        if not sep or not device_id.strip().isdigit() or not profile_id.strip():
+            raise ValueError(f"expected DEVICE_ID:PROFILE_ID, got {spec!r}")
+        profile = catalogue.get(profile_id.strip())
+        devices.append(SimulatedDevice(device_id=int(device_id), profile=profile))
+    return devices
 
 
 @dataclass(slots=True)

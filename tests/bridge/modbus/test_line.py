@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
@@ -13,7 +15,12 @@ import pytest
 
 from hardware_bridge.modbus import ModbusBus, ProfileCatalogue, Value, plan_reads
 from hardware_bridge.serial_line import SerialSettings
-from hardware_bridge.simulators.modbus_line import Fault, ModbusLineSimulator, SimulatedDevice
+from hardware_bridge.simulators.modbus_line import (
+    Fault,
+    ModbusLineSimulator,
+    SimulatedDevice,
+    devices_from_specs,
+)
 from hardware_bridge.simulators.modbus_server import uses_simdevice_api
 
 Cli = Callable[[Sequence[str]], tuple[int, str, str]]
@@ -401,3 +408,52 @@ def test_cli_missing_port_exits_1(tmp_path: Path, run_cli: Cli) -> None:
     )
     assert code == 1
     assert err.count("\n") == 1
+
+
+async def test_poll_group_reads_only_that_group(catalogue: ProfileCatalogue) -> None:
+    sdm = catalogue.get("eastron_sdm630")
+    async with (
+        ModbusLineSimulator(devices_from_specs(["3:eastron_sdm630"], catalogue)) as sim,
+        ModbusBus(SerialSettings(port=sim.path), timeout=0.3) as bus,
+    ):
+        slow = await bus.read_device(3, sdm, group="slow")
+        assert "energy_import_total" in slow.values
+        assert "voltage_l1" not in slow.values
+        assert slow.requests == len(plan_reads(sdm, group="slow"))
+        assert_same_values(slow.values, sim.values(3))
+
+
+def test_device_specs_are_checked(catalogue: ProfileCatalogue) -> None:
+    with pytest.raises(ValueError, match="DEVICE_ID:PROFILE_ID"):
+        devices_from_specs(["eastron_sdm630"], catalogue)
+    with pytest.raises(ValueError, match=r"1\.\.247"):
+        devices_from_specs(["300:eastron_sdm630"], catalogue)
+
+
+async def test_smartpower_bridge_entry_point(catalogue: ProfileCatalogue) -> None:
+    """The installed command, when the whole CLI package is present in this checkout."""
+    try:
+        import hardware_bridge.cli  # noqa: F401
+    except ImportError:
+        pytest.skip("the CLI package's other sub-command modules are not in this checkout")
+    async with ModbusLineSimulator(devices_from_specs(["5:kael_varkombi"], catalogue)) as sim:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "hardware_bridge",
+            "modbus-read",
+            "--port",
+            sim.path,
+            "--device-id",
+            "5",
+            "--profile",
+            "kael_varkombi",
+            "--json",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await process.communicate()
+    assert process.returncode == 0, err.decode()
+    result = json.loads(out)
+    assert result["requests"] == 2
+    assert_same_values(result["values"], sim.values(5))

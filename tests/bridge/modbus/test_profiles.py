@@ -272,3 +272,14 @@ def test_fuzzed_documents_survive_a_yaml_round_trip(document: dict[str, object])
         return
     with contextlib.suppress(ProfileError):
         load_profile_text(text, source="fuzz_rt.yaml")
+
+
+def test_worked_example_in_the_docs_loads_and_plans_as_described() -> None:
+    from hardware_bridge.modbus import plan_reads
+
+    docs = Path(__file__).resolve().parents[3] / "docs" / "profiles.md"
+    text = docs.read_text(encoding="utf-8").split("```yaml\n", 1)[1].split("```", 1)[0]
+    profile = load_profile_text(text, source="acme_pm3.yaml")
+    plan = plan_reads(profile)
+    assert [(r.address, r.count) for r in plan] == [(0, 14), (100, 2)]
+    assert [(r.address, r.count) for r in plan_reads(profile, max_gap=120)] == [(0, 14), (100, 2)]

@@ -1,0 +1,91 @@
+"""IEC 62056-21 (ex IEC 61107) meter reading: sans-I/O protocol core and an async client."""
+
+from hardware_bridge.iec62056._datasets import (
+    DataSet,
+    DataSetError,
+    DataSetScan,
+    Value,
+    parse_datasets,
+    scan_datasets,
+)
+from hardware_bridge.iec62056._errors import (
+    BccError,
+    IecError,
+    LineError,
+    LocalProtocolError,
+    NoResponseError,
+    NotAReadoutError,
+    ProtocolError,
+    RemoteProtocolError,
+    UnexpectedFrameError,
+)
+from hardware_bridge.iec62056._frames import (
+    CLOSED,
+    NEED_DATA,
+    DataBlock,
+    Framer,
+    FramerEvent,
+    Line,
+)
+from hardware_bridge.iec62056._ident import (
+    Identification,
+    ProtocolMode,
+    baud_char_for,
+    parse_identification,
+)
+from hardware_bridge.iec62056._messages import (
+    OptionMode,
+    bcc,
+    break_message,
+    makel_address,
+    option_select,
+    password_message,
+    request_message,
+    vendor_address,
+)
+from hardware_bridge.iec62056._readout import (
+    Readout,
+    identification_to_dict,
+    parse_readout,
+    readout_to_dict,
+)
+
+__all__ = [
+    "CLOSED",
+    "NEED_DATA",
+    "BccError",
+    "DataBlock",
+    "DataSet",
+    "DataSetError",
+    "DataSetScan",
+    "Framer",
+    "FramerEvent",
+    "Identification",
+    "IecError",
+    "Line",
+    "LineError",
+    "LocalProtocolError",
+    "NoResponseError",
+    "NotAReadoutError",
+    "OptionMode",
+    "ProtocolError",
+    "ProtocolMode",
+    "Readout",
+    "RemoteProtocolError",
+    "UnexpectedFrameError",
+    "Value",
+    "baud_char_for",
+    "bcc",
+    "break_message",
+    "identification_to_dict",
+    "makel_address",
+    "option_select",
+    "parse_datasets",
+    "parse_identification",
+    "parse_readout",
+    "password_message",
+    "readout_to_dict",
+    "request_message",
+    "scan_datasets",
+    "vendor_address",
+]

@@ -1,0 +1,75 @@
+"""Typed errors of the IEC 62056-21 stack.
+
+The split follows h11: :class:`LocalProtocolError` means *we* asked for something the
+protocol does not allow (a bad address, an impossible baud character); :class:`RemoteProtocolError`
+means the meter (or a capture file) sent bytes that break the protocol. Transport failures
+(:class:`NoResponseError`, :class:`LineError`) are not protocol errors but share the base
+:class:`IecError`, so a caller can catch everything the meter client raises with one name.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hardware_bridge.iec62056._frames import DataBlock
+
+__all__ = [
+    "BccError",
+    "IecError",
+    "LineError",
+    "LocalProtocolError",
+    "NoResponseError",
+    "NotAReadoutError",
+    "ProtocolError",
+    "RemoteProtocolError",
+    "UnexpectedFrameError",
+]
+
+
+class IecError(Exception):
+    """Base of every error raised by :mod:`hardware_bridge.iec62056`."""
+
+
+class ProtocolError(IecError):
+    """Abstract: the bytes exchanged break IEC 62056-21. Use a subclass."""
+
+    def __init__(self, message: str) -> None:
+        if type(self) is ProtocolError:
+            raise TypeError("ProtocolError is abstract; raise a subclass")
+        super().__init__(message)
+
+
+class LocalProtocolError(ProtocolError):
+    """We tried to build or send something the protocol does not allow."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """The meter (or a captured file) sent something that breaks the protocol."""
+
+
+class BccError(RemoteProtocolError):
+    """A data block's block check character does not match its contents.
+
+    The complete block is kept in :attr:`block`, so a caller may still look at it.
+    """
+
+    def __init__(self, message: str, block: DataBlock) -> None:
+        super().__init__(message)
+        self.block = block
+
+
+class UnexpectedFrameError(RemoteProtocolError):
+    """The meter answered, but not with what the session expected at this point."""
+
+
+class NotAReadoutError(RemoteProtocolError):
+    """A captured file is not an IEC 62056-21 readout; the message says why, in one line."""
+
+
+class NoResponseError(IecError):
+    """The meter stayed silent (reaction or inter-character timeout)."""
+
+
+class LineError(IecError):
+    """The serial line could not be opened or configured, or went away."""

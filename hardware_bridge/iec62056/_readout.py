@@ -1,0 +1,131 @@
+"""A whole readout, and reading one back from a captured file.
+
+Captures come in every shape: with or without the identification line, with the echo of
+``/?!`` and of the option select in front, with or without STX/ETX/BCC, with or without CR.
+:func:`parse_readout` accepts all of those; ``bcc_ok`` is ``None`` when the capture holds no
+BCC to check. A file that is not a readout raises :class:`NotAReadoutError` with a one-line
+reason.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from hardware_bridge.iec62056._datasets import DataSet, scan_datasets
+from hardware_bridge.iec62056._errors import NotAReadoutError, RemoteProtocolError
+from hardware_bridge.iec62056._ident import Identification, parse_identification
+from hardware_bridge.iec62056._messages import ACK, EOT, ETX, STX, bcc
+
+__all__ = ["Readout", "identification_to_dict", "parse_readout", "readout_to_dict"]
+
+_OBIS_LIKE = re.compile(
+    r"(?:[0-9]{1,3}-[0-9]{1,3}:)?(?:[0-9]{1,3}|[A-Z])(?:\.[0-9A-Z]{1,3}){1,3}(?:\*[0-9]{1,3})?"
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Readout:
+    """What a readout holds: identification (if seen), data sets, and the BCC verdict."""
+
+    identification: Identification | None
+    datasets: tuple[DataSet, ...]
+    bcc_ok: bool | None
+    complete: bool = True
+
+    def get(self, address: str) -> DataSet | None:
+        """First data set with exactly this address."""
+        for dataset in self.datasets:
+            if dataset.address == address:
+                return dataset
+        return None
+
+
+def identification_to_dict(identification: Identification | None) -> dict[str, Any] | None:
+    if identification is None:
+        return None
+    return {
+        "manufacturer": identification.manufacturer,
+        "baud": identification.baud_char,
+        "tag": identification.tag,
+        "ident": identification.ident,
+    }
+
+
+def readout_to_dict(readout: Readout) -> dict[str, Any]:
+    """The JSON shape of ``iec-parse --json``."""
+    return {
+        "identification": identification_to_dict(readout.identification),
+        "bcc_ok": readout.bcc_ok,
+        "datasets": [
+            {
+                "address": dataset.address,
+                "values": [{"value": v.value, "unit": v.unit} for v in dataset.values],
+            }
+            for dataset in readout.datasets
+        ],
+    }
+
+
+def _lstrip_noise(line: bytes) -> bytes:
+    """Drop non-printable bytes in front of a line (line noise, wake-up NULs), keep ACK."""
+    i = 0
+    while i < len(line) and line[i] != ACK[0] and not 0x20 <= line[i] < 0x7F:
+        i += 1
+    return line[i:].strip(b" \t\r")
+
+
+def parse_readout(data: bytes | str) -> Readout:
+    """Read a captured readout (see the module docstring)."""
+    raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    lines = raw.split(b"\n")
+    while lines and (lines[0].startswith(b"#") or not lines[0].strip(b" \t\r\x00")):
+        lines.pop(0)  # leading comments (fixture source lines) and blank lines
+    raw = b"\n".join(lines)
+    if not raw.strip(b" \t\r\n\x00"):
+        raise NotAReadoutError("the file is empty")
+    raw = raw.lstrip(b"\x00")
+    if b"\x00" in raw:
+        raise NotAReadoutError("binary data (NUL bytes), not an IEC 62056-21 readout")
+
+    stx = raw.find(STX)
+    head = raw if stx == -1 else raw[:stx]
+    identification: Identification | None = None
+    body_lines: list[bytes] = []
+    head_lines = head.split(b"\n")
+    for index, line in enumerate(head_lines):
+        clean = _lstrip_noise(line)
+        if not clean or clean.startswith((b"/?", ACK)):
+            continue  # blank, or the echo of our own request / option select
+        if clean.startswith(b"/") and identification is None and not body_lines:
+            try:
+                identification = parse_identification(clean)
+            except RemoteProtocolError as err:
+                raise NotAReadoutError(f"bad identification line: {err}") from None
+            continue
+        if stx == -1:
+            body_lines = head_lines[index:]
+            break
+    bcc_ok: bool | None = None
+    if stx != -1:
+        body = raw[stx + 1 :]
+        end = min((i for i in (body.find(ETX), body.find(EOT)) if i != -1), default=-1)
+        if end != -1:
+            if end + 1 < len(body):
+                bcc_ok = bcc(body[: end + 1]) == body[end + 1]
+            body = body[:end]
+    else:
+        body = b"\n".join(body_lines)
+        end = min((i for i in (body.find(ETX), body.find(EOT)) if i != -1), default=-1)
+        if end != -1:
+            body = body[:end]
+
+    scan = scan_datasets(body.decode("latin-1"), strict=False)
+    if not any(_OBIS_LIKE.fullmatch(ds.address) for ds in scan.datasets):
+        raise NotAReadoutError("no IEC 62056-21 data sets (ADDRESS(value*unit)) found")
+    if len(scan.junk) > len(scan.datasets):
+        raise NotAReadoutError("mostly text that is not IEC 62056-21 data sets")
+    return Readout(
+        identification=identification, datasets=scan.datasets, bcc_ok=bcc_ok, complete=scan.ended
+    )

@@ -1,5 +1,6 @@
 """IEC 62056-21 (ex IEC 61107) meter reading: sans-I/O protocol core and an async client."""
 
+from hardware_bridge.iec62056._client import ClientSettings, MeterClient, MeterReading, Trace
 from hardware_bridge.iec62056._datasets import (
     DataSet,
     DataSetError,
@@ -54,6 +55,7 @@ __all__ = [
     "CLOSED",
     "NEED_DATA",
     "BccError",
+    "ClientSettings",
     "DataBlock",
     "DataSet",
     "DataSetError",
@@ -65,6 +67,8 @@ __all__ = [
     "Line",
     "LineError",
     "LocalProtocolError",
+    "MeterClient",
+    "MeterReading",
     "NoResponseError",
     "NotAReadoutError",
     "OptionMode",
@@ -72,6 +76,7 @@ __all__ = [
     "ProtocolMode",
     "Readout",
     "RemoteProtocolError",
+    "Trace",
     "UnexpectedFrameError",
     "Value",
     "baud_char_for",

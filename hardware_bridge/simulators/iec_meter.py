@@ -1,0 +1,384 @@
+"""A simulated IEC 62056-21 meter line (mode C) on a virtual serial port.
+
+The client opens :attr:`MeterSimulator.path` like a real port. The simulator plays the meter
+side of mode C for one or several meters on the line (RS-485 multi-drop)::
+
+    ← / ? [address] !            one meter answers (the addressed one; the first for /?!)
+    → / X X X Z [tag] ident       after ``reaction_time``
+    ← ACK 0 Z' Y                  Y: 0 full readout, 6 short (TEDAŞ), 7 history, 1 programming
+    (waits until the client's pty really runs at Z' — see :attr:`MeterSimulator.last_client_baud`)
+    → STX data ! CR LF ETX BCC    from the meter's telegram file, with live energy counters
+    ← SOH B0 ETX BCC              break: back to idle
+
+Faults (:class:`Faults`) may be switched at any time: silence, bad BCC, echo of every byte
+received, garbage before answers, slow answers, and a cable that garbles data sent faster
+than a given rate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import re
+import termios
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Self
+
+from hardware_bridge.iec62056 import (
+    DataSet,
+    Identification,
+    Value,
+    bcc,
+    parse_datasets,
+    parse_identification,
+)
+from hardware_bridge.iec62056._ident import BAUD_CHARS_MODE_C
+from hardware_bridge.simulators.virtual_serial import VirtualSerialPort
+
+__all__ = [
+    "SHORT_READOUT_CODES",
+    "Faults",
+    "MeterSimulator",
+    "SimulatedMeter",
+    "load_telegram",
+    "shipped_telegrams",
+]
+
+SOH, STX, ETX, ACK = 0x01, 0x02, 0x03, 0x06
+_STRIP_PARITY = bytes(i & 0x7F for i in range(256))
+_TERMIOS_BAUD = {
+    getattr(termios, f"B{rate}"): rate
+    for rate in BAUD_CHARS_MODE_C.values()
+    if hasattr(termios, f"B{rate}")
+}
+
+SHORT_READOUT_CODES = frozenset(
+    {
+        "0.0.0", "0.2.0", "0.9.1", "0.9.2", "0.9.5", "96.1.0",
+        "1.8.0", "1.8.1", "1.8.2", "1.8.3", "1.8.4",
+        "2.8.0", "2.8.1", "2.8.2", "2.8.3", "2.8.4",
+        "5.8.0", "6.8.0", "7.8.0", "8.8.0", "1.6.0",
+        "31.7.0", "51.7.0", "71.7.0", "32.7.0", "52.7.0", "72.7.0",
+        "13.7.0", "14.7.0", "96.6.1", "F.F", "F.F.0",
+    }
+)  # fmt: skip
+"""Data sets of the TEDAŞ short readout package (option ``6``), Annex C."""
+
+_NUMBER = re.compile(r"([+-]?)(\d*)\.?(\d*)")
+
+
+def shipped_telegrams() -> dict[str, Path]:
+    """Telegram files shipped with the package, by name (file stem)."""
+    folder = resources.files("hardware_bridge.simulators") / "telegrams"
+    return {
+        Path(entry.name).stem: Path(str(entry))
+        for entry in folder.iterdir()
+        if entry.name.endswith(".txt")
+    }
+
+
+def load_telegram(source: str | Path) -> tuple[Identification, tuple[DataSet, ...]]:
+    """Identification and data sets of a telegram file (a shipped name or a path).
+
+    Format: ``#`` comment lines, the identification line, data set lines, ``!``.
+    """
+    shipped = shipped_telegrams()
+    path = shipped[str(source)] if str(source) in shipped else Path(source)
+    lines = [
+        line.strip()
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    if not lines or not lines[0].startswith("/"):
+        raise ValueError(f"{path}: the first line after comments must be the identification")
+    return parse_identification(lines[0]), parse_datasets("\r\n".join(lines[1:]))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Counter:
+    code: str
+    per_hour: float
+
+
+class SimulatedMeter:
+    """One meter: identification, address and a telegram whose energy counters grow.
+
+    ``load_kw`` drives the active import counters (1.8.0 and tariff 1.8.1), ``reactive_kvar``
+    the inductive counter (5.8.0) and a fifth of it the capacitive one (8.8.0). ``time_scale``
+    speeds the meter's clock up (3600 = one simulated hour per second).
+    """
+
+    def __init__(
+        self,
+        telegram: str | Path = "makel_c520_3p",
+        *,
+        address: str | None = None,
+        baud_char: str | None = None,
+        load_kw: float = 2.0,
+        reactive_kvar: float = 0.5,
+        time_scale: float = 1.0,
+    ) -> None:
+        ident, datasets = load_telegram(telegram)
+        if baud_char is not None:
+            ident = Identification(
+                manufacturer=ident.manufacturer,
+                baud_char=baud_char,
+                tag=ident.tag,
+                ident=ident.ident,
+            )
+        self.identification = ident
+        self._datasets = datasets
+        serial = next((d.value for d in datasets if d.code in ("0.0.0", "C.1.0")), None) or ""
+        self.address = address if address is not None else f"{ident.manufacturer.upper()}{serial}"
+        self.time_scale = time_scale
+        self._started = time.monotonic()
+        self._counters: Mapping[str, float] = {
+            "1.8.0": load_kw,
+            "1.8.1": load_kw,
+            "5.8.0": reactive_kvar,
+            "8.8.0": reactive_kvar / 5,
+        }
+
+    @property
+    def hours_elapsed(self) -> float:
+        return (time.monotonic() - self._started) * self.time_scale / 3600
+
+    def datasets(self, mode: str = "0") -> tuple[DataSet, ...]:
+        """The data sets this meter sends now for option-select mode ``mode``."""
+        hours = self.hours_elapsed
+        now = dt.datetime.now()
+        live: list[DataSet] = []
+        for original in self._datasets:
+            dataset = original
+            if mode == "6" and (
+                dataset.history is not None or dataset.code not in SHORT_READOUT_CODES
+            ):
+                continue
+            if mode == "7" and dataset.history is None:
+                continue
+            if dataset.history is None and dataset.code in self._counters and dataset.values:
+                first = dataset.values[0]
+                grown = _grow(first.value, self._counters[dataset.code] * hours)
+                dataset = DataSet(
+                    address=dataset.address,
+                    values=(Value(value=grown, unit=first.unit), *dataset.values[1:]),
+                )
+            elif dataset.address == "0.9.1":
+                dataset = DataSet(address="0.9.1", values=(Value(value=now.strftime("%H:%M:%S")),))
+            elif dataset.address == "0.9.2":
+                dataset = DataSet(address="0.9.2", values=(Value(value=now.strftime("%y-%m-%d")),))
+            live.append(dataset)
+        return tuple(live)
+
+    def counter(self, code: str) -> float:
+        """Current value of an energy counter (for tests)."""
+        for dataset in self.datasets():
+            if dataset.address == code and dataset.value is not None:
+                return float(dataset.value)
+        raise KeyError(code)
+
+    def data_block(self, mode: str = "0") -> bytes:
+        """The text between STX and ETX: data lines, then ``!`` CR LF."""
+        lines = [
+            dataset.address
+            + "".join(
+                f"({v.value}*{v.unit})" if v.unit is not None else f"({v.value})"
+                for v in dataset.values
+            )
+            for dataset in self.datasets(mode)
+        ]
+        return ("\r\n".join([*lines, "!"]) + "\r\n").encode("ascii")
+
+
+def _grow(text: str, increment: float) -> str:
+    match = _NUMBER.fullmatch(text)
+    if match is None or not (match.group(2) or match.group(3)):
+        return text
+    decimals = len(match.group(3))
+    width = len(text) - len(match.group(1))
+    grown = float(text) + increment
+    return (
+        f"{match.group(1)}{abs(grown):0{width}.{decimals}f}"
+        if grown >= 0
+        else f"{grown:.{decimals}f}"
+    )
+
+
+@dataclass(slots=True)
+class Faults:
+    """Line faults; change them at any time, they apply to the next answer."""
+
+    silent: bool = False
+    bad_bcc: bool = False
+    echo: bool = False
+    garbage: bytes = b""
+    delay: float = 0.0
+    max_clean_baud: int | None = None
+    """Data sent faster than this arrives garbled (a long or noisy cable)."""
+
+
+@dataclass(slots=True)
+class _Session:
+    meter: SimulatedMeter
+    started: float = field(default_factory=time.monotonic)
+
+
+class MeterSimulator:
+    """Meters on one virtual line. Use as ``async with MeterSimulator(...) as sim:``."""
+
+    def __init__(
+        self,
+        meters: Sequence[SimulatedMeter] | None = None,
+        *,
+        reaction_time: float = 0.2,
+        switch_timeout: float = 1.0,
+        session_timeout: float = 2.2,
+        faults: Faults | None = None,
+    ) -> None:
+        self.meters = list(meters) if meters else [SimulatedMeter()]
+        self.reaction_time = reaction_time
+        self.switch_timeout = switch_timeout
+        self.session_timeout = session_timeout
+        self.faults = faults if faults is not None else Faults()
+        self.requests: list[str] = []
+        """Addresses of every sign-on seen (``""`` for ``/?!``)."""
+        self.option_selects: list[str] = []
+        """Every option select seen, as ``"VZY"``."""
+        self.last_client_baud: int | None = None
+        """Baud rate the client's pty ran at when the last readout was sent."""
+        self.readouts_sent = 0
+        self._port: VirtualSerialPort | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._session: _Session | None = None
+
+    @property
+    def path(self) -> str:
+        if self._port is None:
+            raise RuntimeError("the simulator is not running")
+        return self._port.path
+
+    @property
+    def port(self) -> VirtualSerialPort:
+        if self._port is None:
+            raise RuntimeError("the simulator is not running")
+        return self._port
+
+    async def __aenter__(self) -> Self:
+        self._port = VirtualSerialPort()
+        self._port.start()
+        self._task = asyncio.create_task(self._serve(), name="iec-meter-simulator")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._port is not None:
+            self._port.close()
+
+    def client_baud(self) -> int | None:
+        """The output baud rate the client last configured on its end of the pty."""
+        return _TERMIOS_BAUD.get(self.port.client_settings()[1])
+
+    async def _serve(self) -> None:
+        port = self.port
+        buffer = bytearray()
+        while True:
+            chunk = await port.read(timeout=0.5)
+            if (
+                self._session is not None
+                and time.monotonic() - self._session.started > self.session_timeout
+            ):
+                self._session = None  # the client never sent the option select
+            if not chunk:
+                continue
+            if self.faults.echo:
+                port.write(chunk)
+            buffer += chunk.translate(_STRIP_PARITY)
+            while (message := _take_message(buffer)) is not None:
+                await self._handle(message)
+
+    async def _answer_delay(self) -> None:
+        await asyncio.sleep(self.reaction_time + self.faults.delay)
+
+    async def _handle(self, message: bytes) -> None:
+        if message.startswith(b"/?") and message.endswith(b"!"):
+            await self._sign_on(message[2:-1].decode("latin-1"))
+        elif message[:1] == bytes([ACK]) and len(message) == 4 and self._session is not None:
+            await self._option_select(message[1:].decode("latin-1"))
+        elif message[:1] == bytes([SOH]) and message[1:3] == b"B0":
+            self._session = None
+
+    async def _sign_on(self, address: str) -> None:
+        self.requests.append(address)
+        self._session = None
+        meter = next((m for m in self.meters if address in ("", m.address)), None)
+        if meter is None or self.faults.silent:
+            return
+        await self._answer_delay()
+        if self.faults.garbage:
+            self.port.write(self.faults.garbage)
+        self.port.write(meter.identification.to_line())
+        self._session = _Session(meter=meter)
+
+    async def _option_select(self, vzy: str) -> None:
+        session, self._session = self._session, None
+        assert session is not None
+        self.option_selects.append(vzy)
+        rate = BAUD_CHARS_MODE_C.get(vzy[1])
+        if rate is None or rate > session.meter.identification.baud_rate or self.faults.silent:
+            return
+        mode = vzy[2]
+        if rate != 300:
+            deadline = time.monotonic() + self.switch_timeout
+            # termios changes raise no event on the master side: poll the slave's settings
+            while self.client_baud() != rate and time.monotonic() < deadline:  # noqa: ASYNC110
+                await asyncio.sleep(0.005)
+        self.last_client_baud = self.client_baud()
+        await self._answer_delay()
+        if mode == "1":
+            serial = session.meter.address.encode("ascii")
+            body = b"P0" + bytes([STX]) + b"(" + serial + b")" + bytes([ETX])
+            self.port.write(bytes([SOH]) + body + bytes([bcc(body)]))
+            return
+        if self.last_client_baud != rate:
+            self.port.write(b"\xf8\x80\xfe\x00" * 8)  # the client listens at the wrong rate
+            return
+        payload = session.meter.data_block(mode) + bytes([ETX])
+        check = bcc(payload) ^ (0x01 if self.faults.bad_bcc else 0)
+        frame = bytes([STX]) + payload + bytes([check])
+        if self.faults.max_clean_baud is not None and rate > self.faults.max_clean_baud:
+            frame = bytes(b ^ 0x20 if i % 7 == 3 else b for i, b in enumerate(frame))
+        if self.faults.garbage:
+            self.port.write(self.faults.garbage)
+        self.port.write(frame)
+        self.readouts_sent += 1
+
+
+def _take_message(buffer: bytearray) -> bytes | None:
+    """Cut the next client message (a CR LF line, or SOH … ETX BCC) from ``buffer``."""
+    while buffer and buffer[0] not in (SOH, ACK) and not 0x20 < buffer[0] < 0x7F:
+        del buffer[0]  # wake-up NULs, line noise
+    if not buffer:
+        return None
+    if buffer[0] == SOH:
+        end = buffer.find(bytes([ETX]))
+        if end == -1 or end + 1 >= len(buffer):
+            return None
+        message = bytes(buffer[: end + 2])
+        del buffer[: end + 2]
+        return message
+    end = buffer.find(b"\n")
+    if end == -1:
+        if len(buffer) > 512:
+            buffer.clear()
+        return None
+    message = bytes(buffer[:end]).rstrip(b"\r")
+    del buffer[: end + 1]
+    return message

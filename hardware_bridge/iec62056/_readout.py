@@ -25,6 +25,9 @@ _OBIS_LIKE = re.compile(
 )
 
 
+_TEXT_CONTROLS = frozenset(b"\r\n\t\x01\x02\x03\x04\x06\x15")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Readout:
     """What a readout holds: identification (if seen), data sets, and the BCC verdict."""
@@ -76,6 +79,12 @@ def _lstrip_noise(line: bytes) -> bytes:
     return line[i:].strip(b" \t\r")
 
 
+def _looks_binary(raw: bytes) -> bool:
+    """More than a few stray control bytes (a readout has CR LF and framing bytes only)."""
+    stray = sum(1 for byte in raw if byte < 0x20 and byte not in _TEXT_CONTROLS)
+    return stray > max(16, len(raw) // 50)
+
+
 def parse_readout(data: bytes | str) -> Readout:
     """Read a captured readout (see the module docstring)."""
     raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
@@ -86,8 +95,8 @@ def parse_readout(data: bytes | str) -> Readout:
     if not raw.strip(b" \t\r\n\x00"):
         raise NotAReadoutError("the file is empty")
     raw = raw.lstrip(b"\x00")
-    if b"\x00" in raw:
-        raise NotAReadoutError("binary data (NUL bytes), not an IEC 62056-21 readout")
+    if _looks_binary(raw):
+        raise NotAReadoutError("binary data, not an IEC 62056-21 readout")
 
     stx = raw.find(STX)
     head = raw if stx == -1 else raw[:stx]

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from hardware_bridge import __version__
-from hardware_bridge.cli import _iec, _modbus, _simulate
+from hardware_bridge.cli import _demo, _iec, _modbus, _simulate
 
 __all__ = ["main"]
 
@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     _iec.register(sub)
     _modbus.register(sub)
     _simulate.register(sub)
+    _demo.register(sub)
     return parser
 
 
@@ -37,6 +38,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.handler(args)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # output piped into e.g. head, which stopped reading
+        sys.stderr.close()
+        return 0
     return code
 
 

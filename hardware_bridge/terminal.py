@@ -1,0 +1,394 @@
+"""The acquisition engine for one serial line: the single owner of the bus.
+
+A :class:`LineTerminal` reads the meters (IEC 62056-21) or the Modbus devices configured on
+one line and hands out protocol-neutral :class:`~hardware_bridge.models.DeviceSnapshot` values.
+Home Assistant and the daemon talk to this small surface only (open, poll, specs, close), so a
+remote terminal reached over the network can stand in for it later.
+
+Rules it keeps:
+
+* one task talks to the port — polls are serialised by a lock;
+* a device that fails is unavailable with its reason; its values are ``None``, never ``0``;
+* values a poll did not ask for (the other poll group, disabled keys) keep their last reading.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Literal, Self
+
+from hardware_bridge.iec62056 import ClientSettings, IecError, MeterClient, OptionMode
+from hardware_bridge.modbus import (
+    ModbusBus,
+    ModbusConnectionError,
+    Profile,
+    ProfileCatalogue,
+    load_catalogue,
+)
+from hardware_bridge.models import (
+    DeviceInfo,
+    DeviceSnapshot,
+    LineProtocol,
+    MeasurementSpec,
+    PollGroup,
+    Value,
+)
+from hardware_bridge.obis import OBIS_TABLE, ObisDefinition, map_datasets
+from hardware_bridge.serial_line import SerialSettings
+
+__all__ = [
+    "LineConfig",
+    "LineTerminal",
+    "LineUnavailableError",
+    "MeterConfig",
+    "ModbusDeviceConfig",
+    "manufacturer_name",
+    "meter_specs",
+    "profile_specs",
+]
+
+_LOGGER = logging.getLogger(__name__)
+
+# IEC 62056-21 manufacturer codes (FLAG ids) seen on meters in Türkiye and Europe.
+_MANUFACTURERS: Mapping[str, str] = {
+    "EMH": "EMH metering",
+    "ELS": "Elster",
+    "ISK": "Iskraemeco",
+    "ITR": "Itron",
+    "LGZ": "Landis+Gyr",
+    "LUN": "Luna Elektrik",
+    "MSY": "Makel",
+}
+
+
+def manufacturer_name(code: str) -> str:
+    """``"MSY"`` → ``"Makel"``; unknown codes are returned as they are."""
+    return _MANUFACTURERS.get(code.upper(), code)
+
+
+class LineUnavailableError(Exception):
+    """The serial port cannot be opened (missing, busy, no permission)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MeterConfig:
+    """An IEC 62056-21 meter on the line; ``address`` empty means the plain ``/?!`` sign-on."""
+
+    key: str
+    address: str = ""
+    mode: Literal["full", "short"] = "full"
+    max_baud: int = 9600
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModbusDeviceConfig:
+    key: str
+    device_id: int
+    profile_id: str
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.device_id <= 247:
+            raise ValueError(f"Modbus address must be 1..247, not {self.device_id}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LineConfig:
+    """One serial line and what hangs on it."""
+
+    protocol: LineProtocol
+    serial: SerialSettings
+    meters: tuple[MeterConfig, ...] = ()
+    devices: tuple[ModbusDeviceConfig, ...] = ()
+    timeout: float = 0.5
+    """Modbus: seconds to wait for an answer. IEC meters use the standard's timeouts."""
+    retries: int = 1
+    profiles_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        ids = [d.device_id for d in self.devices]
+        if len(ids) != len(set(ids)):
+            raise ValueError("two Modbus devices share an address on one line")
+        keys = [m.key for m in self.meters] + [d.key for d in self.devices]
+        if len(keys) != len(set(keys)):
+            raise ValueError("device keys on one line must be unique")
+
+
+def _spec_from_obis(definition: ObisDefinition, unit: str | None = None) -> MeasurementSpec:
+    counter = definition.state_class == "total_increasing"
+    return MeasurementSpec(
+        key=definition.key,
+        name=definition.name,
+        unit=unit if unit is not None else definition.unit,
+        device_class=definition.device_class,
+        state_class=definition.state_class,
+        kind="text" if definition.kind == "text" else "number",
+        group=PollGroup.SLOW,
+        diagnostic=definition.kind == "text",
+        precision=3 if counter else None,
+    )
+
+
+def meter_specs(keys: Collection[str] | None = None) -> tuple[MeasurementSpec, ...]:
+    """Specs of the OBIS measurements (only ``keys`` if given), one per key."""
+    seen: dict[str, MeasurementSpec] = {}
+    for definition in OBIS_TABLE.values():
+        if definition.key in seen or (keys is not None and definition.key not in keys):
+            continue
+        seen[definition.key] = _spec_from_obis(definition)
+    return tuple(seen.values())
+
+
+def profile_specs(profile: Profile) -> tuple[MeasurementSpec, ...]:
+    """Specs of every value a Modbus profile yields (points and their bits)."""
+    specs: list[MeasurementSpec] = []
+    for point in profile.points:
+        group = PollGroup(point.group)
+        if not point.bits or point.device_class or point.unit:
+            specs.append(
+                MeasurementSpec(
+                    key=point.key,
+                    name=point.name,
+                    unit=point.unit,
+                    device_class=point.device_class,
+                    state_class=point.state_class,
+                    precision=point.precision,
+                    group=group,
+                    enabled_by_default=point.enabled_by_default,
+                    diagnostic=bool(point.bits),
+                )
+            )
+        specs.extend(
+            MeasurementSpec(
+                key=bit.key,
+                name=bit.name,
+                kind="bool",
+                group=group,
+                enabled_by_default=point.enabled_by_default,
+            )
+            for bit in point.bits
+        )
+    return tuple(specs)
+
+
+@dataclass(slots=True)
+class _DeviceState:
+    info: DeviceInfo = field(default_factory=DeviceInfo)
+    values: dict[str, Value] = field(default_factory=dict)
+    snapshot: DeviceSnapshot | None = None
+    specs: tuple[MeasurementSpec, ...] = ()
+
+
+class LineTerminal:
+    """Reads everything configured on one serial line. ``async with LineTerminal(cfg) as t``."""
+
+    def __init__(self, config: LineConfig, catalogue: ProfileCatalogue | None = None) -> None:
+        self.config = config
+        self._lock = asyncio.Lock()
+        self._bus: ModbusBus | None = None
+        self._profiles: dict[str, Profile] = {}
+        self._state: dict[str, _DeviceState] = {}
+        if config.protocol is LineProtocol.MODBUS:
+            catalogue = catalogue or load_catalogue(config.profiles_dir)
+            for device in config.devices:
+                profile = catalogue.get(device.profile_id)
+                self._profiles[device.key] = profile
+                self._state[device.key] = _DeviceState(
+                    info=DeviceInfo(manufacturer=profile.manufacturer, model=profile.model),
+                    specs=profile_specs(profile),
+                )
+        else:
+            for meter in config.meters:
+                self._state[meter.key] = _DeviceState()
+
+    # -- lifecycle ---------------------------------------------------------------------
+    async def open(self) -> None:
+        """Open the line; raises :class:`LineUnavailableError` with the reason if it can't."""
+        if self.config.protocol is LineProtocol.MODBUS:
+            bus = ModbusBus(
+                self.config.serial, timeout=self.config.timeout, retries=self.config.retries
+            )
+            try:
+                await bus.open()
+            except ModbusConnectionError as exc:
+                raise LineUnavailableError(str(exc)) from exc
+            self._bus = bus
+        else:
+            _check_port(self.config.serial.port)
+
+    async def close(self) -> None:
+        if self._bus is not None:
+            await self._bus.close()
+            self._bus = None
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- what the devices offer ---------------------------------------------------------
+    @property
+    def device_keys(self) -> list[str]:
+        return list(self._state)
+
+    def specs(self, device_key: str) -> tuple[MeasurementSpec, ...]:
+        """What a device measures. A meter's list is known after its first readout."""
+        return self._state[device_key].specs
+
+    def snapshot(self, device_key: str) -> DeviceSnapshot | None:
+        return self._state[device_key].snapshot
+
+    # -- polling ------------------------------------------------------------------------
+    async def poll(
+        self,
+        group: PollGroup | None = None,
+        wanted: Mapping[str, Collection[str]] | None = None,
+    ) -> dict[str, DeviceSnapshot]:
+        """Read every device once (only ``group``'s values, only ``wanted`` keys per device).
+
+        Never raises for device failures: they show as unavailable snapshots.
+        """
+        async with self._lock:
+            out: dict[str, DeviceSnapshot] = {}
+            for key in self._state:
+                keys = None if wanted is None else wanted.get(key)
+                if wanted is not None and not keys:
+                    continue
+                if self.config.protocol is LineProtocol.MODBUS:
+                    out[key] = await self._poll_modbus(key, group, keys)
+                else:
+                    out[key] = await self._poll_meter(key)
+            return out
+
+    async def _poll_modbus(
+        self, key: str, group: PollGroup | None, keys: Collection[str] | None
+    ) -> DeviceSnapshot:
+        if self._bus is None:
+            raise RuntimeError("the line is not open")
+        device = next(d for d in self.config.devices if d.key == key)
+        profile = self._profiles[key]
+        state = self._state[key]
+        started = time.monotonic()
+        reading = await self._bus.read_device(
+            device.device_id,
+            profile,
+            keys=None if keys is None else [k for k in keys if k in profile.value_keys],
+            group=None if group is None else group.value,
+        )
+        elapsed = time.monotonic() - started
+        error = "; ".join(dict.fromkeys(e.message for e in reading.errors)) or None
+        previous = state.snapshot
+        if reading.available:
+            state.values.update(reading.values)
+            snapshot = DeviceSnapshot(
+                device_key=key,
+                available=True,
+                values=dict(state.values),
+                info=state.info,
+                last_success=_now(),
+                last_error=error,
+                requests=reading.requests,
+                round_trip=elapsed / reading.requests if reading.requests else None,
+            )
+        else:
+            state.values = dict.fromkeys(state.values)
+            snapshot = DeviceSnapshot(
+                device_key=key,
+                available=False,
+                values=dict(state.values),
+                info=state.info,
+                last_success=previous.last_success if previous else None,
+                last_error=error or "no value could be read",
+                consecutive_failures=(previous.consecutive_failures if previous else 0) + 1,
+                requests=reading.requests,
+            )
+        _log_transition(key, previous, snapshot)
+        state.snapshot = snapshot
+        return snapshot
+
+    async def _poll_meter(self, key: str) -> DeviceSnapshot:
+        meter = next(m for m in self.config.meters if m.key == key)
+        state = self._state[key]
+        previous = state.snapshot
+        settings = ClientSettings(
+            port=self.config.serial.port,
+            address=meter.address,
+            max_baud=meter.max_baud,
+            mode=OptionMode.SHORT_READOUT if meter.mode == "short" else OptionMode.READOUT,
+        )
+        started = time.monotonic()
+        try:
+            reading = await MeterClient(settings).read()
+        except IecError as exc:
+            state.values = dict.fromkeys(state.values)
+            snapshot = DeviceSnapshot(
+                device_key=key,
+                available=False,
+                values=dict(state.values),
+                info=state.info,
+                last_success=previous.last_success if previous else None,
+                last_error=str(exc),
+                consecutive_failures=(previous.consecutive_failures if previous else 0) + 1,
+            )
+        else:
+            values = map_datasets(reading.datasets)
+            units = {k: m.unit for k, m in values.measurements.items()}
+            state.values = {k: m.value for k, m in values.measurements.items()}
+            ident = reading.identification
+            serial = values.value("meter_serial")
+            state.info = DeviceInfo(
+                manufacturer=manufacturer_name(ident.manufacturer),
+                model=ident.ident,
+                serial_number=str(serial) if serial is not None else None,
+                sw_version=_text_or_none(values.value("firmware_version")),
+            )
+            state.specs = tuple(
+                replace(spec, unit=units.get(spec.key, spec.unit))
+                for spec in meter_specs(state.values.keys())
+            )
+            snapshot = DeviceSnapshot(
+                device_key=key,
+                available=True,
+                values=dict(state.values),
+                info=state.info,
+                last_success=_now(),
+                last_error=None if reading.bcc_ok else "block check character mismatch",
+                requests=reading.attempts,
+                round_trip=time.monotonic() - started,
+            )
+        _log_transition(key, previous, snapshot)
+        state.snapshot = snapshot
+        return snapshot
+
+
+def _check_port(port: str) -> None:
+    if "://" in port:
+        return
+    if not os.path.exists(port):
+        raise LineUnavailableError(f"serial port {port} does not exist")
+    if not os.access(port, os.R_OK | os.W_OK):
+        raise LineUnavailableError(f"no permission to open {port}")
+
+
+def _text_or_none(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _log_transition(key: str, before: DeviceSnapshot | None, after: DeviceSnapshot) -> None:
+    """Log once when a device stops answering and once when it is back."""
+    was_available = before.available if before is not None else True
+    if was_available and not after.available:
+        _LOGGER.warning("%s is not answering: %s", key, after.last_error)
+    elif not was_available and after.available:
+        _LOGGER.info("%s answers again", key)

@@ -351,10 +351,16 @@ class MeterSimulator:
             self.port.write(b"\xf8\x80\xfe\x00" * 8)  # the client listens at the wrong rate
             return
         payload = session.meter.data_block(mode) + bytes([ETX])
-        check = bcc(payload) ^ (0x01 if self.faults.bad_bcc else 0)
-        frame = bytes([STX]) + payload + bytes([check])
+        check = bcc(payload)
         if self.faults.max_clean_baud is not None and rate > self.faults.max_clean_baud:
-            frame = bytes(b ^ 0x20 if i % 7 == 3 else b for i, b in enumerate(frame))
+            # bit errors on a poor line; the BCC catches them (forced, as XOR could cancel out)
+            payload = bytes(
+                b ^ 0x10 if i % 7 == 3 and b != ETX else b for i, b in enumerate(payload)
+            )
+            check = bcc(payload) ^ 0x01 if bcc(payload) == check else check
+        if self.faults.bad_bcc:
+            check = bcc(payload) ^ 0x01
+        frame = bytes([STX]) + payload + bytes([check])
         if self.faults.garbage:
             self.port.write(self.faults.garbage)
         self.port.write(frame)

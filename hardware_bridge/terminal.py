@@ -106,7 +106,9 @@ class LineConfig:
     meters: tuple[MeterConfig, ...] = ()
     devices: tuple[ModbusDeviceConfig, ...] = ()
     timeout: float = 0.5
-    """Modbus: seconds to wait for an answer. IEC meters use the standard's timeouts."""
+    """Modbus: seconds to wait for an answer."""
+    meter_reaction_timeout: float = 1.5
+    """IEC 62056-21: seconds a meter may take to answer (the standard allows 1.5 s)."""
     retries: int = 1
     profiles_dir: str | None = None
 
@@ -322,6 +324,7 @@ class LineTerminal:
             address=meter.address,
             max_baud=meter.max_baud,
             mode=OptionMode.SHORT_READOUT if meter.mode == "short" else OptionMode.READOUT,
+            reaction_timeout=self.config.meter_reaction_timeout,
         )
         started = time.monotonic()
         try:

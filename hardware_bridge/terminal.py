@@ -29,6 +29,7 @@ from hardware_bridge.modbus import (
     ModbusConnectionError,
     Profile,
     ProfileCatalogue,
+    ScanHit,
     load_catalogue,
 )
 from hardware_bridge.models import (
@@ -51,6 +52,7 @@ __all__ = [
     "manufacturer_name",
     "meter_specs",
     "profile_specs",
+    "scan_modbus_line",
 ]
 
 _LOGGER = logging.getLogger(__name__)
@@ -395,3 +397,26 @@ def _log_transition(key: str, before: DeviceSnapshot | None, after: DeviceSnapsh
         _LOGGER.warning("%s is not answering: %s", key, after.last_error)
     elif not was_available and after.available:
         _LOGGER.info("%s answers again", key)
+
+
+async def scan_modbus_line(
+    serial: SerialSettings,
+    catalogue: ProfileCatalogue,
+    *,
+    first: int = 1,
+    last: int = 247,
+    timeout: float = 0.1,  # noqa: ASYNC109 - per-address response timeout
+) -> list[ScanHit]:
+    """Ask every address on a Modbus line once; suggest a profile for each one that answers.
+
+    Raises :class:`LineUnavailableError` if the port cannot be opened.
+    """
+    bus = ModbusBus(serial, timeout=timeout, retries=0)
+    try:
+        await bus.open()
+    except ModbusConnectionError as exc:
+        raise LineUnavailableError(str(exc)) from exc
+    try:
+        return await bus.scan(range(first, last + 1), catalogue, timeout=timeout)
+    finally:
+        await bus.close()

@@ -20,6 +20,7 @@ from hardware_bridge.terminal import (
     manufacturer_name,
     meter_specs,
     profile_specs,
+    scan_modbus_line,
 )
 
 
@@ -162,3 +163,18 @@ def test_config_rejects_duplicate_and_out_of_range_addresses() -> None:
         _modbus_line("/dev/null", (5, "eastron_sdm630"), (5, "eastron_sdm120"))
     with pytest.raises(ValueError, match=r"1\.\.247"):
         ModbusDeviceConfig(key="x", device_id=248, profile_id="eastron_sdm630")
+
+
+async def test_scan_finds_devices_and_suggests_their_profiles(catalogue: ProfileCatalogue) -> None:
+    sims = [
+        SimulatedDevice(device_id=3, profile=catalogue.get("eastron_sdm630")),
+        SimulatedDevice(device_id=9, profile=catalogue.get("kael_varkombi")),
+    ]
+    async with ModbusLineSimulator(sims) as sim:
+        hits = await scan_modbus_line(
+            SerialSettings(port=sim.path), catalogue, first=1, last=12, timeout=0.03
+        )
+    assert [h.device_id for h in hits] == [3, 9]
+    assert hits[1].suggested_profile_id == "kael_varkombi"
+    with pytest.raises(LineUnavailableError):
+        await scan_modbus_line(SerialSettings(port="/dev/does-not-exist"), catalogue)

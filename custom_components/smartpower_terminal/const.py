@@ -1,0 +1,58 @@
+"""Constants shared by the SmartPower Terminal integration's modules."""
+
+from __future__ import annotations
+
+from typing import Final
+
+DOMAIN: Final = "smartpower_terminal"
+
+# --- config entry data (one entry per serial line) ---------------------------------------
+CONF_PORT: Final = "port"
+CONF_PROTOCOL: Final = "protocol"  # "iec62056" | "modbus" (hardware_bridge.LineProtocol values)
+CONF_BAUDRATE: Final = "baudrate"
+CONF_PARITY: Final = "parity"  # "N" | "E" | "O" (Modbus lines; IEC lines always start 300 7E1)
+CONF_STOPBITS: Final = "stopbits"
+CONF_TERMINAL_MODEL: Final = "terminal_model"
+CONF_MAINS_DETECTION: Final = "mains_detection"
+
+PROTOCOL_IEC: Final = "iec62056"
+PROTOCOL_MODBUS: Final = "modbus"
+
+TERMINAL_MODELS: Final = ("ht_g21", "ht_g22", "ht_g23", "ht_g24", "ht_g25", "ht_g26", "adapter")
+BAUDRATES: Final = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
+PARITIES: Final = ("N", "E", "O")
+
+# --- options --------------------------------------------------------------------------------
+CONF_FAST_INTERVAL: Final = "fast_interval"  # seconds, instantaneous values
+CONF_SLOW_INTERVAL: Final = "slow_interval"  # minutes, energy counters and meter readouts
+CONF_IO_SUPPORT: Final = "io_support"
+CONF_INDUCTIVE_LIMIT: Final = "inductive_limit"  # percent of active energy
+CONF_CAPACITIVE_LIMIT: Final = "capacitive_limit"
+CONF_PROFILES_DIR: Final = "profiles_dir"
+
+DEFAULT_FAST_INTERVAL: Final = 10
+MIN_FAST_INTERVAL: Final = 5
+DEFAULT_SLOW_INTERVAL: Final = 15
+MIN_SLOW_INTERVAL: Final = 1
+MAX_SLOW_INTERVAL: Final = 240
+# EPDK tariff rules (installed power >= 50 kVA): inductive > 20 %, capacitive > 15 % is penalised.
+DEFAULT_INDUCTIVE_LIMIT: Final = 20.0
+DEFAULT_CAPACITIVE_LIMIT: Final = 15.0
+
+# --- subentries (one per device on the line) ---------------------------------------------------
+SUBENTRY_METER: Final = "meter"
+SUBENTRY_MODBUS_DEVICE: Final = "modbus_device"
+
+CONF_NAME: Final = "name"
+CONF_ADDRESS: Final = "address"  # IEC: whole address string sent as /?<address>!
+CONF_READOUT_MODE: Final = "readout_mode"  # "full" | "short"
+CONF_MAX_BAUD: Final = "max_baud"
+CONF_DEVICE_ID: Final = "device_id"  # Modbus address 1..247
+CONF_PROFILE: Final = "profile"
+
+READOUT_MODES: Final = ("full", "short")
+METER_MAX_BAUDS: Final = (300, 600, 1200, 2400, 4800, 9600, 19200)
+DEFAULT_METER_MAX_BAUD: Final = 9600
+
+# --- actions -----------------------------------------------------------------------------------
+SERVICE_READ_NOW: Final = "read_now"

@@ -50,10 +50,17 @@ from hardware_bridge.iec62056._readout import (
     parse_readout,
     readout_to_dict,
 )
+from hardware_bridge.iec62056._session import (
+    TRANSITIONS,
+    SessionEvent,
+    SessionState,
+    SessionTracker,
+)
 
 __all__ = [
     "CLOSED",
     "NEED_DATA",
+    "TRANSITIONS",
     "BccError",
     "ClientSettings",
     "DataBlock",
@@ -76,6 +83,9 @@ __all__ = [
     "ProtocolMode",
     "Readout",
     "RemoteProtocolError",
+    "SessionEvent",
+    "SessionState",
+    "SessionTracker",
     "Trace",
     "UnexpectedFrameError",
     "Value",

@@ -28,6 +28,7 @@ import serial_asyncio_fast
 
 from hardware_bridge.iec62056._datasets import DataSet, scan_datasets
 from hardware_bridge.iec62056._errors import (
+    BccError,
     IecError,
     LineError,
     NoResponseError,
@@ -58,6 +59,7 @@ from hardware_bridge.iec62056._messages import (
     request_message,
 )
 from hardware_bridge.iec62056._readout import Readout, readout_to_dict
+from hardware_bridge.iec62056._session import SessionTracker
 from hardware_bridge.serial_line import Parity
 
 __all__ = ["ClientSettings", "MeterClient", "MeterReading", "Trace"]
@@ -287,17 +289,18 @@ class MeterClient:
     ) -> MeterReading:
         s = self.settings
         switched_to: int | None = None
+        tracker = SessionTracker()
         try:
             link.set_baud(s.initial_baud)
             if s.wake_up:
                 await link.send(b"\x00" * max(1, int(s.wake_up_duration * s.initial_baud / 10)))
                 await asyncio.sleep(s.wake_up_duration + s.wake_up_pause)
-            framer = Framer(
-                strict_bcc=s.strict_bcc, strip_parity=True, max_frame_size=s.max_frame_size
-            )
+            framer = Framer(strict_bcc=False, strip_parity=True, max_frame_size=s.max_frame_size)
             sent = {request.rstrip(b"\r\n")}
             await link.send(request)
+            tracker.advance("request")
             ident = await self._await_identification(link, framer, sent)
+            tracker.advance("identification")
             if ident.mode is ProtocolMode.A:
                 target = s.initial_baud
             else:
@@ -308,14 +311,15 @@ class MeterClient:
                 ack = option_select(baud_char_for(target), mode)
                 sent.add(ack.rstrip(b"\r\n"))
                 await link.send(ack)
+                tracker.advance("option_select")
             if target != link.baud:
                 await asyncio.sleep(s.switch_delay)
                 link.set_baud(target)
                 switched_to = target
                 framer = Framer(
-                    strict_bcc=s.strict_bcc, strip_parity=True, max_frame_size=s.max_frame_size
+                    strict_bcc=False, strip_parity=True, max_frame_size=s.max_frame_size
                 )
-            payload, bcc_ok = await self._await_data(link, framer, sent)
+            payload, bcc_ok = await self._await_data(link, framer, sent, tracker)
         except IecError as err:
             raise _Failure(err, switched_to) from err
         scan = scan_datasets(payload.decode("latin-1"), strict=s.strict_datasets)
@@ -367,10 +371,9 @@ class MeterClient:
                 raise UnexpectedFrameError("no identification among the lines received")
 
     async def _await_data(
-        self, link: _Link, framer: Framer, sent: set[bytes]
+        self, link: _Link, framer: Framer, sent: set[bytes], tracker: SessionTracker
     ) -> tuple[bytes, bool]:
         payload = bytearray()
-        bcc_ok = True
         junk = 0
         blocks = 0
         while True:
@@ -387,11 +390,17 @@ class MeterClient:
                 )
             blocks += 1
             if event.final:
+                if not event.bcc_ok and self.settings.strict_bcc:
+                    raise BccError(
+                        f"BCC mismatch in the readout (received 0x{event.bcc_received:02X})", event
+                    )
                 payload += event.payload
-                return bytes(payload), bcc_ok and event.bcc_ok
+                tracker.advance("data")
+                return bytes(payload), event.bcc_ok
+            tracker.advance("partial")
             if blocks > _MAX_PARTIAL_BLOCKS:
                 raise UnexpectedFrameError("too many partial data blocks")
-            if event.bcc_ok:
+            if event.bcc_ok:  # partial block: ACK asks for the next, NAK for a resend
                 payload += event.payload
                 await link.send(ACK)
             else:

@@ -49,7 +49,7 @@ __all__ = [
     "shipped_telegrams",
 ]
 
-SOH, STX, ETX, ACK = 0x01, 0x02, 0x03, 0x06
+SOH, STX, ETX, EOT, ACK, NAK = 0x01, 0x02, 0x03, 0x04, 0x06, 0x15
 _STRIP_PARITY = bytes(i & 0x7F for i in range(256))
 _TERMIOS_BAUD = {
     getattr(termios, f"B{rate}"): rate
@@ -239,12 +239,17 @@ class MeterSimulator:
         switch_timeout: float = 1.0,
         session_timeout: float = 2.2,
         faults: Faults | None = None,
+        partial_block_size: int | None = None,
     ) -> None:
         self.meters = list(meters) if meters else [SimulatedMeter()]
         self.reaction_time = reaction_time
         self.switch_timeout = switch_timeout
         self.session_timeout = session_timeout
         self.faults = faults if faults is not None else Faults()
+        self.partial_block_size = partial_block_size
+        """Send the readout in partial blocks (EOT) of this many bytes, each acknowledged."""
+        self.partial_replies: list[bytes] = []
+        """ACK/NAK received after each partial block."""
         self.requests: list[str] = []
         """Addresses of every sign-on seen (``""`` for ``/?!``)."""
         self.option_selects: list[str] = []
@@ -350,7 +355,13 @@ class MeterSimulator:
         if self.last_client_baud != rate:
             self.port.write(b"\xf8\x80\xfe\x00" * 8)  # the client listens at the wrong rate
             return
-        payload = session.meter.data_block(mode) + bytes([ETX])
+        data = session.meter.data_block(mode)
+        size = self.partial_block_size
+        while size is not None and len(data) > size:
+            if not await self._send_partial(data[:size]):
+                return
+            data = data[size:]
+        payload = data + bytes([ETX])
         check = bcc(payload)
         if self.faults.max_clean_baud is not None and rate > self.faults.max_clean_baud:
             # bit errors on a poor line; the BCC catches them (forced, as XOR could cancel out)
@@ -365,6 +376,19 @@ class MeterSimulator:
             self.port.write(self.faults.garbage)
         self.port.write(frame)
         self.readouts_sent += 1
+
+    async def _send_partial(self, chunk: bytes) -> bool:
+        """STX chunk EOT BCC, then wait for ACK (next) or NAK (resend); False if neither."""
+        body = chunk + bytes([EOT])
+        for _ in range(3):
+            self.port.write(bytes([STX]) + body + bytes([bcc(body)]))
+            reply = (await self.port.read(timeout=self.session_timeout)).translate(_STRIP_PARITY)
+            self.partial_replies.append(reply)
+            if reply[:1] == bytes([ACK]):
+                return True
+            if reply[:1] != bytes([NAK]):
+                return False
+        return False
 
 
 def _take_message(buffer: bytearray) -> bytes | None:

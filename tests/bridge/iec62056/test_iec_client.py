@@ -203,3 +203,16 @@ async def test_cli_read_meter_failures(iec_cli: ModuleType) -> None:
             _run_cli, iec_cli, ["read-meter", "--port", sim.path, "--address", "bad!addr"]
         )
         assert code == 2
+
+
+async def test_partial_blocks_are_acknowledged_and_joined() -> None:
+    async with MeterSimulator(reaction_time=0.01, partial_block_size=256) as sim:
+        reading = await MeterClient(fast_settings(sim.path)).read()
+        assert len(sim.partial_replies) > 3
+        assert all(reply.startswith(b"\x06") for reply in sim.partial_replies)
+        assert reading.bcc_ok
+        assert reading.complete
+        addresses = [d.address for d in reading.datasets]
+        assert addresses[0] == "0.0.0"
+        assert addresses[-1] == "F.F.0"
+        assert len(addresses) == len(SimulatedMeter(MAKEL).datasets())

@@ -216,3 +216,20 @@ async def test_partial_blocks_are_acknowledged_and_joined() -> None:
         assert addresses[0] == "0.0.0"
         assert addresses[-1] == "F.F.0"
         assert len(addresses) == len(SimulatedMeter(MAKEL).datasets())
+
+
+async def test_port_refusing_7e1_gets_even_parity_from_the_client() -> None:
+    # Linux ptys refuse 7E1 after opening; the client then runs 8N1 and sets bit 7 itself,
+    # which is 7E1 on the wire.
+    from hardware_bridge.simulators.virtual_serial import VirtualSerialPort
+
+    async with VirtualSerialPort() as port:
+        task = asyncio.create_task(
+            MeterClient(fast_settings(port.path, reaction_timeout=0.3)).read()
+        )
+        raw = b""
+        while len(raw) < 5:
+            raw += await port.read(timeout=2)
+        assert raw == bytes([0xAF, 0x3F, 0x21, 0x8D, 0x0A])  # "/?!\r\n" with even parity
+        with pytest.raises(NoResponseError):
+            await task

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Literal, Self
 
-from hardware_bridge.iec62056 import ClientSettings, IecError, MeterClient, OptionMode
+from hardware_bridge.iec62056 import ClientSettings, IecError, LineError, MeterClient, OptionMode
 from hardware_bridge.modbus import (
     ModbusBus,
     ModbusConnectionError,
@@ -197,8 +197,11 @@ class LineTerminal:
         self._bus: ModbusBus | None = None
         self._profiles: dict[str, Profile] = {}
         self._state: dict[str, _DeviceState] = {}
+        self._catalogue: ProfileCatalogue | None = None
+        self._line_error: str | None = None
         if config.protocol is LineProtocol.MODBUS:
             catalogue = catalogue or load_catalogue(config.profiles_dir)
+            self._catalogue = catalogue
             for device in config.devices:
                 profile = catalogue.get(device.profile_id)
                 self._profiles[device.key] = profile
@@ -249,6 +252,15 @@ class LineTerminal:
     def snapshot(self, device_key: str) -> DeviceSnapshot | None:
         return self._state[device_key].snapshot
 
+    @property
+    def line_error(self) -> str | None:
+        """Why the last poll could not use the line at all (port gone), else None.
+
+        Set only when every device polled failed because of the line itself, not because a
+        device was silent; the owner may then close and reopen the terminal.
+        """
+        return self._line_error
+
     # -- polling ------------------------------------------------------------------------
     async def poll(
         self,
@@ -261,19 +273,38 @@ class LineTerminal:
         """
         async with self._lock:
             out: dict[str, DeviceSnapshot] = {}
+            line_errors: list[str] = []
             for key in self._state:
                 keys = None if wanted is None else wanted.get(key)
                 if wanted is not None and not keys:
                     continue
                 if self.config.protocol is LineProtocol.MODBUS:
-                    out[key] = await self._poll_modbus(key, group, keys)
+                    out[key], line_error = await self._poll_modbus(key, group, keys)
                 else:
-                    out[key] = await self._poll_meter(key)
+                    out[key], line_error = await self._poll_meter(key)
+                if line_error is not None:
+                    line_errors.append(line_error)
+            self._line_error = line_errors[0] if out and len(line_errors) == len(out) else None
             return out
+
+    async def scan(
+        self,
+        first: int = 1,
+        last: int = 247,
+        *,
+        timeout: float = 0.1,  # noqa: ASYNC109 - per-address response timeout
+    ) -> list[ScanHit]:
+        """Scan this open Modbus line between polls (the poll lock keeps one user on the bus)."""
+        if self.config.protocol is not LineProtocol.MODBUS or self._catalogue is None:
+            raise ValueError("only a Modbus line can be scanned")
+        async with self._lock:
+            if self._bus is None:
+                raise LineUnavailableError("the line is not open")
+            return await self._bus.scan(range(first, last + 1), self._catalogue, timeout=timeout)
 
     async def _poll_modbus(
         self, key: str, group: PollGroup | None, keys: Collection[str] | None
-    ) -> DeviceSnapshot:
+    ) -> tuple[DeviceSnapshot, str | None]:
         if self._bus is None:
             raise RuntimeError("the line is not open")
         device = next(d for d in self.config.devices if d.key == key)
@@ -288,6 +319,7 @@ class LineTerminal:
         )
         elapsed = time.monotonic() - started
         error = "; ".join(dict.fromkeys(e.message for e in reading.errors)) or None
+        line_failed = not reading.available and any(e.kind == "connection" for e in reading.errors)
         previous = state.snapshot
         if reading.available:
             state.values.update(reading.values)
@@ -315,9 +347,9 @@ class LineTerminal:
             )
         _log_transition(key, previous, snapshot)
         state.snapshot = snapshot
-        return snapshot
+        return snapshot, error if line_failed else None
 
-    async def _poll_meter(self, key: str) -> DeviceSnapshot:
+    async def _poll_meter(self, key: str) -> tuple[DeviceSnapshot, str | None]:
         meter = next(m for m in self.config.meters if m.key == key)
         state = self._state[key]
         previous = state.snapshot
@@ -329,9 +361,11 @@ class LineTerminal:
             reaction_timeout=self.config.meter_reaction_timeout,
         )
         started = time.monotonic()
+        line_error: str | None = None
         try:
             reading = await MeterClient(settings).read()
         except IecError as exc:
+            line_error = str(exc) if isinstance(exc, LineError) else None
             state.values = dict.fromkeys(state.values)
             snapshot = DeviceSnapshot(
                 device_key=key,
@@ -370,7 +404,7 @@ class LineTerminal:
             )
         _log_transition(key, previous, snapshot)
         state.snapshot = snapshot
-        return snapshot
+        return snapshot, line_error
 
 
 def _check_port(port: str) -> None:

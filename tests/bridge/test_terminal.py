@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 
@@ -178,3 +179,46 @@ async def test_scan_finds_devices_and_suggests_their_profiles(catalogue: Profile
     assert hits[1].suggested_profile_id == "kael_varkombi"
     with pytest.raises(LineUnavailableError):
         await scan_modbus_line(SerialSettings(port="/dev/does-not-exist"), catalogue)
+
+
+async def test_a_vanished_port_is_a_line_error_and_reopening_recovers(
+    catalogue: ProfileCatalogue, tmp_path: Path
+) -> None:
+    link = tmp_path / "ttyUSB0"
+    sims = [SimulatedDevice(device_id=1, profile=catalogue.get("eastron_sdm630"))]
+    config = _modbus_line(str(link), (1, "eastron_sdm630"))
+    terminal = LineTerminal(config, catalogue)
+    async with ModbusLineSimulator(sims) as sim:
+        link.symlink_to(sim.path)
+        await terminal.open()
+        assert (await terminal.poll())["dev1"].available
+        assert terminal.line_error is None
+        # the scan shares the terminal's open port and lock
+        assert [h.device_id for h in await terminal.scan(1, 2, timeout=0.03)] == [1]
+    link.unlink()
+    assert not (await terminal.poll())["dev1"].available
+    assert terminal.line_error is not None
+    async with ModbusLineSimulator(sims) as sim:
+        link.symlink_to(sim.path)
+        await terminal.close()
+        await terminal.open()
+        assert (await terminal.poll())["dev1"].available
+        assert terminal.line_error is None
+        await terminal.close()
+    meter_line = LineConfig(
+        protocol=LineProtocol.IEC62056,
+        serial=SerialSettings(port=str(link)),
+        meters=(MeterConfig(key="m"),),
+    )
+    link.unlink()
+    meters = LineTerminal(meter_line)
+    assert not (await meters.poll())["m"].available
+    assert meters.line_error is not None
+    with pytest.raises(ValueError, match="Modbus"):
+        await meters.scan()
+
+
+async def test_scan_needs_an_open_line(catalogue: ProfileCatalogue) -> None:
+    terminal = LineTerminal(_modbus_line("/dev/does-not-exist", (1, "eastron_sdm630")), catalogue)
+    with pytest.raises(LineUnavailableError):
+        await terminal.scan(1, 1)

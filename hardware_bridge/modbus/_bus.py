@@ -254,17 +254,26 @@ class ModbusBus:
         async with self._lock:
             await self._ensure_connected()
             last: ModbusNoResponse | None = None
-            for _ in range(retries + 1):
+            attempts, spurious = retries + 1, 1
+            while attempts > 0:
                 await self._pace(device_id)
                 self.requests_sent += 1
                 if outcome is not None:
                     outcome.requests += 1
+                started = time.monotonic()
                 try:
                     return await self._client.read_registers(
                         device_id, function_code, address, count, response_timeout=response_timeout
                     )
                 except ModbusNoResponse as exc:
                     last = exc
+                    # Failing well before the timeout means a wrong frame arrived (e.g. a late
+                    # answer to the previous request, from another device): ask again once
+                    # rather than blame this device.
+                    if spurious and time.monotonic() - started < 0.8 * response_timeout:
+                        spurious -= 1
+                        continue
+                    attempts -= 1
                 finally:
                     self._last_io = self._clock()
                     self._last_device = device_id

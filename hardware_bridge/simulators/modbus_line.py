@@ -26,7 +26,7 @@ from enum import StrEnum
 from typing import Self
 
 from hardware_bridge.modbus import Profile, ProfileCatalogue, Value
-from hardware_bridge.simulators.modbus_frames import RtuFrameSplitter
+from hardware_bridge.simulators.modbus_frames import RtuFrameSplitter, with_crc
 from hardware_bridge.simulators.modbus_server import SerialRegisterServer
 from hardware_bridge.simulators.modbus_values import DeviceImage, render_device
 from hardware_bridge.simulators.virtual_serial import VirtualSerialLink
@@ -104,6 +104,8 @@ class ModbusLineSimulator:
         self._requests = RtuFrameSplitter("request")
         self._responses = RtuFrameSplitter("response")
         self._last_request = b""
+        self._pending: dict[int, tuple[int, int, int]] = {}
+        self._refusals: dict[int, int] = {}
         self._images: dict[int, tuple[float, DeviceImage]] = {}
 
     # -- public API --------------------------------------------------------------------
@@ -151,8 +153,17 @@ class ModbusLineSimulator:
         self._link.taps["to_client"] = self._to_client
         self._link.start()
         spans = {dev_id: self._span(st.device.profile) for dev_id, st in self._states.items()}
+        holes = {
+            dev_id: [(h.start, h.end) for h in st.device.profile.holes]
+            for dev_id, st in self._states.items()
+        }
         self._server = SerialRegisterServer(
-            self._link.device_path, spans, self._registers, baudrate=self._baudrate
+            self._link.device_path,
+            spans,
+            self._registers,
+            holes=holes,
+            request_hint=self._pending.get,
+            baudrate=self._baudrate,
         )
         await self._server.start()
         if self._update_interval is not None:
@@ -203,6 +214,14 @@ class ModbusLineSimulator:
         self, device_id: int, function_code: int, address: int, count: int
     ) -> list[int] | int:
         """What the device answers to a read: registers, or an exception code."""
+        result = self._answer(device_id, function_code, address, count)
+        if isinstance(result, int):
+            self._refusals[device_id] = result
+        return result
+
+    def _answer(
+        self, device_id: int, function_code: int, address: int, count: int
+    ) -> list[int] | int:
         state = self._states.get(device_id)
         if state is None:
             return 11
@@ -234,6 +253,10 @@ class ModbusLineSimulator:
             if state.fault is Fault.SILENT:
                 continue
             self._last_request = piece
+            self._refusals.pop(piece[0], None)
+            if piece[1] in (3, 4):
+                address, count = int.from_bytes(piece[2:4]), int.from_bytes(piece[4:6])
+                self._pending[piece[0]] = (piece[1], address, count)
             out += piece
         return bytes(out)
 
@@ -245,6 +268,10 @@ class ModbusLineSimulator:
                 continue
             frame = bytearray(piece)
             state = self._states.get(frame[0])
+            refusal = self._refusals.pop(frame[0], None)
+            if frame[1] & 0x80 and refusal is not None and frame[2] != refusal:
+                # pymodbus 3.12's server turns every datastore exception into code 4
+                frame = bytearray(with_crc(bytes(frame[:2]) + bytes([refusal])))
             if state is not None and state.fault is Fault.BAD_CRC:
                 frame[-1] ^= 0x5A
             if self.echo and self._last_request:

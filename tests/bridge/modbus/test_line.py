@@ -13,7 +13,13 @@ from pathlib import Path
 import pymodbus
 import pytest
 
-from hardware_bridge.modbus import ModbusBus, ProfileCatalogue, Value, plan_reads
+from hardware_bridge.modbus import (
+    ModbusBus,
+    ModbusExceptionResponse,
+    ProfileCatalogue,
+    Value,
+    plan_reads,
+)
 from hardware_bridge.serial_line import SerialSettings
 from hardware_bridge.simulators.modbus_line import (
     Fault,
@@ -67,7 +73,7 @@ def assert_same_values(got: Mapping[str, Value], served: Mapping[str, Value]) ->
 
 def test_simulator_uses_the_datastore_api_of_this_pymodbus() -> None:
     major, minor = (int(x) for x in pymodbus.__version__.split(".")[:2])
-    assert uses_simdevice_api() == ((major, minor) >= (3, 13))
+    assert uses_simdevice_api() == ((major, minor) >= (3, 12))
 
 
 @pytest.mark.parametrize("profile_id", sorted(FULL_READ_REQUESTS))
@@ -236,7 +242,7 @@ async def test_bad_crc_and_exceptions_give_unavailable_values_not_zero(
     ]
     async with ModbusLineSimulator(devices) as sim:
         sim.set_fault(2, Fault.BAD_CRC)
-        sim.set_fault(3, Fault.EXCEPTION, exception_code=4)
+        sim.set_fault(3, Fault.EXCEPTION, exception_code=6)
         async with ModbusBus(SerialSettings(port=sim.path), timeout=0.1, retries=0) as bus:
             first = await bus.read_device(1, sdm)
             corrupted = await bus.read_device(2, em24)
@@ -246,7 +252,7 @@ async def test_bad_crc_and_exceptions_give_unavailable_values_not_zero(
             assert {e.kind for e in corrupted.errors} == {"no_response"}
             assert set(refused.values.values()) == {None}
             assert {e.kind for e in refused.errors} == {"exception"}
-            assert "exception 4" in refused.errors[0].message
+            assert "exception 6 (server device busy)" in refused.errors[0].message
             assert refused.requests == len(plan_reads(kael))
             assert bus.health(3).state == "online"  # it answered: not backed off
             for reading in (first, after):
@@ -306,7 +312,10 @@ async def test_port_that_vanishes_is_reopened(catalogue: ProfileCatalogue, tmp_p
     first = ModbusLineSimulator([SimulatedDevice(device_id=2, profile=klea)])
     await first.start()
     os.symlink(first.path, port)
-    bus = ModbusBus(SerialSettings(port=str(port)), timeout=0.2, retries=0, reconnect_delay=0)
+    clock = FakeClock()
+    bus = ModbusBus(
+        SerialSettings(port=str(port)), timeout=0.2, retries=0, reconnect_delay=1.0, clock=clock
+    )
     await bus.open()
     try:
         assert (await bus.read_device(2, klea)).complete
@@ -317,7 +326,8 @@ async def test_port_that_vanishes_is_reopened(catalogue: ProfileCatalogue, tmp_p
         async with ModbusLineSimulator([SimulatedDevice(device_id=2, profile=klea)]) as second:
             port.unlink()
             os.symlink(second.path, port)  # plugged back in
-            for _ in range(3):
+            for _ in range(5):  # whether the loss showed as a timeout or a closed port
+                clock.advance(bus.backoff_max)  # let back-off and reconnect delay pass
                 again = await bus.read_device(2, klea)
                 if again.complete:
                     break
@@ -457,3 +467,87 @@ async def test_smartpower_bridge_entry_point(catalogue: ProfileCatalogue) -> Non
     result = json.loads(out)
     assert result["requests"] == 2
     assert_same_values(result["values"], sim.values(5))
+
+
+async def test_silent_device_in_real_time_is_probed_once_per_period(
+    catalogue: ProfileCatalogue,
+) -> None:
+    """Wall-clock version: the others are read back to back while the dead one is backed off."""
+    specs = [
+        "1:eastron_sdm630",
+        "2:carlo_gavazzi_em24",
+        "3:kael_varkombi",
+        "4:entes_mpr3x",
+        "5:klemsan_klea",
+    ]
+    devices = devices_from_specs(specs, catalogue)
+    timeout, backoff, duration = 0.15, 0.5, 1.5
+    async with ModbusLineSimulator(devices) as sim:
+        sim.set_fault(3, Fault.SILENT)
+        async with ModbusBus(
+            SerialSettings(port=sim.path),
+            timeout=timeout,
+            retries=0,
+            backoff_initial=backoff,
+            backoff_max=backoff,
+        ) as bus:
+            started = time.monotonic()
+            cycles = 0
+            while time.monotonic() - started < duration:
+                for device in devices:
+                    reading = await bus.read_device(device.device_id, device.profile)
+                    assert reading.complete or device.device_id == 3, reading.errors
+                cycles += 1
+            elapsed = time.monotonic() - started
+    assert sim.requests_seen(3) <= elapsed / backoff + 2
+    assert cycles > 3 * sim.requests_seen(3)  # most cycles never waited for the dead device
+
+
+async def test_concurrent_readers_share_the_line_one_request_at_a_time(
+    catalogue: ProfileCatalogue,
+) -> None:
+    specs = [f"{i}:{p}" for i, p in enumerate(sorted(FULL_READ_REQUESTS), start=1)]
+    devices = devices_from_specs(specs, catalogue)
+    async with (
+        ModbusLineSimulator(devices) as sim,
+        ModbusBus(SerialSettings(port=sim.path), timeout=0.5) as bus,
+    ):
+        readings = await asyncio.gather(*(bus.read_device(d.device_id, d.profile) for d in devices))
+        for device, reading in zip(devices, readings, strict=True):
+            assert reading.complete, reading.errors
+            assert_same_values(reading.values, sim.values(device.device_id))
+
+
+async def test_inter_frame_delay_and_per_device_timeout(catalogue: ProfileCatalogue) -> None:
+    sdm = catalogue.get("eastron_sdm630")
+    async with (
+        ModbusLineSimulator(
+            devices_from_specs(["1:eastron_sdm630", "2:eastron_sdm630"], catalogue)
+        ) as sim,
+        ModbusBus(
+            SerialSettings(port=sim.path), timeout=2.0, retries=0, inter_frame_delay=0.04
+        ) as bus,
+    ):
+        started = time.monotonic()
+        assert (await bus.read_device(1, sdm)).requests == 3
+        assert time.monotonic() - started >= 2 * 0.04  # idle line between the 3 requests
+        sim.set_fault(2, Fault.SILENT)
+        bus.set_device_timeout(2, 0.05)
+        started = time.monotonic()
+        assert not (await bus.read_device(2, sdm)).available
+        assert time.monotonic() - started < 0.5  # its own short timeout, not the bus's 2 s
+        await sim.wait_for_requests(2, 1)
+        assert sim.requests_seen(2) == 1
+
+
+async def test_simulated_device_refuses_reads_into_a_hole(catalogue: ProfileCatalogue) -> None:
+    """Why holes matter: a read spanning reserved registers fails as a whole."""
+    async with (
+        ModbusLineSimulator(devices_from_specs(["8:generic_analyzer"], catalogue)) as sim,
+        ModbusBus(SerialSettings(port=sim.path), timeout=0.3, retries=0) as bus,
+    ):
+        with pytest.raises(ModbusExceptionResponse) as refused:
+            await bus.read_registers(8, 3, 18, 40)  # 18..57 crosses the hole at 40..49
+        assert refused.value.exception_code == 2
+        assert len(await bus.read_registers(8, 3, 0, 40)) == 40
+        assert len(await bus.read_registers(8, 3, 50, 8)) == 8

@@ -142,6 +142,8 @@ class ModbusBus:
         reconnect_delay: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``clock`` measures back-off periods and reconnect delays (tests pass a fake one);
+        line timing (inter-frame delay) always uses the real monotonic clock."""
         if timeout <= 0 or retries < 0 or failures_before_backoff < 1:
             raise ValueError("timeout must be > 0, retries >= 0, failures_before_backoff >= 1")
         self.settings = settings
@@ -221,7 +223,7 @@ class ModbusBus:
         gap = self.inter_frame_delay
         if self._last_device is not None and device_id != self._last_device:
             gap += self.device_switch_delay
-        wait = self._last_io + gap - self._clock()
+        wait = self._last_io + gap - time.monotonic()
         if wait > 0:
             await asyncio.sleep(wait)
 
@@ -275,7 +277,7 @@ class ModbusBus:
                         continue
                     attempts -= 1
                 finally:
-                    self._last_io = self._clock()
+                    self._last_io = time.monotonic()
                     self._last_device = device_id
             assert last is not None
             raise last

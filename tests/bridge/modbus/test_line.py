@@ -551,3 +551,19 @@ async def test_simulated_device_refuses_reads_into_a_hole(catalogue: ProfileCata
         assert refused.value.exception_code == 2
         assert len(await bus.read_registers(8, 3, 0, 40)) == 40
         assert len(await bus.read_registers(8, 3, 50, 8)) == 8
+
+
+async def test_a_run_of_silent_addresses_does_not_close_the_line(
+    catalogue: ProfileCatalogue,
+) -> None:
+    """The line stays usable after many unanswered addresses in a row (pymodbus before 3.16
+    closes the port after a few; the bus disables that and reopens a closed port anyway)."""
+    sdm = catalogue.get("eastron_sdm630")
+    async with (
+        ModbusLineSimulator(devices_from_specs(["5:eastron_sdm630"], catalogue)) as sim,
+        ModbusBus(SerialSettings(port=sim.path), timeout=0.03, retries=0) as bus,
+    ):
+        assert await bus.scan(range(20, 40), catalogue, timeout=0.03) == []
+        reading = await bus.read_device(5, sdm)
+        assert reading.complete
+        assert reading.requests == len(plan_reads(sdm))

@@ -567,3 +567,31 @@ async def test_a_run_of_silent_addresses_does_not_close_the_line(
         reading = await bus.read_device(5, sdm)
         assert reading.complete
         assert reading.requests == len(plan_reads(sdm))
+
+
+async def test_backoff_doubles_while_the_device_stays_silent(catalogue: ProfileCatalogue) -> None:
+    sdm = catalogue.get("eastron_sdm120")
+    clock = FakeClock()
+    async with (
+        ModbusLineSimulator(devices_from_specs(["4:eastron_sdm120"], catalogue)) as sim,
+        ModbusBus(
+            SerialSettings(port=sim.path),
+            timeout=0.03,
+            retries=0,
+            backoff_initial=1.0,
+            backoff_max=4.0,
+            clock=clock,
+        ) as bus,
+    ):
+        assert bus.health(4).state == "unknown"
+        sim.set_fault(4, Fault.SILENT)
+        periods = []
+        for _ in range(4):
+            await bus.read_device(4, sdm)
+            health = bus.health(4)
+            periods.append(health.backoff_seconds)
+            assert health.state == "backed_off"
+            assert health.retry_in == health.backoff_seconds
+            clock.advance(health.backoff_seconds)
+        assert periods == [1.0, 2.0, 4.0, 4.0]
+        assert sim.requests_seen(4) == 4  # one request per period, nothing in between

@@ -120,6 +120,7 @@ def run_modbus_read(args: argparse.Namespace) -> int:
             await bus.close()
         if not reading.available:
             reason = reading.errors[0].message if reading.errors else "no values"
+            reason = reason.removeprefix(f"device {args.device_id}: ")
             return _fail(EXIT_DEVICE, f"device {args.device_id} on {args.port}: {reason}")
         if args.json:
             print(

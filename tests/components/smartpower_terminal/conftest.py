@@ -1,0 +1,128 @@
+"""Shared fixtures for the integration tests: simulated lines and config entries."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Mapping
+from typing import Any
+from unittest.mock import AsyncMock, patch
+
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.smartpower_terminal.const import (
+    CONF_BAUDRATE,
+    CONF_MAINS_DETECTION,
+    CONF_PARITY,
+    CONF_PORT,
+    CONF_PROTOCOL,
+    CONF_TERMINAL_MODEL,
+    DOMAIN,
+    PROTOCOL_IEC,
+    PROTOCOL_MODBUS,
+)
+from hardware_bridge import ProfileCatalogue, load_catalogue
+from hardware_bridge.simulators.iec_meter import MeterSimulator, SimulatedMeter
+from hardware_bridge.simulators.modbus_line import ModbusLineSimulator, SimulatedDevice
+
+# What the default simulated Modbus line carries: (address, profile id).
+MODBUS_DEVICES: tuple[tuple[int, str], ...] = ((1, "eastron_sdm630"), (2, "kael_varkombi"))
+# What the default simulated meter line carries (IEC 62056-21 sample meters).
+METER_SAMPLES: tuple[str, ...] = ("makel_c520_3p", "luna_1p")
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
+    """Let Home Assistant load custom_components/smartpower_terminal in every test."""
+
+
+@pytest.fixture
+def mock_setup_entry() -> Generator[AsyncMock]:
+    """Keep the runtime out of flow tests: setting up an entry just succeeds."""
+    with patch(
+        "custom_components.smartpower_terminal.async_setup_entry", return_value=True
+    ) as mocked:
+        yield mocked
+
+
+@pytest.fixture(scope="session")
+def catalogue() -> ProfileCatalogue:
+    """The shipped Modbus profiles."""
+    return load_catalogue()
+
+
+@pytest.fixture
+async def modbus_simulator(catalogue: ProfileCatalogue) -> AsyncIterator[ModbusLineSimulator]:
+    """A Modbus RTU line with an SDM630 at address 1 and a KAEL VARkombi relay at 2."""
+    devices = [SimulatedDevice(device_id=i, profile=catalogue.get(p)) for i, p in MODBUS_DEVICES]
+    async with ModbusLineSimulator(devices) as sim:
+        yield sim
+
+
+@pytest.fixture
+def modbus_port(modbus_simulator: ModbusLineSimulator) -> str:
+    """The pty path of the simulated Modbus line."""
+    return modbus_simulator.path
+
+
+@pytest.fixture
+async def meter_simulator() -> AsyncIterator[MeterSimulator]:
+    """An IEC 62056-21 line with a Makel three-phase and a Luna single-phase meter."""
+    meters = [SimulatedMeter(sample) for sample in METER_SAMPLES]
+    async with MeterSimulator(meters, reaction_time=0.0) as sim:
+        yield sim
+
+
+@pytest.fixture
+def meter_port(meter_simulator: MeterSimulator) -> str:
+    """The pty path of the simulated meter line."""
+    return meter_simulator.path
+
+
+def line_data(port: str, protocol: str = PROTOCOL_MODBUS, **extra: Any) -> dict[str, Any]:
+    """Config entry data of a line as the config flow stores it."""
+    data: dict[str, Any] = {
+        CONF_PORT: port,
+        CONF_PROTOCOL: protocol,
+        CONF_BAUDRATE: 9600 if protocol == PROTOCOL_MODBUS else 300,
+        CONF_TERMINAL_MODEL: "ht_g24" if protocol == PROTOCOL_MODBUS else "ht_g21",
+        CONF_MAINS_DETECTION: False,
+    }
+    if protocol == PROTOCOL_MODBUS:
+        data[CONF_PARITY] = "N"
+    data.update(extra)
+    return data
+
+
+MockEntryFactory = Callable[..., MockConfigEntry]
+
+
+@pytest.fixture
+def mock_config_entry() -> MockEntryFactory:
+    """Build (not add) a line entry: ``mock_config_entry(port, protocol, options=..., ...)``."""
+
+    def _build(
+        port: str = "/dev/ttyUSB0",
+        protocol: str = PROTOCOL_MODBUS,
+        *,
+        data: Mapping[str, Any] | None = None,
+        options: Mapping[str, Any] | None = None,
+        subentries_data: Iterable[Mapping[str, Any]] = (),
+        unique_id: str | None = None,
+        title: str | None = None,
+    ) -> MockConfigEntry:
+        entry_data = line_data(port, protocol)
+        entry_data.update(data or {})
+        return MockConfigEntry(
+            domain=DOMAIN,
+            title=title or ("Modbus RTU" if protocol == PROTOCOL_MODBUS else "IEC 62056-21"),
+            unique_id=unique_id if unique_id is not None else port,
+            data=entry_data,
+            options=dict(options or {}),
+            subentries_data=[dict(s) for s in subentries_data],
+            version=1,
+        )
+
+    return _build
+
+
+__all__ = ["METER_SAMPLES", "MODBUS_DEVICES", "PROTOCOL_IEC", "line_data"]

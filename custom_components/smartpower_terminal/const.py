@@ -56,3 +56,17 @@ DEFAULT_METER_MAX_BAUD: Final = 9600
 
 # --- actions -----------------------------------------------------------------------------------
 SERVICE_READ_NOW: Final = "read_now"
+
+# --- runtime -----------------------------------------------------------------------------------
+MANUFACTURER_TERMINAL: Final = "Grup ARGE"  # HT G2x terminals
+MANUFACTURER_ADAPTER: Final = "SmartPower"  # a plain USB serial adapter standing in for one
+# Energy counters: a rise faster than twice this power over the elapsed time is a misread.
+MAX_PLAUSIBLE_POWER_KW: Final = 5000.0
+# A configured device silent for this long raises a repair issue.
+UNREACHABLE_ISSUE_HOURS: Final = 1
+# Line reopen back-off after the port vanished (seconds): first retry at the next refresh.
+REOPEN_BACKOFF_INITIAL: Final = 10
+REOPEN_BACKOFF_MAX: Final = 300
+ATTR_INDUCTIVE_LIMIT: Final = "inductive_limit"
+ATTR_CAPACITIVE_LIMIT: Final = "capacitive_limit"
+ATTR_BILLING_MONTH: Final = "billing_month"

@@ -1,0 +1,212 @@
+"""SmartPower Terminal: meters, compensation relays and analyzers on a serial line."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from homeassistant.const import Platform
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ConfigEntryNotReady
+from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.typing import ConfigType
+
+from hardware_bridge import (
+    LineConfig,
+    LineProtocol,
+    LineTerminal,
+    LineUnavailableError,
+    MeterConfig,
+    ModbusDeviceConfig,
+    PollGroup,
+    ProfileCatalogue,
+    ProfileError,
+    SerialSettings,
+    load_catalogue,
+)
+
+from .const import (
+    CONF_ADDRESS,
+    CONF_BAUDRATE,
+    CONF_DEVICE_ID,
+    CONF_FAST_INTERVAL,
+    CONF_MAX_BAUD,
+    CONF_PARITY,
+    CONF_PORT,
+    CONF_PROFILE,
+    CONF_PROFILES_DIR,
+    CONF_PROTOCOL,
+    CONF_READOUT_MODE,
+    CONF_SLOW_INTERVAL,
+    CONF_STOPBITS,
+    DEFAULT_FAST_INTERVAL,
+    DEFAULT_METER_MAX_BAUD,
+    DEFAULT_SLOW_INTERVAL,
+    DOMAIN,
+    SUBENTRY_METER,
+    SUBENTRY_MODBUS_DEVICE,
+)
+from .coordinator import LineHub, SmartPowerCoordinator
+from .data import SmartPowerConfigEntry, SmartPowerData
+from .entity import line_device_info
+from .reactive import ReactiveTracker
+from .services import async_setup_services
+
+_LOGGER = logging.getLogger(__name__)
+
+PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.SENSOR]
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+# Seconds a Modbus device / a meter may take to answer (the IEC 62056-21 limit is 1.5 s).
+MODBUS_TIMEOUT = 0.5
+METER_REACTION_TIMEOUT = 1.5
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    async_setup_services(hass)
+    return True
+
+
+def build_line_config(
+    entry: SmartPowerConfigEntry, catalogue: ProfileCatalogue
+) -> tuple[LineConfig, dict[str, str]]:
+    """The bridge's view of an entry; also the devices left out, with the reason."""
+    protocol = LineProtocol(entry.data[CONF_PROTOCOL])
+    modbus = protocol is LineProtocol.MODBUS
+    serial = SerialSettings(
+        port=entry.data[CONF_PORT],
+        baudrate=int(entry.data.get(CONF_BAUDRATE, 9600 if modbus else 300)),
+        parity=entry.data.get(CONF_PARITY, "N") if modbus else "N",
+        stopbits=int(entry.data.get(CONF_STOPBITS, 1)) if modbus else 1,
+    )
+    meters: list[MeterConfig] = []
+    devices: list[ModbusDeviceConfig] = []
+    skipped: dict[str, str] = {}
+    for subentry_id, subentry in entry.subentries.items():
+        data = subentry.data
+        if subentry.subentry_type == SUBENTRY_METER and not modbus:
+            meters.append(
+                MeterConfig(
+                    key=subentry_id,
+                    address=str(data.get(CONF_ADDRESS, "")),
+                    mode="short" if data.get(CONF_READOUT_MODE) == "short" else "full",
+                    max_baud=int(data.get(CONF_MAX_BAUD, DEFAULT_METER_MAX_BAUD)),
+                )
+            )
+        elif subentry.subentry_type == SUBENTRY_MODBUS_DEVICE and modbus:
+            try:
+                catalogue.get(str(data[CONF_PROFILE]))
+            except ProfileError as err:
+                skipped[subentry_id] = str(err)
+                continue
+            devices.append(
+                ModbusDeviceConfig(
+                    key=subentry_id,
+                    device_id=int(data[CONF_DEVICE_ID]),
+                    profile_id=str(data[CONF_PROFILE]),
+                )
+            )
+    config = LineConfig(
+        protocol=protocol,
+        serial=serial,
+        meters=tuple(meters),
+        devices=tuple(devices),
+        timeout=MODBUS_TIMEOUT,
+        meter_reaction_timeout=METER_REACTION_TIMEOUT,
+        profiles_dir=entry.options.get(CONF_PROFILES_DIR),
+    )
+    return config, skipped
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: SmartPowerConfigEntry) -> bool:
+    catalogue = await hass.async_add_executor_job(
+        load_catalogue, entry.options.get(CONF_PROFILES_DIR) or None
+    )
+    config, skipped = build_line_config(entry, catalogue)
+    _report_skipped(hass, entry, skipped)
+    terminal = LineTerminal(config, catalogue)
+    try:
+        await terminal.open()
+    except LineUnavailableError as err:
+        raise ConfigEntryNotReady(
+            translation_domain=DOMAIN,
+            translation_key="port_unavailable",
+            translation_placeholders={"port": config.serial.port, "error": str(err)},
+        ) from err
+
+    reactive = ReactiveTracker(hass, entry.entry_id)
+    await reactive.async_load()
+    hub = LineHub(hass, entry, terminal, reactive, catalogue)
+    options = entry.options
+    fast = SmartPowerCoordinator(
+        hass,
+        entry,
+        hub,
+        PollGroup.FAST,
+        timedelta(seconds=float(options.get(CONF_FAST_INTERVAL, DEFAULT_FAST_INTERVAL))),
+    )
+    slow = SmartPowerCoordinator(
+        hass,
+        entry,
+        hub,
+        PollGroup.SLOW,
+        timedelta(minutes=float(options.get(CONF_SLOW_INTERVAL, DEFAULT_SLOW_INTERVAL))),
+    )
+    entry.runtime_data = SmartPowerData(
+        hub=hub, fast=fast, slow=slow, reactive=reactive, catalogue=catalogue
+    )
+    try:
+        # Counters and meter readouts first: a meter's entities follow from its readout.
+        await slow.async_config_entry_first_refresh()
+        await fast.async_config_entry_first_refresh()
+    except ConfigEntryNotReady:
+        await terminal.close()
+        raise
+
+    dr.async_get(hass).async_get_or_create(
+        config_entry_id=entry.entry_id, **line_device_info(entry)
+    )
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    entry.async_on_unload(entry.add_update_listener(_async_update_listener))
+    return True
+
+
+def _report_skipped(
+    hass: HomeAssistant, entry: SmartPowerConfigEntry, skipped: dict[str, str]
+) -> None:
+    for subentry_id, subentry in entry.subentries.items():
+        issue_id = f"profile_unavailable_{entry.entry_id}_{subentry_id}"
+        if subentry_id not in skipped:
+            ir.async_delete_issue(hass, DOMAIN, issue_id)
+            continue
+        _LOGGER.error("%s is not read: %s", subentry.title, skipped[subentry_id])
+        ir.async_create_issue(
+            hass,
+            DOMAIN,
+            issue_id,
+            is_fixable=False,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key="profile_unavailable",
+            translation_placeholders={"device": subentry.title, "error": skipped[subentry_id]},
+        )
+
+
+async def _async_update_listener(hass: HomeAssistant, entry: SmartPowerConfigEntry) -> None:
+    """Subentries added, changed or removed, or options changed: read the line anew."""
+    hass.config_entries.async_schedule_reload(entry.entry_id)
+
+
+async def async_unload_entry(hass: HomeAssistant, entry: SmartPowerConfigEntry) -> bool:
+    if unloaded := await hass.config_entries.async_unload_platforms(entry, PLATFORMS):
+        entry.runtime_data.hub.async_clear_repairs()
+        await entry.runtime_data.hub.async_close()
+    return unloaded
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: SmartPowerConfigEntry) -> None:
+    """Forget the month-start counters of a removed line."""
+    await ReactiveTracker(hass, entry.entry_id).async_remove()
+    for subentry_id in entry.subentries:
+        ir.async_delete_issue(hass, DOMAIN, f"profile_unavailable_{entry.entry_id}_{subentry_id}")

@@ -1,0 +1,354 @@
+"""Polling of one serial line: a hub owning the terminal, and one coordinator per poll group.
+
+The fast coordinator reads instantaneous values every few seconds, the slow one energy counters
+and meter readouts every few minutes; both go through the same :class:`LineHub`, whose terminal
+serialises the bus. Each poll asks only for what enabled entities show, so disabled entities
+cost no bus time. A device that does not answer makes only its own entities unavailable; when
+the line itself fails (the USB adapter was pulled) the refresh fails, and the next ones close
+and reopen the port with a growing back-off.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+
+from homeassistant.config_entries import ConfigSubentry
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
+from homeassistant.util import dt as dt_util
+
+from hardware_bridge import (
+    DeviceInfo,
+    DeviceSnapshot,
+    LineProtocol,
+    LineTerminal,
+    LineUnavailableError,
+    MeasurementSpec,
+    PollGroup,
+    ProfileCatalogue,
+    Value,
+)
+
+from .const import (
+    DOMAIN,
+    REOPEN_BACKOFF_INITIAL,
+    REOPEN_BACKOFF_MAX,
+    UNREACHABLE_ISSUE_HOURS,
+)
+from .data import SmartPowerConfigEntry
+from .guard import CounterGuard
+from .reactive import COUNTER_KEYS, ReactiveTracker
+
+__all__ = ["LineHub", "SmartPowerCoordinator", "entity_unique_id", "unreachable_issue_id"]
+
+_LOGGER = logging.getLogger(__name__)
+
+# Entities computed here from counters: polling them means polling the counters.
+DERIVED_KEYS: Mapping[str, tuple[str, ...]] = {
+    "reactive_inductive_ratio": COUNTER_KEYS,
+    "reactive_capacitive_ratio": COUNTER_KEYS,
+    "reactive_limit_exceeded": COUNTER_KEYS,
+}
+_METER_READOUT = "readout"  # any key: a meter readout returns everything
+
+
+def entity_unique_id(entry: SmartPowerConfigEntry, subentry_id: str, key: str) -> str:
+    return f"{entry.unique_id or entry.entry_id}_{subentry_id}_{key}"
+
+
+def unreachable_issue_id(entry_id: str, subentry_id: str) -> str:
+    return f"device_unreachable_{entry_id}_{subentry_id}"
+
+
+class LineHub:
+    """The one owner of a line's terminal inside Home Assistant."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: SmartPowerConfigEntry,
+        terminal: LineTerminal,
+        reactive: ReactiveTracker,
+        catalogue: ProfileCatalogue,
+    ) -> None:
+        self.hass = hass
+        self.entry = entry
+        self.terminal = terminal
+        self.reactive = reactive
+        self.catalogue = catalogue
+        self.guard = CounterGuard()
+        self.started = dt_util.utcnow()
+        self.line_ok = True
+        self.line_error: str | None = None
+        self.coordinators: list[SmartPowerCoordinator] = []
+        self._reopen = False
+        self._line_failures = 0
+        self._retry_at: datetime | None = None
+        self._values: dict[str, dict[str, Value]] = {}
+        self._info: dict[str, DeviceInfo] = {}
+
+    # -- devices ------------------------------------------------------------------------
+    @property
+    def devices(self) -> dict[str, ConfigSubentry]:
+        """The configured devices (subentries) by device key (= subentry id)."""
+        keys = set(self.terminal.device_keys)
+        return {k: s for k, s in self.entry.subentries.items() if k in keys}
+
+    def specs(self, device_key: str) -> tuple[MeasurementSpec, ...]:
+        return self.terminal.specs(device_key)
+
+    def snapshot(self, device_key: str) -> DeviceSnapshot | None:
+        return self.terminal.snapshot(device_key)
+
+    def device_info(self, device_key: str) -> DeviceInfo | None:
+        """What is known of a device before it answered: its profile's maker and model."""
+        for device in self.terminal.config.devices:
+            if device.key == device_key:
+                profile = self.catalogue.get(device.profile_id)
+                return DeviceInfo(manufacturer=profile.manufacturer, model=profile.model)
+        return None
+
+    def profile_id(self, device_key: str) -> str | None:
+        return next(
+            (d.profile_id for d in self.terminal.config.devices if d.key == device_key), None
+        )
+
+    def available(self, device_key: str) -> bool:
+        snapshot = self.terminal.snapshot(device_key)
+        return self.line_ok and snapshot is not None and snapshot.available
+
+    def value(self, device_key: str, key: str) -> Value:
+        """The latest value of one measurement, energy counters after the guard."""
+        return self._values.get(device_key, {}).get(key)
+
+    def values(self, device_key: str) -> dict[str, Value]:
+        return dict(self._values.get(device_key, {}))
+
+    # -- lifecycle ----------------------------------------------------------------------
+    async def async_close(self) -> None:
+        await self.terminal.close()
+
+    # -- what to read -------------------------------------------------------------------
+    @callback
+    def wanted(self, group: PollGroup) -> dict[str, set[str]]:
+        """Keys to read per device in ``group``: those enabled entities show.
+
+        A device without any registered entity yet (first start, or a meter whose first
+        readout failed) gets its enabled-by-default keys.
+        """
+        registry = er.async_get(self.hass)
+        base = self.entry.unique_id or self.entry.entry_id
+        enabled: dict[str, set[str]] = {}
+        registered: set[str] = set()
+        for reg_entry in er.async_entries_for_config_entry(registry, self.entry.entry_id):
+            device_key, key = _split_unique_id(reg_entry.unique_id, base, self.terminal.device_keys)
+            if device_key is None:
+                continue
+            registered.add(device_key)
+            if reg_entry.disabled_by is None:
+                enabled.setdefault(device_key, set()).update(DERIVED_KEYS.get(key, (key,)))
+        out: dict[str, set[str]] = {}
+        for device_key in self.terminal.device_keys:
+            specs = self.specs(device_key)
+            if not specs:
+                iec = self.terminal.config.protocol is LineProtocol.IEC62056
+                if iec and group is PollGroup.SLOW:
+                    out[device_key] = {_METER_READOUT}
+                continue
+            if device_key in registered:
+                keys = enabled.get(device_key, set())
+                chosen = {s.key for s in specs if s.group is group and s.key in keys}
+            else:
+                chosen = {s.key for s in specs if s.group is group and s.enabled_by_default}
+            if chosen:
+                out[device_key] = chosen
+        return out
+
+    # -- polling ------------------------------------------------------------------------
+    async def poll(self, group: PollGroup, wanted: Mapping[str, Iterable[str]]) -> set[str]:
+        """Poll once; returns the device keys whose availability changed.
+
+        Raises UpdateFailed (translated) when the line itself is unusable.
+        """
+        if self._reopen:
+            await self._reopen_line()
+        before = {k: self.available(k) for k in self.terminal.device_keys}
+        snapshots = await self.terminal.poll(group, {k: set(v) for k, v in wanted.items()})
+        if self.terminal.line_error is not None:
+            self._line_failed(self.terminal.line_error)
+        if not self.line_ok:
+            _LOGGER.info("%s: the serial line works again", self.entry.title)
+        self.line_ok, self.line_error, self._line_failures = True, None, 0
+        self._process(snapshots)
+        return {k for k in self.terminal.device_keys if self.available(k) != before[k]}
+
+    async def _reopen_line(self) -> None:
+        now = dt_util.utcnow()
+        if self._retry_at is not None and now < self._retry_at:
+            raise self._update_failed()
+        await self.terminal.close()
+        try:
+            await self.terminal.open()
+        except LineUnavailableError as err:
+            self._line_failed(str(err))
+        self._reopen = False
+
+    def _line_failed(self, error: str) -> None:
+        if self.line_ok:
+            _LOGGER.warning("%s: the serial line failed: %s", self.entry.title, error)
+        self.line_ok = False
+        self.line_error = error
+        self._reopen = True
+        self._line_failures += 1
+        delay = (
+            0
+            if self._line_failures == 1
+            else min(REOPEN_BACKOFF_INITIAL * 2 ** (self._line_failures - 2), REOPEN_BACKOFF_MAX)
+        )
+        self._retry_at = dt_util.utcnow() + timedelta(seconds=delay)
+        raise self._update_failed()
+
+    def _update_failed(self) -> UpdateFailed:
+        return UpdateFailed(
+            translation_domain=DOMAIN,
+            translation_key="line_unavailable",
+            translation_placeholders={
+                "port": self.terminal.config.serial.port,
+                "error": self.line_error or "",
+            },
+        )
+
+    def _process(self, snapshots: Mapping[str, DeviceSnapshot]) -> None:
+        now = dt_util.utcnow()
+        for device_key, snapshot in snapshots.items():
+            specs = {s.key: s for s in self.specs(device_key)}
+            values = self._values.setdefault(device_key, {})
+            for key, value in snapshot.values.items():
+                spec = specs.get(key)
+                shown = value
+                if (
+                    value is not None
+                    and spec is not None
+                    and spec.state_class == "total_increasing"
+                    and isinstance(value, int | float)
+                    and not isinstance(value, bool)
+                ):
+                    shown = self.guard.check(device_key, key, float(value), spec.unit, now)
+                values[key] = shown
+            if snapshot.available:
+                self.reactive.update(device_key, values, dt_util.as_local(now))
+                self._update_device_info(device_key, snapshot.info)
+            self._update_repair(device_key, snapshot, now)
+
+    def _update_device_info(self, device_key: str, info: DeviceInfo) -> None:
+        if self._info.get(device_key) == info:
+            return
+        self._info[device_key] = info
+        registry = dr.async_get(self.hass)
+        device = registry.async_get_device(identifiers={device_identifier(self.entry, device_key)})
+        if device is None:
+            return
+        registry.async_update_device(
+            device.id,
+            manufacturer=info.manufacturer or device.manufacturer,
+            model=info.model or device.model,
+            serial_number=info.serial_number or device.serial_number,
+            sw_version=info.sw_version or device.sw_version,
+        )
+
+    def _update_repair(self, device_key: str, snapshot: DeviceSnapshot, now: datetime) -> None:
+        issue_id = unreachable_issue_id(self.entry.entry_id, device_key)
+        if snapshot.available:
+            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+            return
+        since = snapshot.last_success or self.started
+        if now - since < timedelta(hours=UNREACHABLE_ISSUE_HOURS):
+            return
+        subentry = self.entry.subentries.get(device_key)
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            issue_id,
+            is_fixable=False,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key="device_unreachable",
+            translation_placeholders={
+                "device": subentry.title if subentry else device_key,
+                "line": self.entry.title,
+                "since": dt_util.as_local(since).strftime("%Y-%m-%d %H:%M"),
+                "error": snapshot.last_error or "",
+            },
+        )
+
+    @callback
+    def async_clear_repairs(self) -> None:
+        for device_key in self.terminal.device_keys:
+            ir.async_delete_issue(
+                self.hass, DOMAIN, unreachable_issue_id(self.entry.entry_id, device_key)
+            )
+
+
+def device_identifier(entry: SmartPowerConfigEntry, device_key: str) -> tuple[str, str]:
+    return (DOMAIN, f"{entry.entry_id}_{device_key}")
+
+
+def _split_unique_id(
+    unique_id: str, base: str, device_keys: Iterable[str]
+) -> tuple[str | None, str]:
+    for device_key in device_keys:
+        prefix = f"{base}_{device_key}_"
+        if unique_id.startswith(prefix):
+            return device_key, unique_id[len(prefix) :]
+    return None, ""
+
+
+class SmartPowerCoordinator(DataUpdateCoordinator[dict[str, DeviceSnapshot]]):
+    """Polls one group of values (fast or slow) of every device on the line."""
+
+    config_entry: SmartPowerConfigEntry
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: SmartPowerConfigEntry,
+        hub: LineHub,
+        group: PollGroup,
+        update_interval: timedelta,
+    ) -> None:
+        super().__init__(
+            hass,
+            _LOGGER,
+            config_entry=entry,
+            name=f"{entry.title} ({group.value})",
+            update_interval=update_interval,
+        )
+        self.hub = hub
+        self.group = group
+        hub.coordinators.append(self)
+
+    async def _async_update_data(self) -> dict[str, DeviceSnapshot]:
+        wanted = self.hub.wanted(self.group)
+        if wanted:
+            was_ok = self.hub.line_ok
+            try:
+                changed = await self.hub.poll(self.group, wanted)
+            except UpdateFailed:
+                if was_ok:
+                    self._notify_others()
+                raise
+            if changed or not was_ok:
+                self._notify_others()
+        return {
+            k: s for k in self.hub.terminal.device_keys if (s := self.hub.snapshot(k)) is not None
+        }
+
+    def _notify_others(self) -> None:
+        """Availability changed: entities of the other poll group re-evaluate it too."""
+        for other in self.hub.coordinators:
+            if other is not self:
+                other.async_update_listeners()

@@ -1,0 +1,122 @@
+"""Base entity, device info, and adding entities per device (subentry) as their specs appear."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from homeassistant.config_entries import ConfigSubentry
+from homeassistant.const import CONF_NAME
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.device_registry import DeviceInfo
+from homeassistant.helpers.entity import Entity, EntityDescription
+from homeassistant.helpers.entity_platform import AddEntitiesCallback
+from homeassistant.helpers.update_coordinator import CoordinatorEntity
+
+from hardware_bridge import MeasurementSpec, PollGroup
+
+from .const import (
+    CONF_TERMINAL_MODEL,
+    DOMAIN,
+    MANUFACTURER_ADAPTER,
+    MANUFACTURER_TERMINAL,
+    SUBENTRY_METER,
+)
+from .coordinator import LineHub, SmartPowerCoordinator, device_identifier, entity_unique_id
+from .data import SmartPowerConfigEntry
+
+__all__ = ["SmartPowerEntity", "async_add_device_entities", "line_device_info"]
+
+
+def line_device_info(entry: SmartPowerConfigEntry) -> DeviceInfo:
+    """The terminal (one per serial line)."""
+    model = str(entry.data.get(CONF_TERMINAL_MODEL, "adapter"))
+    is_terminal = model.startswith("ht_")
+    return DeviceInfo(
+        identifiers={(DOMAIN, entry.entry_id)},
+        name=entry.title,
+        manufacturer=MANUFACTURER_TERMINAL if is_terminal else MANUFACTURER_ADAPTER,
+        model=model.upper().replace("_", " ") if is_terminal else "USB serial adapter",
+        model_id=model,
+    )
+
+
+def subentry_device_info(hub: LineHub, subentry: ConfigSubentry) -> DeviceInfo:
+    snapshot = hub.snapshot(subentry.subentry_id)
+    info = snapshot.info if snapshot is not None else None
+    if info is None or (info.manufacturer is None and info.model is None):
+        info = hub.device_info(subentry.subentry_id)
+    return DeviceInfo(
+        identifiers={device_identifier(hub.entry, subentry.subentry_id)},
+        name=str(subentry.data.get(CONF_NAME) or subentry.title),
+        manufacturer=info.manufacturer if info else None,
+        model=info.model if info else None,
+        serial_number=info.serial_number if info else None,
+        sw_version=info.sw_version if info else None,
+        via_device=(DOMAIN, hub.entry.entry_id),
+    )
+
+
+class SmartPowerEntity(CoordinatorEntity[SmartPowerCoordinator]):
+    """An entity of one device on the line; available only while that device answers."""
+
+    _attr_has_entity_name = True
+
+    def __init__(
+        self,
+        coordinator: SmartPowerCoordinator,
+        subentry: ConfigSubentry,
+        description: EntityDescription,
+    ) -> None:
+        super().__init__(coordinator)
+        self.entity_description = description
+        self.hub = coordinator.hub
+        self.device_key = subentry.subentry_id
+        self._attr_unique_id = entity_unique_id(
+            coordinator.config_entry, subentry.subentry_id, description.key
+        )
+        self._attr_device_info = subentry_device_info(self.hub, subentry)
+
+    @property
+    def available(self) -> bool:
+        return super().available and self.hub.available(self.device_key)
+
+
+type EntityFactory = Callable[[LineHub, ConfigSubentry, set[str]], Iterable[Entity]]
+"""Builds the entities of one device whose keys are not in the given set (it adds them)."""
+
+
+def coordinator_for(hub: LineHub, group: PollGroup) -> SmartPowerCoordinator:
+    return next(c for c in hub.coordinators if c.group is group)
+
+
+def primary_coordinator(hub: LineHub, subentry: ConfigSubentry) -> SmartPowerCoordinator:
+    """Meters are read in the slow cycle only; Modbus devices are seen every fast cycle."""
+    group = PollGroup.SLOW if subentry.subentry_type == SUBENTRY_METER else PollGroup.FAST
+    return coordinator_for(hub, group)
+
+
+def spec_coordinator(hub: LineHub, spec: MeasurementSpec) -> SmartPowerCoordinator:
+    return coordinator_for(hub, spec.group)
+
+
+@callback
+def async_add_device_entities(
+    hass: HomeAssistant,
+    entry: SmartPowerConfigEntry,
+    async_add_entities: AddEntitiesCallback,
+    factory: EntityFactory,
+) -> None:
+    """Add each device's entities now, and new ones when a later readout brings new keys."""
+    hub = entry.runtime_data.hub
+    known: dict[str, set[str]] = {}
+
+    @callback
+    def add_new() -> None:
+        for subentry_id, subentry in hub.devices.items():
+            seen = known.setdefault(subentry_id, set())
+            if entities := list(factory(hub, subentry, seen)):
+                async_add_entities(entities, config_subentry_id=subentry_id)
+
+    add_new()
+    for coordinator in hub.coordinators:
+        entry.async_on_unload(coordinator.async_add_listener(add_new))

@@ -1,0 +1,219 @@
+"""Sensors: measurements from profiles and OBIS readouts, reactive ratios, read diagnostics."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from homeassistant.components.sensor import (
+    SensorDeviceClass,
+    SensorEntity,
+    SensorEntityDescription,
+    SensorStateClass,
+)
+from homeassistant.config_entries import ConfigSubentry
+from homeassistant.const import PERCENTAGE, EntityCategory, UnitOfTime
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddEntitiesCallback
+from homeassistant.helpers.typing import StateType
+
+from hardware_bridge import MeasurementSpec, PollGroup
+
+from .coordinator import LineHub
+from .data import SmartPowerConfigEntry
+from .entity import (
+    SmartPowerEntity,
+    async_add_device_entities,
+    coordinator_for,
+    primary_coordinator,
+)
+from .reactive import has_reactive_counters
+
+PARALLEL_UPDATES = 0  # the coordinator does all I/O
+
+type SensorValue = StateType | datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class SmartPowerSensorDescription(SensorEntityDescription):
+    """``value_fn(hub, device_key)``; ``line_level`` entities stay available while the device
+    is silent (they describe the reading itself)."""
+
+    value_fn: Callable[[LineHub, str], SensorValue]
+    line_level: bool = False
+
+
+def _device_class(value: str | None) -> SensorDeviceClass | None:
+    try:
+        return SensorDeviceClass(value) if value else None
+    except ValueError:  # e.g. reactive_energy, unknown to older Home Assistant releases
+        return None
+
+
+def _state_class(value: str | None) -> SensorStateClass | None:
+    try:
+        return SensorStateClass(value) if value else None
+    except ValueError:
+        return None
+
+
+def _measurement_value(key: str, kind: str) -> Callable[[LineHub, str], SensorValue]:
+    def value(hub: LineHub, device_key: str) -> SensorValue:
+        raw = hub.value(device_key, key)
+        if raw is None or isinstance(raw, bool):
+            return None
+        if kind == "timestamp":
+            return raw if isinstance(raw, datetime) else None
+        if kind == "text":
+            return str(raw)
+        return raw if isinstance(raw, int | float) else None
+
+    return value
+
+
+def spec_description(spec: MeasurementSpec) -> SmartPowerSensorDescription:
+    """An entity description from what the bridge says about one value."""
+    numeric = spec.kind == "number"
+    return SmartPowerSensorDescription(
+        key=spec.key,
+        translation_key=spec.key,
+        name=spec.name,
+        native_unit_of_measurement=spec.unit if numeric else None,
+        device_class=(
+            SensorDeviceClass.TIMESTAMP
+            if spec.kind == "timestamp"
+            else _device_class(spec.device_class)
+            if numeric
+            else None
+        ),
+        state_class=_state_class(spec.state_class) if numeric else None,
+        suggested_display_precision=spec.precision if numeric else None,
+        entity_registry_enabled_default=spec.enabled_by_default,
+        entity_category=EntityCategory.DIAGNOSTIC if spec.diagnostic else None,
+        value_fn=_measurement_value(spec.key, spec.kind),
+    )
+
+
+def _last_read(hub: LineHub, device_key: str) -> SensorValue:
+    snapshot = hub.snapshot(device_key)
+    return snapshot.last_success if snapshot else None
+
+
+def _read_errors(hub: LineHub, device_key: str) -> SensorValue:
+    snapshot = hub.snapshot(device_key)
+    return snapshot.consecutive_failures if snapshot else None
+
+
+def _round_trip(hub: LineHub, device_key: str) -> SensorValue:
+    snapshot = hub.snapshot(device_key)
+    if snapshot is None or snapshot.round_trip is None:
+        return None
+    return round(snapshot.round_trip * 1000, 1)
+
+
+def _inductive(hub: LineHub, device_key: str) -> SensorValue:
+    ratios = hub.reactive.ratios(device_key)
+    return ratios.inductive if ratios else None
+
+
+def _capacitive(hub: LineHub, device_key: str) -> SensorValue:
+    ratios = hub.reactive.ratios(device_key)
+    return ratios.capacitive if ratios else None
+
+
+DIAGNOSTIC_SENSORS: tuple[SmartPowerSensorDescription, ...] = (
+    SmartPowerSensorDescription(
+        key="last_read",
+        translation_key="last_read",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=_last_read,
+        line_level=True,
+    ),
+    SmartPowerSensorDescription(
+        key="read_errors",
+        translation_key="read_errors",
+        state_class=SensorStateClass.MEASUREMENT,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=_read_errors,
+        line_level=True,
+    ),
+    SmartPowerSensorDescription(
+        key="round_trip",
+        translation_key="round_trip",
+        device_class=SensorDeviceClass.DURATION,
+        native_unit_of_measurement=UnitOfTime.MILLISECONDS,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=_round_trip,
+    ),
+)
+
+REACTIVE_SENSORS: tuple[SmartPowerSensorDescription, ...] = (
+    SmartPowerSensorDescription(
+        key="reactive_inductive_ratio",
+        translation_key="reactive_inductive_ratio",
+        native_unit_of_measurement=PERCENTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=1,
+        value_fn=_inductive,
+    ),
+    SmartPowerSensorDescription(
+        key="reactive_capacitive_ratio",
+        translation_key="reactive_capacitive_ratio",
+        native_unit_of_measurement=PERCENTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=1,
+        value_fn=_capacitive,
+    ),
+)
+
+
+def _device_sensors(
+    hub: LineHub, subentry: ConfigSubentry, known: set[str]
+) -> Iterable[SmartPowerSensor]:
+    device_key = subentry.subentry_id
+    specs = hub.specs(device_key)
+    new: list[SmartPowerSensor] = []
+    for spec in specs:
+        if spec.kind != "bool" and spec.key not in known:
+            coordinator = coordinator_for(hub, spec.group)
+            new.append(SmartPowerSensor(coordinator, subentry, spec_description(spec)))
+    extra: list[SmartPowerSensorDescription] = []
+    if specs or hub.snapshot(device_key) is not None:
+        extra.extend(DIAGNOSTIC_SENSORS)
+    if has_reactive_counters({s.key for s in specs}):
+        extra.extend(REACTIVE_SENSORS)
+    for description in extra:
+        if description.key not in known:
+            group = PollGroup.SLOW if description in REACTIVE_SENSORS else None
+            coordinator = (
+                coordinator_for(hub, group) if group else primary_coordinator(hub, subentry)
+            )
+            new.append(SmartPowerSensor(coordinator, subentry, description))
+    known.update(entity.entity_description.key for entity in new)
+    return new
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: SmartPowerConfigEntry,
+    async_add_entities: AddEntitiesCallback,
+) -> None:
+    async_add_device_entities(hass, entry, async_add_entities, _device_sensors)
+
+
+class SmartPowerSensor(SmartPowerEntity, SensorEntity):
+    entity_description: SmartPowerSensorDescription
+
+    @property
+    def available(self) -> bool:
+        if self.entity_description.line_level:
+            return self.coordinator.last_update_success and self.hub.line_ok
+        return super().available
+
+    @property
+    def native_value(self) -> SensorValue:
+        return self.entity_description.value_fn(self.hub, self.device_key)

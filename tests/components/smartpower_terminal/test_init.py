@@ -1,0 +1,166 @@
+"""Setup, unload, reload, reconnect and repairs of a line entry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from homeassistant.config_entries import ConfigEntryState, ConfigSubentry
+from homeassistant.const import STATE_UNAVAILABLE
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers import issue_registry as ir
+
+from custom_components.smartpower_terminal import coordinator as coordinator_module
+from custom_components.smartpower_terminal.const import (
+    CONF_DEVICE_ID,
+    CONF_PROFILE,
+    DOMAIN,
+    SUBENTRY_MODBUS_DEVICE,
+)
+from hardware_bridge.simulators.modbus_line import Fault
+
+from .runtime_helpers import (
+    ensure_config_flow_module,
+    entity_id,
+    modbus_entry,
+    modbus_line,
+    setup_entry,
+    unload,
+)
+
+
+@pytest.fixture(autouse=True)
+def _runtime(
+    hass: HomeAssistant, enable_custom_integrations: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("custom_components.smartpower_terminal.MODBUS_TIMEOUT", 0.05)
+    monkeypatch.setattr("custom_components.smartpower_terminal.METER_REACTION_TIMEOUT", 0.05)
+    ensure_config_flow_module(hass)
+
+
+async def test_setup_creates_devices_and_unload_releases_the_port(
+    hass: HomeAssistant, tmp_path: Path
+) -> None:
+    async with modbus_line(tmp_path / "ttyUSB0", [(1, "eastron_sdm630")]) as line:
+        entry = modbus_entry(str(line.port), [("sdm", 1, "eastron_sdm630")])
+        await setup_entry(hass, entry)
+        assert entry.state is ConfigEntryState.LOADED
+        devices = dr.async_get(hass)
+        terminal = devices.async_get_device(identifiers={(DOMAIN, entry.entry_id)})
+        assert terminal is not None
+        assert (terminal.manufacturer, terminal.model) == ("Grup ARGE", "HT G24")
+        meter = devices.async_get_device(identifiers={(DOMAIN, f"{entry.entry_id}_sdm")})
+        assert meter is not None
+        assert meter.via_device_id == terminal.id
+        assert meter.manufacturer == "Eastron"
+        hub = entry.runtime_data.hub
+        await unload(hass, entry)
+        assert entry.state is ConfigEntryState.NOT_LOADED
+        assert hub.terminal._bus is None  # the port is closed
+
+
+async def test_missing_port_retries_setup(hass: HomeAssistant, tmp_path: Path) -> None:
+    entry = modbus_entry(str(tmp_path / "gone"), [("sdm", 1, "eastron_sdm630")])
+    await setup_entry(hass, entry)
+    assert entry.state is ConfigEntryState.SETUP_RETRY
+    assert "Cannot open the serial port" in (entry.reason or "")
+
+
+async def test_subentry_added_and_removed_reloads_the_line(
+    hass: HomeAssistant, tmp_path: Path
+) -> None:
+    async with modbus_line(
+        tmp_path / "ttyUSB0", [(1, "eastron_sdm630"), (2, "kael_varkombi")]
+    ) as line:
+        entry = modbus_entry(str(line.port), [("sdm", 1, "eastron_sdm630")])
+        await setup_entry(hass, entry)
+        hass.config_entries.async_add_subentry(
+            entry,
+            ConfigSubentry(
+                data={CONF_DEVICE_ID: 2, CONF_PROFILE: "kael_varkombi"},
+                subentry_id="relay",
+                subentry_type=SUBENTRY_MODBUS_DEVICE,
+                title="Relay",
+                unique_id="2",
+            ),
+        )
+        await hass.async_block_till_done()
+        assert entry.state is ConfigEntryState.LOADED
+        stage = entity_id(hass, entry, "relay", "manual_mode", "binary_sensor")
+        assert hass.states.get(stage) is not None
+        devices = dr.async_get(hass)
+        assert devices.async_get_device(identifiers={(DOMAIN, f"{entry.entry_id}_relay")})
+
+        hass.config_entries.async_remove_subentry(entry, "relay")
+        await hass.async_block_till_done()
+        assert not devices.async_get_device(identifiers={(DOMAIN, f"{entry.entry_id}_relay")})
+        assert er.async_get(hass).async_get(stage) is None
+        await unload(hass, entry)
+
+
+async def test_the_line_reconnects_after_the_adapter_comes_back(
+    hass: HomeAssistant, tmp_path: Path
+) -> None:
+    link = tmp_path / "ttyUSB0"
+    async with modbus_line(link, [(1, "eastron_sdm630")]) as line:
+        entry = modbus_entry(str(line.port), [("sdm", 1, "eastron_sdm630")])
+        await setup_entry(hass, entry)
+        voltage = entity_id(hass, entry, "sdm", "voltage_l1")
+        assert hass.states.get(voltage).state != STATE_UNAVAILABLE
+    # the simulator is gone and the port with it
+    data = entry.runtime_data
+    await data.fast.async_refresh()
+    await hass.async_block_till_done()
+    assert not data.fast.last_update_success
+    assert hass.states.get(voltage).state == STATE_UNAVAILABLE
+    energy = entity_id(hass, entry, "sdm", "energy_import_total")
+    assert hass.states.get(energy).state == STATE_UNAVAILABLE  # the slow group too
+    await data.fast.async_refresh()  # reopen fails: the next try waits for the back-off
+    assert data.hub._retry_at is not None
+    async with modbus_line(link, [(1, "eastron_sdm630")]):
+        data.hub._retry_at = None  # back-off over
+        await data.fast.async_refresh()
+        await hass.async_block_till_done()
+        assert data.fast.last_update_success
+        assert hass.states.get(voltage).state != STATE_UNAVAILABLE
+        await unload(hass, entry)
+
+
+async def test_a_silent_device_raises_a_repair_issue_until_it_answers(
+    hass: HomeAssistant, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(coordinator_module, "UNREACHABLE_ISSUE_HOURS", 0)
+    async with modbus_line(tmp_path / "ttyUSB0", [(1, "eastron_sdm630")]) as line:
+        entry = modbus_entry(str(line.port), [("sdm", 1, "eastron_sdm630")])
+        await setup_entry(hass, entry)
+        issue_id = coordinator_module.unreachable_issue_id(entry.entry_id, "sdm")
+        issues = ir.async_get(hass)
+        assert issues.async_get_issue(DOMAIN, issue_id) is None
+        line.sim.set_fault(1, Fault.SILENT)
+        await entry.runtime_data.fast.async_refresh()
+        issue = issues.async_get_issue(DOMAIN, issue_id)
+        assert issue is not None
+        assert issue.translation_key == "device_unreachable"
+        line.sim.set_fault(1, Fault.NONE)
+        entry.runtime_data.hub.terminal._bus._health.clear()  # skip the bus back-off
+        await entry.runtime_data.fast.async_refresh()
+        assert issues.async_get_issue(DOMAIN, issue_id) is None
+        await unload(hass, entry)
+
+
+async def test_an_unknown_profile_leaves_the_device_out_with_a_repair_issue(
+    hass: HomeAssistant, tmp_path: Path
+) -> None:
+    async with modbus_line(tmp_path / "ttyUSB0", [(1, "eastron_sdm630")]) as line:
+        entry = modbus_entry(
+            str(line.port), [("sdm", 1, "eastron_sdm630"), ("odd", 7, "no_such_profile")]
+        )
+        await setup_entry(hass, entry)
+        assert entry.state is ConfigEntryState.LOADED
+        issue = ir.async_get(hass).async_get_issue(
+            DOMAIN, f"profile_unavailable_{entry.entry_id}_odd"
+        )
+        assert issue is not None
+        await unload(hass, entry)

@@ -341,6 +341,8 @@ class ModbusBus:
                 skipped=True,
             )
         probing = h.state == "backed_off"
+        if probing:  # claim this period's single probe, so a concurrent reader skips
+            h.retry_at = self._clock() + h.backoff
         timeout = self._timeouts.get(device_id, self.timeout)
         outcome = _Outcome()
         for index, request in enumerate(plan):

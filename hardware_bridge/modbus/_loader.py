@@ -197,7 +197,9 @@ def _schema_error(source: str, exc: vol.Invalid) -> ProfileError:
     errors = exc.errors if isinstance(exc, vol.MultipleInvalid) else [exc]
     first = min(errors, key=lambda e: [str(p) for p in e.path])
     message = first.error_message or str(first.msg)
-    if message == "extra keys not allowed":
+    # voluptuous says "extra keys not allowed"; the schema engine Home Assistant installs in
+    # its place from 2026 on says "not a valid option". Our value validators word their own.
+    if message in ("extra keys not allowed", "not a valid option"):
         message = "unknown field"
     elif message == "required key not provided":
         message = "required field missing"

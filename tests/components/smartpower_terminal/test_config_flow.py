@@ -1,0 +1,407 @@
+"""Adding, discovering and reconfiguring a serial line; the line's options."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from unittest.mock import AsyncMock, patch
+
+import pytest
+from homeassistant.config_entries import SOURCE_USB, SOURCE_USER
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers.service_info.usb import UsbServiceInfo
+
+from custom_components.smartpower_terminal import serial_ports
+from custom_components.smartpower_terminal.const import (
+    CONF_BAUDRATE,
+    CONF_CAPACITIVE_LIMIT,
+    CONF_FAST_INTERVAL,
+    CONF_INDUCTIVE_LIMIT,
+    CONF_IO_SUPPORT,
+    CONF_MAINS_DETECTION,
+    CONF_PARITY,
+    CONF_PORT,
+    CONF_PROFILES_DIR,
+    CONF_PROTOCOL,
+    CONF_SLOW_INTERVAL,
+    CONF_TERMINAL_MODEL,
+    DOMAIN,
+    PROTOCOL_IEC,
+    PROTOCOL_MODBUS,
+)
+from hardware_bridge import LineUnavailableError
+
+from .conftest import MockEntryFactory
+
+pytestmark = pytest.mark.usefixtures("mock_setup_entry")
+
+FLOW = "custom_components.smartpower_terminal.config_flow"
+MODBUS_LINE = {
+    CONF_PROTOCOL: PROTOCOL_MODBUS,
+    CONF_TERMINAL_MODEL: "ht_g24",
+    CONF_MAINS_DETECTION: True,
+}
+IEC_LINE = {CONF_PROTOCOL: PROTOCOL_IEC, CONF_TERMINAL_MODEL: "ht_g21", CONF_MAINS_DETECTION: False}
+
+
+@pytest.fixture
+def by_id_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A stand-in for /dev/serial/by-id."""
+    folder = tmp_path / "by-id"
+    folder.mkdir()
+    monkeypatch.setattr(serial_ports, "BY_ID_DIR", folder)
+    return folder
+
+
+async def _start_user(hass: HomeAssistant) -> str:
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "user"
+    return result["flow_id"]
+
+
+async def test_modbus_line_on_its_by_id_path(
+    hass: HomeAssistant, modbus_port: str, by_id_dir: Path
+) -> None:
+    link = by_id_dir / "usb-FTDI_FT232R_USB_UART_A10KXYZ-if00-port0"
+    link.symlink_to(modbus_port)
+    flow_id = await _start_user(hass)
+
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_PORT: modbus_port, **MODBUS_LINE}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "modbus"
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_BAUDRATE: "9600", CONF_PARITY: "N"}
+    )
+
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == f"Modbus RTU line ({link})"
+    assert result["data"] == {
+        CONF_PORT: str(link),
+        **MODBUS_LINE,
+        CONF_BAUDRATE: 9600,
+        CONF_PARITY: "N",
+    }
+    assert result["options"][CONF_FAST_INTERVAL] == 10
+    assert result["result"].unique_id == str(link)
+
+
+async def test_meter_line_needs_no_serial_settings(hass: HomeAssistant, meter_port: str) -> None:
+    flow_id = await _start_user(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_PORT: meter_port, **IEC_LINE}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == f"IEC 62056-21 meters ({meter_port})"
+    assert result["data"] == {CONF_PORT: meter_port, **IEC_LINE, CONF_BAUDRATE: 300}
+
+
+async def test_listed_ports_are_offered(hass: HomeAssistant) -> None:
+    ports = [
+        serial_ports.SerialPortInfo("/dev/serial/by-id/usb-x", "FT232R (/dev/serial/by-id/usb-x)")
+    ]
+    with patch(f"{FLOW}.list_serial_ports", return_value=ports):
+        result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    selector = result["data_schema"].schema[CONF_PORT].config
+    assert selector["options"] == [
+        {"value": "/dev/serial/by-id/usb-x", "label": "FT232R (/dev/serial/by-id/usb-x)"}
+    ]
+    assert selector["custom_value"] is True  # a path may be typed
+
+
+async def test_a_missing_port_is_shown_in_the_form(
+    hass: HomeAssistant, meter_port: str, tmp_path: Path
+) -> None:
+    flow_id = await _start_user(hass)
+    missing = str(tmp_path / "ttyUSB9")
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_PORT: missing, **IEC_LINE}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_PORT: "port_missing"}
+    assert result["description_placeholders"]["error"] == missing
+
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_PORT: meter_port, **IEC_LINE}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+@pytest.mark.parametrize(
+    ("check", "open_error", "error"),
+    [
+        (("port_busy", "locked"), None, "port_busy"),
+        (("permission_denied", "/dev/x"), None, "permission_denied"),
+        (None, LineUnavailableError("cannot open /dev/x"), "cannot_open"),
+        (RuntimeError("boom"), None, "unknown"),
+    ],
+)
+async def test_modbus_line_errors_then_recovers(
+    hass: HomeAssistant,
+    modbus_port: str,
+    check: object,
+    open_error: Exception | None,
+    error: str,
+) -> None:
+    flow_id = await _start_user(hass)
+    await hass.config_entries.flow.async_configure(flow_id, {CONF_PORT: modbus_port, **MODBUS_LINE})
+    check_mock = (
+        patch(f"{FLOW}.check_port", side_effect=check)
+        if isinstance(check, Exception)
+        else patch(f"{FLOW}.check_port", return_value=check)
+    )
+    with (
+        check_mock,
+        patch(f"{FLOW}.LineTerminal.open", AsyncMock(side_effect=open_error)),
+    ):
+        result = await hass.config_entries.flow.async_configure(
+            flow_id, {CONF_BAUDRATE: "19200", CONF_PARITY: "N"}
+        )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "modbus"
+    assert result["errors"] == {"base": error}
+
+    # (a pty refuses parity, so the simulator line runs without)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_BAUDRATE: "19200", CONF_PARITY: "N"}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY, result.get("errors")
+    assert result["data"][CONF_BAUDRATE] == 19200
+
+
+async def test_the_same_line_twice_is_refused(
+    hass: HomeAssistant, modbus_port: str, mock_config_entry: MockEntryFactory
+) -> None:
+    mock_config_entry(modbus_port).add_to_hass(hass)
+    flow_id = await _start_user(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_PORT: modbus_port, **MODBUS_LINE}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+
+
+async def test_a_port_stored_under_another_id_is_refused(
+    hass: HomeAssistant, meter_port: str, mock_config_entry: MockEntryFactory
+) -> None:
+    mock_config_entry(meter_port, PROTOCOL_IEC, unique_id="older-id").add_to_hass(hass)
+    flow_id = await _start_user(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_PORT: meter_port, **IEC_LINE}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+
+
+def _usb(device: str) -> UsbServiceInfo:
+    return UsbServiceInfo(
+        device=device,
+        vid="0403",
+        pid="6001",
+        serial_number="A10KXYZ",
+        manufacturer="FTDI",
+        description="FT232R USB UART",
+    )
+
+
+async def test_usb_discovery_confirms_then_asks_the_line_settings(
+    hass: HomeAssistant, modbus_port: str, by_id_dir: Path
+) -> None:
+    link = by_id_dir / "usb-FTDI_FT232R_USB_UART_A10KXYZ-if00-port0"
+    link.symlink_to(modbus_port)
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USB}, data=_usb(modbus_port)
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "usb_confirm"
+    assert result["description_placeholders"]["name"] == "FT232R USB UART"
+    assert result["description_placeholders"]["port"] == str(link)
+    flow_id = result["flow_id"]
+
+    result = await hass.config_entries.flow.async_configure(flow_id, MODBUS_LINE)
+    assert result["step_id"] == "modbus"
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_BAUDRATE: "9600", CONF_PARITY: "N"}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_PORT] == str(link)
+    assert result["result"].unique_id == str(link)
+
+
+async def test_usb_discovery_of_a_meter_head(
+    hass: HomeAssistant, meter_port: str, tmp_path: Path
+) -> None:
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USB}, data=_usb(meter_port)
+    )
+    flow_id = result["flow_id"]
+    with patch(f"{FLOW}.check_port", return_value=("port_busy", "locked")):
+        result = await hass.config_entries.flow.async_configure(flow_id, IEC_LINE)
+    assert result["step_id"] == "usb_confirm"
+    assert result["errors"] == {"base": "port_busy"}
+    result = await hass.config_entries.flow.async_configure(flow_id, IEC_LINE)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_BAUDRATE] == 300
+
+
+async def test_usb_discovery_of_a_configured_adapter_aborts(
+    hass: HomeAssistant, modbus_port: str, mock_config_entry: MockEntryFactory
+) -> None:
+    mock_config_entry(modbus_port).add_to_hass(hass)
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USB}, data=_usb(modbus_port)
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+
+
+async def test_reconfigure_moves_the_line_and_keeps_the_entry(
+    hass: HomeAssistant, modbus_port: str, mock_config_entry: MockEntryFactory
+) -> None:
+    entry = mock_config_entry("/dev/ttyUSB7")
+    entry.add_to_hass(hass)
+    result = await entry.start_reconfigure_flow(hass)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "reconfigure"
+    assert set(result["data_schema"].schema) == {CONF_PORT, CONF_BAUDRATE, CONF_PARITY}
+
+    with patch(f"{FLOW}.LineTerminal.open", AsyncMock()):  # a pty refuses parity
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {CONF_PORT: modbus_port, CONF_BAUDRATE: "19200", CONF_PARITY: "E"}
+        )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    assert entry.unique_id == modbus_port
+    assert entry.title == f"Modbus RTU line ({modbus_port})"
+    assert entry.data[CONF_PORT] == modbus_port
+    assert entry.data[CONF_BAUDRATE] == 19200
+    assert entry.data[CONF_PARITY] == "E"
+    assert entry.data[CONF_TERMINAL_MODEL] == "ht_g24"  # untouched
+
+
+async def test_reconfigure_a_meter_line_asks_only_the_port(
+    hass: HomeAssistant, meter_port: str, tmp_path: Path, mock_config_entry: MockEntryFactory
+) -> None:
+    entry = mock_config_entry("/dev/ttyUSB3", PROTOCOL_IEC)
+    entry.add_to_hass(hass)
+    result = await entry.start_reconfigure_flow(hass)
+    assert set(result["data_schema"].schema) == {CONF_PORT}
+    flow_id = result["flow_id"]
+
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_PORT: str(tmp_path / "gone")}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_PORT: "port_missing"}
+
+    with patch(f"{FLOW}.check_port", return_value=("cannot_open", "not a tty")):
+        result = await hass.config_entries.flow.async_configure(flow_id, {CONF_PORT: meter_port})
+    assert result["errors"] == {"base": "cannot_open"}
+    assert result["description_placeholders"]["error"] == "not a tty"
+
+    result = await hass.config_entries.flow.async_configure(flow_id, {CONF_PORT: meter_port})
+    assert result["reason"] == "reconfigure_successful"
+    assert entry.data[CONF_PORT] == meter_port
+    assert entry.data[CONF_BAUDRATE] == 300
+
+
+async def test_reconfigure_onto_another_lines_port_aborts(
+    hass: HomeAssistant, modbus_port: str, mock_config_entry: MockEntryFactory
+) -> None:
+    mock_config_entry(modbus_port).add_to_hass(hass)
+    entry = mock_config_entry("/dev/ttyUSB7")
+    entry.add_to_hass(hass)
+    result = await entry.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_PORT: modbus_port, CONF_BAUDRATE: "9600", CONF_PARITY: "N"}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    assert entry.data[CONF_PORT] == "/dev/ttyUSB7"
+
+
+# -- options ---------------------------------------------------------------------------------
+OPTIONS = {
+    CONF_FAST_INTERVAL: 5.0,
+    CONF_SLOW_INTERVAL: 60.0,
+    CONF_IO_SUPPORT: True,
+    CONF_INDUCTIVE_LIMIT: 20.0,
+    CONF_CAPACITIVE_LIMIT: 15.0,
+}
+
+
+async def test_options_store_whole_intervals(
+    hass: HomeAssistant, mock_config_entry: MockEntryFactory
+) -> None:
+    entry = mock_config_entry(options={CONF_PROFILES_DIR: "/old"})
+    entry.add_to_hass(hass)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "init"
+
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {**OPTIONS, CONF_PROFILES_DIR: "  "}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options == {**OPTIONS, CONF_FAST_INTERVAL: 5, CONF_SLOW_INTERVAL: 60}
+    assert isinstance(entry.options[CONF_FAST_INTERVAL], int)
+
+
+async def test_options_reject_a_fast_interval_below_the_minimum(
+    hass: HomeAssistant, mock_config_entry: MockEntryFactory
+) -> None:
+    entry = mock_config_entry()
+    entry.add_to_hass(hass)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    with pytest.raises(Exception, match="fast_interval"):
+        await hass.config_entries.options.async_configure(
+            result["flow_id"], {**OPTIONS, CONF_FAST_INTERVAL: 2}
+        )
+
+
+BROKEN_PROFILE = """\
+manufacturer: Acme
+model: PF-1
+points:
+  - key: cos_phi
+    name: cos phi
+    address: 0
+    type: float99
+"""
+
+
+async def test_options_check_the_profile_folder(
+    hass: HomeAssistant, tmp_path: Path, mock_config_entry: MockEntryFactory, catalogue: object
+) -> None:
+    entry = mock_config_entry()
+    entry.add_to_hass(hass)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    flow_id = result["flow_id"]
+
+    missing = tmp_path / "nowhere"
+    result = await hass.config_entries.options.async_configure(
+        flow_id, {**OPTIONS, CONF_PROFILES_DIR: str(missing)}
+    )
+    assert result["errors"] == {CONF_PROFILES_DIR: "profiles_dir_missing"}
+    assert result["description_placeholders"]["path"] == str(missing)
+
+    folder = tmp_path / "profiles"
+    folder.mkdir()
+    (folder / "acme_pf1.yaml").write_text(BROKEN_PROFILE)
+    result = await hass.config_entries.options.async_configure(
+        flow_id, {**OPTIONS, CONF_PROFILES_DIR: str(folder)}
+    )
+    assert result["errors"] == {CONF_PROFILES_DIR: "profile_invalid"}
+    placeholders = result["description_placeholders"]
+    assert placeholders["file"] == "acme_pf1.yaml"
+    assert placeholders["field"].startswith("points[0]")
+    assert placeholders["reason"]
+
+    (folder / "acme_pf1.yaml").unlink()
+    result = await hass.config_entries.options.async_configure(
+        flow_id, {**OPTIONS, CONF_PROFILES_DIR: str(folder)}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options[CONF_PROFILES_DIR] == str(folder)

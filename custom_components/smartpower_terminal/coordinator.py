@@ -11,7 +11,7 @@ and reopen the port with a growing back-off.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 
 from homeassistant.config_entries import ConfigSubentry
@@ -82,7 +82,9 @@ class LineHub:
         self.reactive = reactive
         self.catalogue = catalogue
         self.guard = CounterGuard()
-        self.started = dt_util.utcnow()
+        self.clock: Callable[[], datetime] = dt_util.utcnow
+        """Wall clock for counters, billing months and repairs (tests move it)."""
+        self.started = self.clock()
         self.line_ok = True
         self.line_error: str | None = None
         self.coordinators: list[SmartPowerCoordinator] = []
@@ -188,7 +190,7 @@ class LineHub:
         return {k for k in self.terminal.device_keys if self.available(k) != before[k]}
 
     async def _reopen_line(self) -> None:
-        now = dt_util.utcnow()
+        now = self.clock()
         if self._retry_at is not None and now < self._retry_at:
             raise self._update_failed()
         await self.terminal.close()
@@ -210,7 +212,7 @@ class LineHub:
             if self._line_failures == 1
             else min(REOPEN_BACKOFF_INITIAL * 2 ** (self._line_failures - 2), REOPEN_BACKOFF_MAX)
         )
-        self._retry_at = dt_util.utcnow() + timedelta(seconds=delay)
+        self._retry_at = self.clock() + timedelta(seconds=delay)
         raise self._update_failed()
 
     def _update_failed(self) -> UpdateFailed:
@@ -224,7 +226,7 @@ class LineHub:
         )
 
     def _process(self, snapshots: Mapping[str, DeviceSnapshot]) -> None:
-        now = dt_util.utcnow()
+        now = self.clock()
         for device_key, snapshot in snapshots.items():
             specs = {s.key: s for s in self.specs(device_key)}
             values = self._values.setdefault(device_key, {})

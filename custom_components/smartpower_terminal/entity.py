@@ -12,7 +12,7 @@ from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
-from hardware_bridge import MeasurementSpec, PollGroup
+from hardware_bridge import PollGroup
 
 from .const import (
     CONF_TERMINAL_MODEL,
@@ -93,10 +93,6 @@ def primary_coordinator(hub: LineHub, subentry: ConfigSubentry) -> SmartPowerCoo
     """Meters are read in the slow cycle only; Modbus devices are seen every fast cycle."""
     group = PollGroup.SLOW if subentry.subentry_type == SUBENTRY_METER else PollGroup.FAST
     return coordinator_for(hub, group)
-
-
-def spec_coordinator(hub: LineHub, spec: MeasurementSpec) -> SmartPowerCoordinator:
-    return coordinator_for(hub, spec.group)
 
 
 @callback

@@ -80,6 +80,7 @@ class ReactiveTracker:
     """Month-start counters per device, kept in ``.storage`` across restarts."""
 
     def __init__(self, hass: HomeAssistant, entry_id: str) -> None:
+        self._hass = hass
         self._store: Store[dict[str, dict[str, Any]]] = Store(
             hass, _STORAGE_VERSION, f"{DOMAIN}.{entry_id}.reactive"
         )
@@ -118,7 +119,10 @@ class ReactiveTracker:
                 month=month, active=active, inductive=inductive, capacitive=capacitive
             )
             self._baselines[device_key] = baseline
-            self._store.async_delay_save(self._data, 1)
+            # once a month per device: save at once, a restart right after must not lose it
+            self._hass.async_create_task(
+                self._store.async_save(self._data()), "smartpower_terminal reactive save"
+            )
         ratios = compute_ratios(baseline, active, inductive, capacitive)
         self._ratios[device_key] = ratios
         return ratios

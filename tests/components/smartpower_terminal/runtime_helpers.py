@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
@@ -162,3 +163,13 @@ def ensure_config_flow_module(hass: HomeAssistant) -> None:
 
         module.SmartPowerConfigFlow = _StubFlow  # type: ignore[attr-defined]
         hass.data.setdefault(loader.DATA_COMPONENTS, {})[f"{DOMAIN}.config_flow"] = module
+
+
+@pytest.fixture(autouse=True)
+def runtime_setup(
+    hass: HomeAssistant, enable_custom_integrations: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Short bus timeouts; import this fixture into a test module to use it."""
+    monkeypatch.setattr("custom_components.smartpower_terminal.MODBUS_TIMEOUT", 0.05)
+    monkeypatch.setattr("custom_components.smartpower_terminal.METER_REACTION_TIMEOUT", 0.2)
+    ensure_config_flow_module(hass)

@@ -119,6 +119,9 @@ async def test_the_line_reconnects_after_the_adapter_comes_back(
     assert hass.states.get(energy).state == STATE_UNAVAILABLE  # the slow group too
     await data.fast.async_refresh()  # reopen fails: the next try waits for the back-off
     assert data.hub._retry_at is not None
+    assert data.hub._retry_at > data.hub.clock()
+    await data.fast.async_refresh()  # within the back-off: the port is not even tried
+    assert not data.fast.last_update_success
     async with modbus_line(link, [(1, "eastron_sdm630")]):
         data.hub._retry_at = None  # back-off over
         await data.fast.async_refresh()
@@ -164,3 +167,45 @@ async def test_an_unknown_profile_leaves_the_device_out_with_a_repair_issue(
         )
         assert issue is not None
         await unload(hass, entry)
+
+
+async def test_scan_while_loaded_and_removal_forgets_the_month_start(
+    hass: HomeAssistant, tmp_path: Path, hass_storage: dict
+) -> None:
+    async with modbus_line(
+        tmp_path / "ttyUSB0", [(1, "eastron_sdm630"), (2, "generic_analyzer")]
+    ) as line:
+        entry = modbus_entry(
+            str(line.port), [("sdm", 1, "eastron_sdm630"), ("ana", 2, "generic_analyzer")]
+        )
+        await setup_entry(hass, entry)
+        data = entry.runtime_data
+        hits = await data.scan(1, 3, timeout=0.03)
+        assert [h.device_id for h in hits] == [1, 2]
+        assert data.hub.device_info("sdm").manufacturer == "Eastron"
+        assert data.hub.device_info("nope") is None
+        # a registry entry that belongs to no configured device is ignored when polling
+        er.async_get(hass).async_get_or_create(
+            "sensor", DOMAIN, "somebody_else", config_entry=entry
+        )
+        assert data.hub.wanted(coordinator_module.PollGroup.FAST)
+        await hass.async_block_till_done()
+        assert f"{DOMAIN}.{entry.entry_id}.reactive" in hass_storage
+        await hass.config_entries.async_remove(entry.entry_id)
+        await hass.async_block_till_done()
+        assert f"{DOMAIN}.{entry.entry_id}.reactive" not in hass_storage
+
+
+async def test_a_port_that_fails_at_the_first_read_retries_setup(
+    hass: HomeAssistant, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with modbus_line(tmp_path / "ttyUSB0", [(1, "eastron_sdm630")]) as line:
+        entry = modbus_entry(str(line.port), [("sdm", 1, "eastron_sdm630")])
+
+        async def broken_poll(self, *args, **kwargs):
+            self._line_error = "read failed: [Errno 5] Input/output error"
+            return {"sdm": None}
+
+        monkeypatch.setattr(coordinator_module.LineTerminal, "poll", broken_poll)
+        await setup_entry(hass, entry)
+        assert entry.state is ConfigEntryState.SETUP_RETRY

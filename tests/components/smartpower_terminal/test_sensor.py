@@ -1,0 +1,208 @@
+"""Sensors: values as the devices send them, per-device availability, polling, energy guard."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from homeassistant.const import STATE_UNAVAILABLE
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
+from homeassistant.util import dt as dt_util
+
+from custom_components.smartpower_terminal.const import DOMAIN
+from custom_components.smartpower_terminal.guard import CounterGuard
+from hardware_bridge import PollGroup
+from hardware_bridge.simulators.iec_meter import SimulatedMeter
+from hardware_bridge.simulators.modbus_line import Fault
+
+from .runtime_helpers import (
+    entity_id,
+    meter_entry,
+    meter_line,
+    modbus_entry,
+    modbus_line,
+    runtime_setup,  # noqa: F401
+    setup_entry,
+    unload,
+)
+
+
+async def test_modbus_values_match_the_devices(hass: HomeAssistant, tmp_path: Path) -> None:
+    async with modbus_line(tmp_path / "ttyUSB0", [(1, "eastron_sdm630")]) as line:
+        entry = modbus_entry(str(line.port), [("sdm", 1, "eastron_sdm630")])
+        await setup_entry(hass, entry)
+        served = line.sim.values(1)
+        for key in ("voltage_l1", "current_l1", "power_active_total", "energy_import_total"):
+            state = hass.states.get(entity_id(hass, entry, "sdm", key))
+            assert float(state.state) == pytest.approx(served[key], rel=1e-4), key
+        energy = hass.states.get(entity_id(hass, entry, "sdm", "energy_import_total"))
+        assert energy.attributes["state_class"] == "total_increasing"
+        assert energy.attributes["unit_of_measurement"] == "kWh"
+        assert energy.attributes["device_class"] == "energy"
+        assert energy.attributes["friendly_name"].endswith("Imported energy")
+        errors = hass.states.get(entity_id(hass, entry, "sdm", "read_errors"))
+        assert errors.state == "0"
+        assert float(hass.states.get(entity_id(hass, entry, "sdm", "round_trip")).state) >= 0
+        assert hass.states.get(entity_id(hass, entry, "sdm", "last_read")).state != "unknown"
+        await unload(hass, entry)
+
+
+async def test_meter_entities_follow_the_first_readout(hass: HomeAssistant) -> None:
+    meter = SimulatedMeter("makel_c520_3p")
+    async with meter_line([meter]) as sim:
+        entry = meter_entry(sim.path, [("mk", meter.address)])
+        await setup_entry(hass, entry)
+        state = hass.states.get(entity_id(hass, entry, "mk", "energy_import_total"))
+        assert float(state.state) == pytest.approx(meter.counter("1.8.0"), abs=0.01)
+        assert hass.states.get(entity_id(hass, entry, "mk", "voltage_l1")) is not None
+        device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, f"{entry.entry_id}_mk")})
+        assert device is not None
+        assert (device.manufacturer, device.serial_number) == ("Makel", "80099921")
+        terminal = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, entry.entry_id)})
+        assert (terminal.manufacturer, terminal.model) == ("SmartPower", "USB serial adapter")
+        assert not entry.runtime_data.hub.wanted(PollGroup.FAST)  # meters: slow cycle only
+        await unload(hass, entry)
+
+
+async def test_a_meter_that_answers_late_gets_its_entities_then(hass: HomeAssistant) -> None:
+    meter = SimulatedMeter("luna_1p")
+    async with meter_line([meter]) as sim:
+        sim.faults.silent = True
+        entry = meter_entry(sim.path, [("lu", meter.address)])
+        await setup_entry(hass, entry)
+        registry = er.async_get(hass)
+        assert not [
+            e
+            for e in er.async_entries_for_config_entry(registry, entry.entry_id)
+            if e.unique_id.endswith("energy_import_total")
+        ]
+        sim.faults.silent = False
+        await entry.runtime_data.slow.async_refresh()
+        await hass.async_block_till_done()
+        state = hass.states.get(entity_id(hass, entry, "lu", "energy_import_total"))
+        assert float(state.state) == pytest.approx(meter.counter("1.8.0"), abs=0.01)
+        await unload(hass, entry)
+
+
+async def test_a_silent_device_hides_only_its_own_entities(
+    hass: HomeAssistant, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with modbus_line(
+        tmp_path / "ttyUSB0", [(1, "eastron_sdm630"), (2, "generic_analyzer")]
+    ) as line:
+        entry = modbus_entry(
+            str(line.port), [("sdm", 1, "eastron_sdm630"), ("ana", 2, "generic_analyzer")]
+        )
+        await setup_entry(hass, entry)
+        data = entry.runtime_data
+        sdm_voltage = entity_id(hass, entry, "sdm", "voltage_l1")
+        ana_voltage = entity_id(hass, entry, "ana", "voltage_l1")
+        ana_energy = entity_id(hass, entry, "ana", "energy_import_total")
+        ana_last_read = entity_id(hass, entry, "ana", "last_read")
+        assert hass.states.get(ana_voltage).state != STATE_UNAVAILABLE
+
+        line.sim.set_fault(2, Fault.SILENT)
+        with caplog.at_level(logging.WARNING):
+            await data.fast.async_refresh()
+            await data.fast.async_refresh()
+            await hass.async_block_till_done()
+        assert hass.states.get(ana_voltage).state == STATE_UNAVAILABLE
+        assert hass.states.get(ana_energy).state == STATE_UNAVAILABLE  # slow group follows
+        assert hass.states.get(ana_last_read).state != STATE_UNAVAILABLE  # when it last answered
+        assert hass.states.get(entity_id(hass, entry, "ana", "read_errors")).state == "2"
+        assert hass.states.get(sdm_voltage).state != STATE_UNAVAILABLE
+        assert len([r for r in caplog.records if "is not answering" in r.message]) == 1
+
+        line.sim.set_fault(2, Fault.NONE)
+        data.hub.terminal._bus._health.clear()  # skip the bus's back-off for silent devices
+        await data.fast.async_refresh()
+        await hass.async_block_till_done()
+        assert hass.states.get(ana_voltage).state != STATE_UNAVAILABLE
+        assert hass.states.get(ana_energy).state != STATE_UNAVAILABLE
+        await unload(hass, entry)
+
+
+async def test_disabled_entities_are_not_read(hass: HomeAssistant, tmp_path: Path) -> None:
+    async with modbus_line(tmp_path / "ttyUSB0", [(2, "generic_analyzer")]) as line:
+        entry = modbus_entry(str(line.port), [("ana", 2, "generic_analyzer")])
+        await setup_entry(hass, entry)
+        hub = entry.runtime_data.hub
+        assert "voltage_l1" in hub.wanted(PollGroup.FAST)["ana"]
+        registry = er.async_get(hass)
+        registry.async_update_entity(
+            entity_id(hass, entry, "ana", "voltage_l1"), disabled_by=er.RegistryEntryDisabler.USER
+        )
+        registry.async_update_entity(
+            entity_id(hass, entry, "ana", "energy_import_total"),
+            disabled_by=er.RegistryEntryDisabler.USER,
+        )
+        fast = hub.wanted(PollGroup.FAST)["ana"]
+        assert "voltage_l1" not in fast
+        assert "voltage_l2" in fast
+        # the reactive ratios still need the active energy counter
+        assert "energy_import_total" in hub.wanted(PollGroup.SLOW)["ana"]
+        for key in ("reactive_inductive_ratio", "reactive_capacitive_ratio"):
+            registry.async_update_entity(
+                entity_id(hass, entry, "ana", key), disabled_by=er.RegistryEntryDisabler.USER
+            )
+        registry.async_update_entity(
+            entity_id(hass, entry, "ana", "reactive_limit_exceeded", "binary_sensor"),
+            disabled_by=er.RegistryEntryDisabler.USER,
+        )
+        assert "energy_import_total" not in hub.wanted(PollGroup.SLOW)["ana"]
+        await unload(hass, entry)
+
+
+async def test_energy_counters_never_go_backwards(
+    hass: HomeAssistant, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with modbus_line(tmp_path / "ttyUSB0", [(1, "eastron_sdm630")]) as line:
+        entry = modbus_entry(str(line.port), [("sdm", 1, "eastron_sdm630")])
+        await setup_entry(hass, entry)
+        data = entry.runtime_data
+        energy = entity_id(hass, entry, "sdm", "energy_import_total")
+        real = float(hass.states.get(energy).state)
+        # pretend an earlier reading was higher: the device's lower value is a misread
+        data.hub.guard._accepted[("sdm", "energy_import_total")].value = real + 100
+        with caplog.at_level(logging.WARNING):
+            await data.slow.async_refresh()
+            await data.slow.async_refresh()
+            await hass.async_block_till_done()
+        assert float(hass.states.get(energy).state) == pytest.approx(real + 100)
+        assert len([r for r in caplog.records if "ignoring reading" in r.message]) == 1
+        await unload(hass, entry)
+
+
+def test_counter_guard_rejects_decreases_and_jumps(caplog: pytest.LogCaptureFixture) -> None:
+    guard = CounterGuard(max_power_kw=100)
+    start = dt_util.utcnow()
+    assert guard.check("d", "e", 1000.0, "kWh", start) == 1000.0
+    hour = start + timedelta(hours=1)
+    assert guard.check("d", "e", 1150.0, "kWh", hour) == 1150.0  # 150 kWh in 1 h at 100 kW x2
+    assert guard.check("d", "e", 1100.0, "kWh", hour) == 1150.0  # backwards
+    assert guard.check("d", "e", 9e9, "kWh", hour) == 1150.0  # a leap
+    assert guard.rejected == 2
+    with caplog.at_level(logging.INFO):
+        assert guard.check("d", "e", 1151.0, "kWh", hour + timedelta(minutes=1)) == 1151.0
+    assert "plausible again" in caplog.text
+    # Wh counters allow a thousand times the number
+    assert guard.check("d", "w", 0.0, "Wh", start) == 0.0
+    assert guard.check("d", "w", 150_000.0, "Wh", hour) == 150_000.0
+
+
+def test_descriptions_from_unusual_specs() -> None:
+    from custom_components.smartpower_terminal.sensor import spec_description
+    from hardware_bridge import MeasurementSpec
+
+    odd = spec_description(
+        MeasurementSpec(key="x", name="X", device_class="reactive_energy", state_class="odd")
+    )
+    assert odd.state_class is None
+    assert odd.name == "X"  # shown when no translation exists for the key
+    stamp = spec_description(MeasurementSpec(key="t", name="T", kind="timestamp"))
+    assert stamp.device_class == "timestamp"
+    assert stamp.native_unit_of_measurement is None

@@ -593,6 +593,8 @@ class ModbusDeviceSubentryFlow(_LineSubentryFlow):
 
     # -- scan ------------------------------------------------------------------------------
     async def async_step_scan(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
+        if self._scan_task is not None:  # called again when the scan has finished
+            return self._scan_progress()
         errors: dict[str, str] = {}
         placeholders = {"error": ""}
         if self._scan_error is not None:
@@ -607,7 +609,7 @@ class ModbusDeviceSubentryFlow(_LineSubentryFlow):
                 self._scan_task = self.hass.async_create_task(
                     self._async_scan(first, last), eager_start=False
                 )
-                return await self.async_step_scan_progress()
+                return self._scan_progress()
         schema = vol.Schema(
             {
                 vol.Required(CONF_FIRST_ADDRESS, default=1): _number(1, 247, "", 1),
@@ -621,9 +623,7 @@ class ModbusDeviceSubentryFlow(_LineSubentryFlow):
             description_placeholders=placeholders,
         )
 
-    async def async_step_scan_progress(
-        self, user_input: dict[str, Any] | None = None
-    ) -> SubentryFlowResult:
+    def _scan_progress(self) -> SubentryFlowResult:
         task = self._scan_task
         assert task is not None
         if not task.done():

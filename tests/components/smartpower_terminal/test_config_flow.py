@@ -405,3 +405,19 @@ async def test_options_check_the_profile_folder(
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert entry.options[CONF_PROFILES_DIR] == str(folder)
+
+
+async def test_a_shipped_profile_problem_does_not_block_the_users_folder(
+    hass: HomeAssistant, tmp_path: Path, mock_config_entry: MockEntryFactory
+) -> None:
+    from hardware_bridge import ProfileCatalogue, ProfileError
+
+    entry = mock_config_entry()
+    entry.add_to_hass(hass)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    shipped_problem = ProfileCatalogue({}, (ProfileError("entes_mpr3x.yaml", "model", "bad"),))
+    with patch(f"{FLOW}.load_catalogue", return_value=shipped_problem):
+        result = await hass.config_entries.options.async_configure(
+            result["flow_id"], {**OPTIONS, CONF_PROFILES_DIR: str(tmp_path)}
+        )
+    assert result["type"] is FlowResultType.CREATE_ENTRY

@@ -103,6 +103,8 @@ SCAN_TIMEOUT = 0.1  # seconds per address while scanning
 METER_VENDOR_CODES = ("ELS", "EMH", "ISK", "ITR", "KHL", "LGZ", "LUN", "MSY", "VIK")
 # IEC 62056-21 §6.3.1: a device address is up to 32 characters of 0-9, A-Z, a-z and space.
 _IEC_ADDRESS = re.compile(r"[0-9A-Za-z ]{1,32}")
+# Parity as the form offers it (translation keys must be lower case) and as it is stored.
+PARITY_CHOICES = dict(zip(("none", "even", "odd"), PARITIES, strict=True))
 PROTOCOL_TITLES = {PROTOCOL_IEC: "IEC 62056-21 meters", PROTOCOL_MODBUS: "Modbus RTU line"}
 
 
@@ -268,7 +270,9 @@ class SmartPowerConfigFlow(ConfigFlow, domain=DOMAIN):
             errors["base"], placeholders["error"] = problem
         return self.async_show_form(
             step_id="modbus",
-            data_schema=self.add_suggested_values_to_schema(_modbus_schema(), user_input),
+            data_schema=self.add_suggested_values_to_schema(
+                _modbus_schema(), _as_form_values(user_input)
+            ),
             errors=errors,
             description_placeholders=placeholders,
         )
@@ -309,7 +313,7 @@ class SmartPowerConfigFlow(ConfigFlow, domain=DOMAIN):
         return self.async_show_form(
             step_id="reconfigure",
             data_schema=self.add_suggested_values_to_schema(
-                vol.Schema(fields), user_input or _as_form_values(entry.data)
+                vol.Schema(fields), _as_form_values(user_input or entry.data)
             ),
             errors=errors,
             description_placeholders=placeholders,
@@ -362,16 +366,23 @@ def _modbus_schema() -> vol.Schema:
             vol.Required(CONF_BAUDRATE, default=str(DEFAULT_MODBUS_BAUDRATE)): _int_select(
                 BAUDRATES
             ),
-            vol.Required(CONF_PARITY, default="N"): _select(list(PARITIES), "parity"),
+            vol.Required(CONF_PARITY, default="none"): vol.All(
+                _select(list(PARITY_CHOICES), "parity"), PARITY_CHOICES.__getitem__
+            ),
         }
     )
 
 
-def _as_form_values(data: Mapping[str, Any]) -> dict[str, Any]:
-    """Stored values as the select fields show them (numbers as strings)."""
-    return {
+def _as_form_values(data: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Stored values as the select fields show them (numbers as strings, parity by name)."""
+    if data is None:
+        return None
+    form = {
         k: str(v) if isinstance(v, int) and not isinstance(v, bool) else v for k, v in data.items()
     }
+    if (parity := form.get(CONF_PARITY)) in PARITIES:
+        form[CONF_PARITY] = next(name for name, code in PARITY_CHOICES.items() if code == parity)
+    return form
 
 
 # -- options -------------------------------------------------------------------------------

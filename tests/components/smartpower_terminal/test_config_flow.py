@@ -73,7 +73,7 @@ async def test_modbus_line_on_its_by_id_path(
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "modbus"
     result = await hass.config_entries.flow.async_configure(
-        flow_id, {CONF_BAUDRATE: "9600", CONF_PARITY: "N"}
+        flow_id, {CONF_BAUDRATE: "9600", CONF_PARITY: "none"}
     )
 
     assert result["type"] is FlowResultType.CREATE_ENTRY
@@ -157,7 +157,7 @@ async def test_modbus_line_errors_then_recovers(
         patch(f"{FLOW}.LineTerminal.open", AsyncMock(side_effect=open_error)),
     ):
         result = await hass.config_entries.flow.async_configure(
-            flow_id, {CONF_BAUDRATE: "19200", CONF_PARITY: "N"}
+            flow_id, {CONF_BAUDRATE: "19200", CONF_PARITY: "none"}
         )
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "modbus"
@@ -165,7 +165,7 @@ async def test_modbus_line_errors_then_recovers(
 
     # (a pty refuses parity, so the simulator line runs without)
     result = await hass.config_entries.flow.async_configure(
-        flow_id, {CONF_BAUDRATE: "19200", CONF_PARITY: "N"}
+        flow_id, {CONF_BAUDRATE: "19200", CONF_PARITY: "none"}
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY, result.get("errors")
     assert result["data"][CONF_BAUDRATE] == 19200
@@ -223,7 +223,7 @@ async def test_usb_discovery_confirms_then_asks_the_line_settings(
     result = await hass.config_entries.flow.async_configure(flow_id, MODBUS_LINE)
     assert result["step_id"] == "modbus"
     result = await hass.config_entries.flow.async_configure(
-        flow_id, {CONF_BAUDRATE: "9600", CONF_PARITY: "N"}
+        flow_id, {CONF_BAUDRATE: "9600", CONF_PARITY: "none"}
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"][CONF_PORT] == str(link)
@@ -266,10 +266,12 @@ async def test_reconfigure_moves_the_line_and_keeps_the_entry(
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "reconfigure"
     assert set(result["data_schema"].schema) == {CONF_PORT, CONF_BAUDRATE, CONF_PARITY}
+    suggested = {str(k): k.description["suggested_value"] for k in result["data_schema"].schema}
+    assert suggested == {CONF_PORT: "/dev/ttyUSB7", CONF_BAUDRATE: "9600", CONF_PARITY: "none"}
 
     with patch(f"{FLOW}.LineTerminal.open", AsyncMock()):  # a pty refuses parity
         result = await hass.config_entries.flow.async_configure(
-            result["flow_id"], {CONF_PORT: modbus_port, CONF_BAUDRATE: "19200", CONF_PARITY: "E"}
+            result["flow_id"], {CONF_PORT: modbus_port, CONF_BAUDRATE: "19200", CONF_PARITY: "even"}
         )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reconfigure_successful"
@@ -315,7 +317,7 @@ async def test_reconfigure_onto_another_lines_port_aborts(
     entry.add_to_hass(hass)
     result = await entry.start_reconfigure_flow(hass)
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_PORT: modbus_port, CONF_BAUDRATE: "9600", CONF_PARITY: "N"}
+        result["flow_id"], {CONF_PORT: modbus_port, CONF_BAUDRATE: "9600", CONF_PARITY: "none"}
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"

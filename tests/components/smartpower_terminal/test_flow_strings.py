@@ -1,0 +1,103 @@
+"""Every text the flows show exists in English and Turkish, with the same placeholders."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from custom_components.smartpower_terminal.config_flow import PARITY_CHOICES
+from custom_components.smartpower_terminal.const import (
+    PROTOCOL_IEC,
+    PROTOCOL_MODBUS,
+    READOUT_MODES,
+    TERMINAL_MODELS,
+)
+
+FOLDER = Path(__file__).parents[3] / "custom_components" / "smartpower_terminal"
+SECTIONS = ("config", "config_subentries", "options", "selector")
+PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+def _load(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((FOLDER / name).read_text(encoding="utf-8"))
+    return data
+
+
+def _leaves(tree: Any, prefix: str = "") -> dict[str, str]:
+    if isinstance(tree, dict):
+        out: dict[str, str] = {}
+        for key, value in tree.items():
+            out.update(_leaves(value, f"{prefix}.{key}" if prefix else key))
+        return out
+    return {prefix: tree}
+
+
+STRINGS = _load("strings.json")
+ENGLISH = _leaves({k: _load("translations/en.json")[k] for k in SECTIONS})
+TURKISH = _leaves({k: _load("translations/tr.json")[k] for k in SECTIONS})
+
+
+def test_strings_and_english_are_the_same() -> None:
+    assert _leaves({k: STRINGS[k] for k in SECTIONS}) == ENGLISH
+
+
+def test_turkish_has_every_english_text() -> None:
+    assert set(TURKISH) == set(ENGLISH)
+    assert all(text.strip() for text in TURKISH.values())
+
+
+def test_placeholders_match() -> None:
+    for key, text in ENGLISH.items():
+        assert set(PLACEHOLDER.findall(TURKISH[key])) == set(PLACEHOLDER.findall(text)), key
+
+
+FLOW_MESSAGES = [
+    *(f"config.error.{e}" for e in ("port_missing", "permission_denied", "port_busy")),
+    "config.error.cannot_open",
+    "config.error.unknown",
+    "config.abort.already_configured",
+    "config.abort.reconfigure_successful",
+    *(f"config_subentries.meter.error.{e}" for e in ("invalid_address", "duplicate_address")),
+    "config_subentries.meter.error.address_required",
+    "config_subentries.meter.abort.not_meter_line",
+    *(
+        f"config_subentries.modbus_device.error.{e}"
+        for e in ("address_out_of_range", "duplicate_address", "unknown_profile")
+    ),
+    "config_subentries.modbus_device.error.profile_invalid",
+    "config_subentries.modbus_device.error.scan_range",
+    "config_subentries.modbus_device.abort.not_modbus_line",
+    "config_subentries.modbus_device.abort.no_devices_found",
+    "config_subentries.modbus_device.progress.scan",
+    "config_subentries.meter.initiate_flow.reconfigure",
+    "config_subentries.modbus_device.initiate_flow.reconfigure",
+    "options.error.profiles_dir_missing",
+    "options.error.profile_invalid",
+]
+
+
+def test_flow_messages_exist() -> None:
+    assert [key for key in FLOW_MESSAGES if key not in ENGLISH] == []
+
+
+def test_every_selector_option_is_translated() -> None:
+    expected = {
+        "protocol": {PROTOCOL_IEC, PROTOCOL_MODBUS},
+        "terminal_model": set(TERMINAL_MODELS),
+        "parity": set(PARITY_CHOICES),
+        "readout_mode": set(READOUT_MODES),
+    }
+    for language in ("translations/en.json", "translations/tr.json"):
+        selectors = _load(language)["selector"]
+        assert {k: set(v["options"]) for k, v in selectors.items()} == expected
+
+
+def test_data_descriptions_describe_form_fields() -> None:
+    """Home Assistant only shows a help text for a field the step has."""
+    step_groups = [STRINGS["config"]["step"], STRINGS["options"]["step"]]
+    step_groups += [sub["step"] for sub in STRINGS["config_subentries"].values()]
+    for steps in step_groups:
+        for step in steps.values():
+            assert set(step.get("data_description", {})) <= set(step.get("data", {}))

@@ -157,6 +157,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: SmartPowerConfigEntry) -
     entry.runtime_data = SmartPowerData(
         hub=hub, fast=fast, slow=slow, reactive=reactive, catalogue=catalogue
     )
+    hub.async_seed_counters()
     try:
         # Counters and meter readouts first: a meter's entities follow from its readout.
         await slow.async_config_entry_first_refresh()
@@ -165,9 +166,10 @@ async def async_setup_entry(hass: HomeAssistant, entry: SmartPowerConfigEntry) -
         await terminal.close()
         raise
 
-    dr.async_get(hass).async_get_or_create(
+    line_device = dr.async_get(hass).async_get_or_create(
         config_entry_id=entry.entry_id, **line_device_info(entry)
     )
+    hub.line_device_id = line_device.id
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     entry.async_on_unload(entry.add_update_listener(_async_update_listener))
     return True

@@ -19,6 +19,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers import restore_state
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
 
@@ -88,6 +89,8 @@ class LineHub:
         self.line_ok = True
         self.line_error: str | None = None
         self.coordinators: list[SmartPowerCoordinator] = []
+        self.line_device_id: str | None = None
+        """Device registry id of the terminal (the line's device)."""
         self._reopen = False
         self._line_failures = 0
         self._retry_at: datetime | None = None
@@ -171,6 +174,24 @@ class LineHub:
                 out[device_key] = chosen
         return out
 
+    @callback
+    def async_seed_counters(self) -> None:
+        """Seed the energy guard with the counters shown before the restart."""
+        registry = er.async_get(self.hass)
+        base = self.entry.unique_id or self.entry.entry_id
+        last_states = restore_state.async_get(self.hass).last_states
+        for reg_entry in er.async_entries_for_config_entry(registry, self.entry.entry_id):
+            stored = last_states.get(reg_entry.entity_id)
+            if stored is None or stored.state.attributes.get("state_class") != "total_increasing":
+                continue
+            device_key, key = _split_unique_id(reg_entry.unique_id, base, self.terminal.device_keys)
+            try:
+                value = float(stored.state.state)
+            except ValueError:
+                continue
+            if device_key is not None:
+                self.guard.seed(device_key, key, value, stored.last_seen)
+
     # -- polling ------------------------------------------------------------------------
     async def poll(self, group: PollGroup, wanted: Mapping[str, Iterable[str]]) -> set[str]:
         """Poll once; returns the device keys whose availability changed.
@@ -252,7 +273,7 @@ class LineHub:
             return
         self._info[device_key] = info
         registry = dr.async_get(self.hass)
-        device = registry.async_get_device(identifiers={device_identifier(self.entry, device_key)})
+        device = find_device(registry, device_identifier(self.entry, device_key), self.entry)
         if device is None:
             return
         registry.async_update_device(
@@ -297,6 +318,16 @@ class LineHub:
 
 def device_identifier(entry: SmartPowerConfigEntry, device_key: str) -> tuple[str, str]:
     return (DOMAIN, f"{entry.entry_id}_{device_key}")
+
+
+def find_device(
+    registry: dr.DeviceRegistry, identifier: tuple[str, str], entry: SmartPowerConfigEntry
+) -> dr.DeviceEntry | None:
+    """Our device with this identifier (newer releases look identifiers up per entry)."""
+    by_identifier = getattr(registry, "async_get_device_by_identifier", None)
+    if by_identifier is not None:
+        return by_identifier(identifier, entry.entry_id)  # type: ignore[no-any-return]
+    return registry.async_get_device(identifiers={identifier})
 
 
 def _split_unique_id(

@@ -40,20 +40,28 @@ def line_device_info(entry: SmartPowerConfigEntry) -> DeviceInfo:
     )
 
 
+# Newer releases link a device to its hub by registry id (``via_device`` is deprecated there).
+_VIA_DEVICE_ID = "via_device_id" in DeviceInfo.__annotations__
+
+
 def subentry_device_info(hub: LineHub, subentry: ConfigSubentry) -> DeviceInfo:
     snapshot = hub.snapshot(subentry.subentry_id)
     info = snapshot.info if snapshot is not None else None
     if info is None or (info.manufacturer is None and info.model is None):
         info = hub.device_info(subentry.subentry_id)
-    return DeviceInfo(
+    device_info = DeviceInfo(
         identifiers={device_identifier(hub.entry, subentry.subentry_id)},
         name=str(subentry.data.get(CONF_NAME) or subentry.title),
         manufacturer=info.manufacturer if info else None,
         model=info.model if info else None,
         serial_number=info.serial_number if info else None,
         sw_version=info.sw_version if info else None,
-        via_device=(DOMAIN, hub.entry.entry_id),
     )
+    if not _VIA_DEVICE_ID or hub.line_device_id is None:
+        device_info["via_device"] = (DOMAIN, hub.entry.entry_id)
+        return device_info
+    device_info["via_device_id"] = hub.line_device_id  # type: ignore[typeddict-unknown-key]
+    return device_info
 
 
 class SmartPowerEntity(CoordinatorEntity[SmartPowerCoordinator]):

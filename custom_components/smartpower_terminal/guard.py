@@ -39,6 +39,10 @@ class CounterGuard:
         self._accepted: dict[tuple[str, str], _Accepted] = {}
         self.rejected = 0
 
+    def seed(self, device_key: str, key: str, value: float, at: datetime) -> None:
+        """Start from a value shown before a restart, so a first misread cannot go back."""
+        self._accepted.setdefault((device_key, key), _Accepted(value, at))
+
     def check(
         self, device_key: str, key: str, value: float, unit: str | None, now: datetime
     ) -> float:

@@ -16,6 +16,7 @@ from homeassistant.config_entries import ConfigSubentry
 from homeassistant.const import PERCENTAGE, EntityCategory, UnitOfTime
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
+from homeassistant.helpers.restore_state import RestoreEntity
 from homeassistant.helpers.typing import StateType
 
 from hardware_bridge import MeasurementSpec, PollGroup
@@ -180,7 +181,8 @@ def _device_sensors(
     for spec in specs:
         if spec.kind != "bool" and spec.key not in known:
             coordinator = coordinator_for(hub, spec.group)
-            new.append(SmartPowerSensor(coordinator, subentry, spec_description(spec)))
+            cls = CounterSensor if spec.state_class == "total_increasing" else SmartPowerSensor
+            new.append(cls(coordinator, subentry, spec_description(spec)))
     extra: list[SmartPowerSensorDescription] = []
     if specs or hub.snapshot(device_key) is not None:
         extra.extend(DIAGNOSTIC_SENSORS)
@@ -217,3 +219,7 @@ class SmartPowerSensor(SmartPowerEntity, SensorEntity):
     @property
     def native_value(self) -> SensorValue:
         return self.entity_description.value_fn(self.hub, self.device_key)
+
+
+class CounterSensor(SmartPowerSensor, RestoreEntity):
+    """An energy counter: its last state seeds the guard after a restart (see guard.py)."""

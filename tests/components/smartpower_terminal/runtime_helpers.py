@@ -173,3 +173,13 @@ def runtime_setup(
     monkeypatch.setattr("custom_components.smartpower_terminal.MODBUS_TIMEOUT", 0.05)
     monkeypatch.setattr("custom_components.smartpower_terminal.METER_REACTION_TIMEOUT", 0.2)
     ensure_config_flow_module(hass)
+
+
+def get_device(hass: HomeAssistant, entry: MockConfigEntry, key: str | None = None):
+    """The line's device (key None) or a subentry's device."""
+    from homeassistant.helpers import device_registry as dr
+
+    from custom_components.smartpower_terminal.coordinator import find_device
+
+    identifier = (DOMAIN, entry.entry_id if key is None else f"{entry.entry_id}_{key}")
+    return find_device(dr.async_get(hass), identifier, entry)

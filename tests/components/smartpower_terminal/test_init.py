@@ -8,7 +8,6 @@ import pytest
 from homeassistant.config_entries import ConfigEntryState, ConfigSubentry
 from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers import issue_registry as ir
 
@@ -24,6 +23,7 @@ from hardware_bridge.simulators.modbus_line import Fault
 from .runtime_helpers import (
     ensure_config_flow_module,
     entity_id,
+    get_device,
     modbus_entry,
     modbus_line,
     setup_entry,
@@ -47,11 +47,10 @@ async def test_setup_creates_devices_and_unload_releases_the_port(
         entry = modbus_entry(str(line.port), [("sdm", 1, "eastron_sdm630")])
         await setup_entry(hass, entry)
         assert entry.state is ConfigEntryState.LOADED
-        devices = dr.async_get(hass)
-        terminal = devices.async_get_device(identifiers={(DOMAIN, entry.entry_id)})
+        terminal = get_device(hass, entry)
         assert terminal is not None
         assert (terminal.manufacturer, terminal.model) == ("Grup ARGE", "HT G24")
-        meter = devices.async_get_device(identifiers={(DOMAIN, f"{entry.entry_id}_sdm")})
+        meter = get_device(hass, entry, "sdm")
         assert meter is not None
         assert meter.via_device_id == terminal.id
         assert meter.manufacturer == "Eastron"
@@ -90,12 +89,11 @@ async def test_subentry_added_and_removed_reloads_the_line(
         assert entry.state is ConfigEntryState.LOADED
         stage = entity_id(hass, entry, "relay", "manual_mode", "binary_sensor")
         assert hass.states.get(stage) is not None
-        devices = dr.async_get(hass)
-        assert devices.async_get_device(identifiers={(DOMAIN, f"{entry.entry_id}_relay")})
+        assert get_device(hass, entry, "relay")
 
         hass.config_entries.async_remove_subentry(entry, "relay")
         await hass.async_block_till_done()
-        assert not devices.async_get_device(identifiers={(DOMAIN, f"{entry.entry_id}_relay")})
+        assert not get_device(hass, entry, "relay")
         assert er.async_get(hass).async_get(stage) is None
         await unload(hass, entry)
 

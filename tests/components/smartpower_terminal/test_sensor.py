@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
 
@@ -21,6 +20,7 @@ from hardware_bridge.simulators.modbus_line import Fault
 
 from .runtime_helpers import (
     entity_id,
+    get_device,
     meter_entry,
     meter_line,
     modbus_entry,
@@ -59,10 +59,10 @@ async def test_meter_entities_follow_the_first_readout(hass: HomeAssistant) -> N
         state = hass.states.get(entity_id(hass, entry, "mk", "energy_import_total"))
         assert float(state.state) == pytest.approx(meter.counter("1.8.0"), abs=0.01)
         assert hass.states.get(entity_id(hass, entry, "mk", "voltage_l1")) is not None
-        device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, f"{entry.entry_id}_mk")})
+        device = get_device(hass, entry, "mk")
         assert device is not None
         assert (device.manufacturer, device.serial_number) == ("Makel", "80099921")
-        terminal = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, entry.entry_id)})
+        terminal = get_device(hass, entry)
         assert (terminal.manufacturer, terminal.model) == ("SmartPower", "USB serial adapter")
         assert not entry.runtime_data.hub.wanted(PollGroup.FAST)  # meters: slow cycle only
         await unload(hass, entry)
@@ -206,3 +206,34 @@ def test_descriptions_from_unusual_specs() -> None:
     stamp = spec_description(MeasurementSpec(key="t", name="T", kind="timestamp"))
     assert stamp.device_class == "timestamp"
     assert stamp.native_unit_of_measurement is None
+
+
+async def test_a_misread_right_after_a_restart_does_not_go_back(
+    hass: HomeAssistant, tmp_path: Path
+) -> None:
+    from homeassistant.core import State
+    from pytest_homeassistant_custom_component.common import mock_restore_cache
+
+    async with modbus_line(tmp_path / "ttyUSB0", [(1, "eastron_sdm630")]) as line:
+        entry = modbus_entry(str(line.port), [("sdm", 1, "eastron_sdm630")])
+        entry.add_to_hass(hass)
+        registry = er.async_get(hass)
+        counter = registry.async_get_or_create(
+            "sensor",
+            DOMAIN,
+            f"{entry.unique_id}_sdm_energy_import_total",
+            config_entry=entry,
+            suggested_object_id="sdm_imported_energy",
+        )
+        shown = line.sim.values(1)["energy_import_total"] + 500
+        mock_restore_cache(
+            hass,
+            [
+                State(counter.entity_id, str(shown), {"state_class": "total_increasing"}),
+                State("sensor.sdm_voltage_l1", "230", {"state_class": "measurement"}),
+            ],
+        )
+        await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done()
+        assert float(hass.states.get(counter.entity_id).state) == pytest.approx(shown)
+        await unload(hass, entry)

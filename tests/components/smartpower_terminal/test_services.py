@@ -12,6 +12,7 @@ from homeassistant.helpers import device_registry as dr
 from custom_components.smartpower_terminal.const import DOMAIN, SERVICE_READ_NOW
 
 from .runtime_helpers import (
+    get_device,
     modbus_entry,
     modbus_line,
     runtime_setup,  # noqa: F401
@@ -30,9 +31,7 @@ async def test_read_now_reads_the_line_and_reports_failures(
         await hass.services.async_call(DOMAIN, SERVICE_READ_NOW, {}, blocking=True)
         assert line.sim.requests_seen(1) > sent
 
-        device = dr.async_get(hass).async_get_device(
-            identifiers={(DOMAIN, f"{entry.entry_id}_sdm")}
-        )
+        device = get_device(hass, entry, "sdm")
         sent = line.sim.requests_seen(1)
         await hass.services.async_call(
             DOMAIN, SERVICE_READ_NOW, {"device_id": device.id}, blocking=True
@@ -44,11 +43,6 @@ async def test_read_now_reads_the_line_and_reports_failures(
                 DOMAIN, SERVICE_READ_NOW, {"device_id": "nope"}, blocking=True
             )
         assert err.value.translation_key == "device_not_found"
-
-        other = dr.async_get(hass).async_get_or_create(
-            config_entry_id=entry.entry_id, identifiers={("other", "x")}
-        )
-        dr.async_get(hass).async_update_device(other.id, remove_config_entry_id=entry.entry_id)
     # the adapter is gone
     with pytest.raises(HomeAssistantError) as err:
         await hass.services.async_call(DOMAIN, SERVICE_READ_NOW, {}, blocking=True)

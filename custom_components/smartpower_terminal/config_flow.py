@@ -292,7 +292,11 @@ class SmartPowerConfigFlow(ConfigFlow, domain=DOMAIN):
                 return self.async_abort(reason="already_configured")
             baudrate = user_input.get(CONF_BAUDRATE, IEC_START_BAUDRATE)
             parity = user_input.get(CONF_PARITY, "N")
-            problem = await self._async_test(port, baudrate, parity, protocol)
+            problem = None
+            # A running line holds its port (exclusively, for Modbus): it proves the port is
+            # there, and the reload tests the new settings before the line runs again.
+            if entry.state is not ConfigEntryState.LOADED or port != entry.data[CONF_PORT]:
+                problem = await self._async_test(port, baudrate, parity, protocol)
             if problem is None:
                 return self.async_update_reload_and_abort(
                     entry,

@@ -6,6 +6,7 @@ from pathlib import Path
 from unittest.mock import AsyncMock, patch
 
 import pytest
+import serial
 from homeassistant.config_entries import SOURCE_USB, SOURCE_USER
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
@@ -29,7 +30,7 @@ from custom_components.smartpower_terminal.const import (
     PROTOCOL_IEC,
     PROTOCOL_MODBUS,
 )
-from hardware_bridge import LineUnavailableError
+from hardware_bridge import LineUnavailableError, ProfileCatalogue, ProfileError
 
 from .conftest import MockEntryFactory
 
@@ -412,8 +413,6 @@ async def test_options_check_the_profile_folder(
 async def test_a_shipped_profile_problem_does_not_block_the_users_folder(
     hass: HomeAssistant, tmp_path: Path, mock_config_entry: MockEntryFactory
 ) -> None:
-    from hardware_bridge import ProfileCatalogue, ProfileError
-
     entry = mock_config_entry()
     entry.add_to_hass(hass)
     result = await hass.config_entries.options.async_init(entry.entry_id)
@@ -423,3 +422,28 @@ async def test_a_shipped_profile_problem_does_not_block_the_users_folder(
             result["flow_id"], {**OPTIONS, CONF_PROFILES_DIR: str(tmp_path)}
         )
     assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+async def test_a_port_held_by_another_program_is_busy(hass: HomeAssistant, meter_port: str) -> None:
+    flow_id = await _start_user(hass)
+    with serial.Serial(meter_port, exclusive=True):
+        result = await hass.config_entries.flow.async_configure(
+            flow_id, {CONF_PORT: meter_port, **IEC_LINE}
+        )
+    assert result["errors"] == {CONF_PORT: "port_busy"}
+
+
+async def test_reconfigure_a_running_line_on_its_own_port(
+    hass: HomeAssistant, modbus_port: str, mock_config_entry: MockEntryFactory
+) -> None:
+    entry = mock_config_entry(modbus_port)
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    result = await entry.start_reconfigure_flow(hass)
+    # the running line holds its port exclusively, as the Modbus client does
+    with serial.Serial(modbus_port, exclusive=True):
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {CONF_PORT: modbus_port, CONF_BAUDRATE: "19200", CONF_PARITY: "none"}
+        )
+    assert result["reason"] == "reconfigure_successful"
+    assert entry.data[CONF_BAUDRATE] == 19200

@@ -28,7 +28,10 @@ def _entries_for(hass: HomeAssistant, device_id: str | None) -> list[SmartPowerC
                 translation_key="device_not_found",
                 translation_placeholders={"device_id": device_id},
             )
-        entries = [e for e in entries if e.entry_id in device.config_entries]
+        # newer releases: one owning entry per device (config_entries is deprecated there)
+        owner = getattr(device, "config_entry_id", None)
+        owners = {owner} if owner is not None else set(device.config_entries)
+        entries = [e for e in entries if e.entry_id in owners]
         if not entries:
             raise ServiceValidationError(
                 translation_domain=DOMAIN,

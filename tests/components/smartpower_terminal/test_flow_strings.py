@@ -7,13 +7,13 @@ import re
 from pathlib import Path
 from typing import Any
 
-from custom_components.smartpower_terminal.config_flow import PARITY_CHOICES
 from custom_components.smartpower_terminal.const import (
     PROTOCOL_IEC,
     PROTOCOL_MODBUS,
     READOUT_MODES,
     TERMINAL_MODELS,
 )
+from custom_components.smartpower_terminal.flow_helpers import PARITY_CHOICES
 
 FOLDER = Path(__file__).parents[3] / "custom_components" / "smartpower_terminal"
 SECTIONS = ("config", "config_subentries", "options", "selector")

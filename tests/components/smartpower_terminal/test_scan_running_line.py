@@ -20,7 +20,7 @@ from .conftest import MockEntryFactory
 @pytest.fixture(autouse=True)
 def _short_timeouts(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("custom_components.smartpower_terminal.MODBUS_TIMEOUT", 0.05)
-    monkeypatch.setattr("custom_components.smartpower_terminal.config_flow.SCAN_TIMEOUT", 0.05)
+    monkeypatch.setattr("custom_components.smartpower_terminal.subentry_flows.SCAN_TIMEOUT", 0.05)
 
 
 async def test_scan_while_the_line_polls(

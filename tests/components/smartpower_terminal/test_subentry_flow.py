@@ -12,6 +12,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.smartpower_terminal.config_flow import SmartPowerConfigFlow
 from custom_components.smartpower_terminal.const import (
     CONF_ADDRESS,
     CONF_DEVICE_ID,
@@ -30,7 +31,7 @@ from .conftest import MockEntryFactory
 
 pytestmark = pytest.mark.usefixtures("mock_setup_entry")
 
-FLOW = "custom_components.smartpower_terminal.config_flow"
+FLOW = "custom_components.smartpower_terminal.subentry_flows"
 
 
 def _meter(subentry_id: str, address: str) -> dict[str, Any]:
@@ -76,8 +77,6 @@ def _added(entry: MockConfigEntry, kind: str) -> list[Any]:
 
 
 def test_both_kinds_offer_reconfigure(mock_config_entry: MockEntryFactory) -> None:
-    from custom_components.smartpower_terminal.config_flow import SmartPowerConfigFlow
-
     types = SmartPowerConfigFlow.async_get_supported_subentry_types(mock_config_entry())
     assert set(types) == {SUBENTRY_METER, SUBENTRY_MODBUS_DEVICE}
     assert all(hasattr(flow, "async_step_reconfigure") for flow in types.values())

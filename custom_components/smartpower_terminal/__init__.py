@@ -79,7 +79,7 @@ def build_line_config(
         port=entry.data[CONF_PORT],
         baudrate=int(entry.data.get(CONF_BAUDRATE, 9600 if modbus else 300)),
         parity=entry.data.get(CONF_PARITY, "N") if modbus else "N",
-        stopbits=int(entry.data.get(CONF_STOPBITS, 1)) if modbus else 1,
+        stopbits=2 if modbus and int(entry.data.get(CONF_STOPBITS, 1)) == 2 else 1,
     )
     meters: list[MeterConfig] = []
     devices: list[ModbusDeviceConfig] = []

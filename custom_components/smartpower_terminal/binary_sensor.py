@@ -12,7 +12,7 @@ from homeassistant.components.binary_sensor import (
 )
 from homeassistant.config_entries import ConfigSubentry
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers.entity_platform import AddEntitiesCallback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from hardware_bridge import MeasurementSpec, PollGroup
 
@@ -71,7 +71,7 @@ def _device_binary_sensors(
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: SmartPowerConfigEntry,
-    async_add_entities: AddEntitiesCallback,
+    async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     async_add_device_entities(hass, entry, async_add_entities, _device_binary_sensors)
 

@@ -9,7 +9,7 @@ from homeassistant.const import CONF_NAME
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import Entity, EntityDescription
-from homeassistant.helpers.entity_platform import AddEntitiesCallback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from hardware_bridge import PollGroup
@@ -107,7 +107,7 @@ def primary_coordinator(hub: LineHub, subentry: ConfigSubentry) -> SmartPowerCoo
 def async_add_device_entities(
     hass: HomeAssistant,
     entry: SmartPowerConfigEntry,
-    async_add_entities: AddEntitiesCallback,
+    async_add_entities: AddConfigEntryEntitiesCallback,
     factory: EntityFactory,
 ) -> None:
     """Add each device's entities now, and new ones when a later readout brings new keys."""

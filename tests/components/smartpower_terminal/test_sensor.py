@@ -225,12 +225,16 @@ async def test_a_misread_right_after_a_restart_does_not_go_back(
             config_entry=entry,
             suggested_object_id="sdm_imported_energy",
         )
+        export = registry.async_get_or_create(
+            "sensor", DOMAIN, f"{entry.unique_id}_sdm_energy_export_total", config_entry=entry
+        )
         shown = line.sim.values(1)["energy_import_total"] + 500
         mock_restore_cache(
             hass,
             [
                 State(counter.entity_id, str(shown), {"state_class": "total_increasing"}),
                 State("sensor.sdm_voltage_l1", "230", {"state_class": "measurement"}),
+                State(export.entity_id, "unknown", {"state_class": "total_increasing"}),
             ],
         )
         await hass.config_entries.async_setup(entry.entry_id)

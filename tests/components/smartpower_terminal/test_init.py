@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -10,10 +12,13 @@ from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.util import dt as dt_util
+from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
 from custom_components.smartpower_terminal import coordinator as coordinator_module
 from custom_components.smartpower_terminal.const import (
     CONF_DEVICE_ID,
+    CONF_FAST_INTERVAL,
     CONF_PROFILE,
     DOMAIN,
     SUBENTRY_MODBUS_DEVICE,
@@ -207,3 +212,46 @@ async def test_a_port_that_fails_at_the_first_read_retries_setup(
         monkeypatch.setattr(coordinator_module.LineTerminal, "poll", broken_poll)
         await setup_entry(hass, entry)
         assert entry.state is ConfigEntryState.SETUP_RETRY
+
+
+async def test_polling_follows_the_option_intervals_and_options_reload(
+    hass: HomeAssistant, tmp_path: Path
+) -> None:
+    async with modbus_line(tmp_path / "ttyUSB0", [(1, "eastron_sdm630")]) as line:
+        entry = modbus_entry(str(line.port), [("sdm", 1, "eastron_sdm630")])
+        await setup_entry(hass, entry)
+        assert entry.runtime_data.fast.update_interval == timedelta(seconds=5)
+        assert entry.runtime_data.slow.update_interval == timedelta(minutes=1)
+        sent = line.sim.requests_seen(1)
+        async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=6))
+        # the scheduled refresh runs as a background task: wait for it on the line
+        async with asyncio.timeout(5):
+            await line.sim.wait_for_requests(1, sent + 1)
+
+        hass.config_entries.async_update_entry(
+            entry, options={**entry.options, CONF_FAST_INTERVAL: 30}
+        )
+        await hass.async_block_till_done()
+        assert entry.state is ConfigEntryState.LOADED
+        assert entry.runtime_data.fast.update_interval == timedelta(seconds=30)
+        await unload(hass, entry)
+
+
+async def test_a_lost_line_is_logged_once_and_its_return_once(
+    hass: HomeAssistant, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    link = tmp_path / "ttyUSB0"
+    async with modbus_line(link, [(1, "eastron_sdm630")]) as line:
+        entry = modbus_entry(str(line.port), [("sdm", 1, "eastron_sdm630")])
+        await setup_entry(hass, entry)
+    data = entry.runtime_data
+    for _ in range(3):
+        data.hub._retry_at = None
+        await data.fast.async_refresh()
+    async with modbus_line(link, [(1, "eastron_sdm630")]):
+        data.hub._retry_at = None
+        await data.fast.async_refresh()
+        await data.fast.async_refresh()
+        assert len([r for r in caplog.records if "serial line failed" in r.message]) == 1
+        assert len([r for r in caplog.records if "works again" in r.message]) == 1
+        await unload(hass, entry)

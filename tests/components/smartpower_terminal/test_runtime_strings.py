@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import yaml
@@ -33,6 +34,18 @@ def test_english_and_turkish_cover_the_same_strings() -> None:
         assert strings[section] == en[section], section
         assert _paths(en[section]) == _paths(tr[section]), section
         assert all(_paths(tr[section])), section
+
+
+def _placeholders(node: object) -> list[tuple[str, frozenset[str]]]:
+    if isinstance(node, dict):
+        return [(f"{k}/{p}", v) for k, sub in node.items() for p, v in _placeholders(sub)]
+    return [("", frozenset(re.findall(r"{(\w+)}", str(node))))]
+
+
+def test_turkish_uses_the_same_placeholders() -> None:
+    en, tr = _load("translations/en.json"), _load("translations/tr.json")
+    for section in SECTIONS:
+        assert _placeholders(en[section]) == _placeholders(tr[section]), section
 
 
 def test_every_measurement_key_and_code_string_is_named() -> None:

@@ -9,7 +9,7 @@ does not lose them) and the ratios are computed from the growth since then.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -21,6 +21,7 @@ from .const import DOMAIN
 
 __all__ = [
     "COUNTER_KEYS",
+    "COUNTER_SETS",
     "MonthBaseline",
     "ReactiveRatios",
     "ReactiveTracker",
@@ -28,10 +29,15 @@ __all__ = [
     "compute_ratios",
 ]
 
-ACTIVE_KEY = "energy_import_total"
-INDUCTIVE_KEY = "reactive_inductive_total"
-CAPACITIVE_KEY = "reactive_capacitive_total"
-COUNTER_KEYS = (ACTIVE_KEY, INDUCTIVE_KEY, CAPACITIVE_KEY)
+# (active, inductive, capacitive) counters, best first. Meters and most relays count inductive
+# (5.8.0, Q1) and capacitive (8.8.0, Q4) reactive energy; analyzers such as the SDM630 count
+# reactive import and export instead, which on a consuming site are Q1 and Q4 as well.
+COUNTER_SETS: tuple[tuple[str, str, str], ...] = (
+    ("energy_import_total", "reactive_inductive_total", "reactive_capacitive_total"),
+    ("energy_import_total", "reactive_import_total", "reactive_export_total"),
+)
+COUNTER_KEYS = tuple(dict.fromkeys(key for keys in COUNTER_SETS for key in keys))
+"""Every counter a ratio may be computed from (what the ratio entities need polled)."""
 _STORAGE_VERSION = 1
 
 
@@ -72,8 +78,13 @@ def compute_ratios(
     )
 
 
-def has_reactive_counters(keys: set[str] | frozenset[str]) -> bool:
-    return all(key in keys for key in COUNTER_KEYS)
+def counter_keys(keys: Collection[str]) -> tuple[str, str, str] | None:
+    """The (active, inductive, capacitive) counters a device offers, if any."""
+    return next((s for s in COUNTER_SETS if all(k in keys for k in s)), None)
+
+
+def has_reactive_counters(keys: Collection[str]) -> bool:
+    return counter_keys(keys) is not None
 
 
 class ReactiveTracker:
@@ -108,7 +119,10 @@ class ReactiveTracker:
         self, device_key: str, values: Mapping[str, object], local_now: datetime
     ) -> ReactiveRatios | None:
         """Feed the (guarded) counters of one device; returns this month's ratios."""
-        counters = [values.get(key) for key in COUNTER_KEYS]
+        keys = counter_keys(values.keys())
+        if keys is None:
+            return self._ratios.get(device_key)
+        counters = [values.get(key) for key in keys]
         if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in counters):
             return self._ratios.get(device_key)
         active, inductive, capacitive = (float(v) for v in counters)  # type: ignore[arg-type]

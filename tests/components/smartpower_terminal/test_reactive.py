@@ -129,3 +129,19 @@ async def test_meter_ratio_entities_across_a_month_boundary_and_the_limit(
         assert hass.states.get(limit).state == "unknown"
         assert data.reactive.baseline("mk").month == "2027-01"
         await unload(hass, entry)
+
+
+async def test_analyzers_with_reactive_import_and_export_get_ratios(hass: HomeAssistant) -> None:
+    tracker = ReactiveTracker(hass, "entry2")
+    may = datetime(2025, 5, 2, tzinfo=UTC)
+    counters = {"energy_import_total": 100.0, "reactive_import_total": 10.0}
+    assert tracker.update("sdm", counters, may) is None  # no capacitive side: no ratio
+    counters["reactive_export_total"] = 1.0
+    tracker.update("sdm", counters, may)
+    ratios = tracker.update(
+        "sdm",
+        {"energy_import_total": 200.0, "reactive_import_total": 40.0, "reactive_export_total": 6.0},
+        may,
+    )
+    assert (ratios.inductive, ratios.capacitive) == (30.0, 5.0)
+    await hass.async_block_till_done()

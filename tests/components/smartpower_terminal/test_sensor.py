@@ -44,6 +44,8 @@ async def test_modbus_values_match_the_devices(hass: HomeAssistant, tmp_path: Pa
         assert energy.attributes["unit_of_measurement"] == "kWh"
         assert energy.attributes["device_class"] == "energy"
         assert energy.attributes["friendly_name"].endswith("Imported energy")
+        # reactive import/export stand in for inductive/capacitive on a consuming site
+        assert hass.states.get(entity_id(hass, entry, "sdm", "reactive_inductive_ratio"))
         errors = hass.states.get(entity_id(hass, entry, "sdm", "read_errors"))
         assert errors.state == "0"
         assert float(hass.states.get(entity_id(hass, entry, "sdm", "round_trip")).state) >= 0

@@ -11,7 +11,7 @@ and reopen the port with a growing back-off.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import datetime, timedelta
 
 from homeassistant.config_entries import ConfigSubentry
@@ -148,10 +148,11 @@ class LineHub:
         """
         registry = er.async_get(self.hass)
         base = self.entry.unique_id or self.entry.entry_id
+        device_keys = set(self.terminal.device_keys)
         enabled: dict[str, set[str]] = {}
         registered: set[str] = set()
         for reg_entry in er.async_entries_for_config_entry(registry, self.entry.entry_id):
-            device_key, key = _split_unique_id(reg_entry.unique_id, base, self.terminal.device_keys)
+            device_key, key = _split_unique_id(reg_entry.unique_id, base, device_keys)
             if device_key is None:
                 continue
             registered.add(device_key)
@@ -179,12 +180,13 @@ class LineHub:
         """Seed the energy guard with the counters shown before the restart."""
         registry = er.async_get(self.hass)
         base = self.entry.unique_id or self.entry.entry_id
+        device_keys = set(self.terminal.device_keys)
         last_states = restore_state.async_get(self.hass).last_states
         for reg_entry in er.async_entries_for_config_entry(registry, self.entry.entry_id):
             stored = last_states.get(reg_entry.entity_id)
             if stored is None or stored.state.attributes.get("state_class") != "total_increasing":
                 continue
-            device_key, key = _split_unique_id(reg_entry.unique_id, base, self.terminal.device_keys)
+            device_key, key = _split_unique_id(reg_entry.unique_id, base, device_keys)
             try:
                 value = float(stored.state.state)
             except ValueError:
@@ -331,12 +333,17 @@ def find_device(
 
 
 def _split_unique_id(
-    unique_id: str, base: str, device_keys: Iterable[str]
+    unique_id: str, base: str, device_keys: Collection[str]
 ) -> tuple[str | None, str]:
+    if not unique_id.startswith(f"{base}_"):
+        return None, ""
+    rest = unique_id[len(base) + 1 :]
+    device_key, _, key = rest.partition("_")
+    if device_key in device_keys:  # subentry ids (ULIDs) have no underscore: one lookup
+        return device_key, key
     for device_key in device_keys:
-        prefix = f"{base}_{device_key}_"
-        if unique_id.startswith(prefix):
-            return device_key, unique_id[len(prefix) :]
+        if rest.startswith(f"{device_key}_"):
+            return device_key, rest[len(device_key) + 1 :]
     return None, ""
 
 

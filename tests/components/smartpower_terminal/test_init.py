@@ -255,3 +255,12 @@ async def test_a_lost_line_is_logged_once_and_its_return_once(
         assert len([r for r in caplog.records if "serial line failed" in r.message]) == 1
         assert len([r for r in caplog.records if "works again" in r.message]) == 1
         await unload(hass, entry)
+
+
+def test_unique_ids_split_into_device_and_key() -> None:
+    split = coordinator_module._split_unique_id
+    keys = {"01JABC", "odd_key"}
+    assert split("line_01JABC_voltage_l1", "line", keys) == ("01JABC", "voltage_l1")
+    assert split("line_odd_key_voltage_l1", "line", keys) == ("odd_key", "voltage_l1")
+    assert split("line_gone_voltage_l1", "line", keys) == (None, "")
+    assert split("other_01JABC_voltage_l1", "line", keys) == (None, "")

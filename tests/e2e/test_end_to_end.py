@@ -8,8 +8,8 @@ at the pages in a browser.
 
 Screenshots: written to a temporary directory; with ``SMARTPOWER_UPDATE_SCREENSHOTS=1`` also
 copied to ``docs/images/`` (what the README shows). The browser test needs Debian's chromium
-at /usr/bin/chromium; without it the test is skipped, unless ``SMARTPOWER_E2E_BROWSER=required``
-(set by CI), where it fails saying how to install it.
+at /usr/bin/chromium (or ``SMARTPOWER_CHROMIUM``); without it the test is skipped, unless
+``SMARTPOWER_E2E_BROWSER=required`` (set by CI), where it fails saying how to install it.
 """
 
 from __future__ import annotations
@@ -49,7 +49,8 @@ from .harness import (
 pytestmark = pytest.mark.e2e
 
 USER = {"name": "Ayşe Elektrik", "username": "ayse", "password": "kompanzasyon-2025"}
-CHROMIUM = Path("/usr/bin/chromium")
+# Debian's chromium; SMARTPOWER_CHROMIUM names another Chromium-based browser.
+CHROMIUM = Path(os.environ.get("SMARTPOWER_CHROMIUM") or "/usr/bin/chromium")
 SCREENSHOTS = REPO / "docs" / "images"
 
 METER_ID = 1  # Eastron SDM630 on the RS-485 line

@@ -110,9 +110,11 @@ class RtuClient:
         if response.isError():
             code = int(getattr(response, "exception_code", 0) or 0)
             raise ModbusExceptionResponse(device_id, function_code, code)
-        registers = [int(r) for r in response.registers][:count]
+        registers = [int(r) for r in response.registers]
         if len(registers) != count:
+            # A late answer to an earlier request (a slow device, a loaded host) has the same
+            # device id and function code; only its length can tell it apart. Never decode it.
             raise ModbusNoResponse(
-                device_id, f"short response ({len(registers)} of {count} registers)"
+                device_id, f"answer of {len(registers)} registers to a read of {count}"
             )
         return registers

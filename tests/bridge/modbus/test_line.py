@@ -16,6 +16,7 @@ import pytest
 from hardware_bridge.modbus import (
     ModbusBus,
     ModbusExceptionResponse,
+    ModbusNoResponse,
     ProfileCatalogue,
     Value,
     plan_reads,
@@ -595,3 +596,33 @@ async def test_backoff_doubles_while_the_device_stays_silent(catalogue: ProfileC
             clock.advance(health.backoff_seconds)
         assert periods == [1.0, 2.0, 4.0, 4.0]
         assert sim.requests_seen(4) == 4  # one request per period, nothing in between
+
+
+async def test_a_late_answer_to_an_earlier_read_is_never_decoded(
+    catalogue: ProfileCatalogue,
+) -> None:
+    """A slow device answers the previous request while the master waits for the next one.
+
+    Same device id, same function code: only the length tells the frames apart, and a late
+    80-register answer must not be cut down to pass for the 8 registers asked for now.
+    """
+    sdm = catalogue.get("eastron_sdm630")
+    async with ModbusLineSimulator([SimulatedDevice(device_id=1, profile=sdm)]) as sim:
+        link = sim._link
+        deliver = link.taps["to_client"]
+        assert deliver is not None
+        held: list[bytes] = []
+
+        def slow_device(chunk: bytes) -> bytes:
+            frame = deliver(chunk)
+            if not held:
+                held.append(frame)  # the first answer comes too late...
+                return b""
+            return held.pop() + frame if held else frame  # ...just before the next one
+
+        link.taps["to_client"] = slow_device
+        async with ModbusBus(SerialSettings(port=sim.path), timeout=0.2, retries=0) as bus:
+            with pytest.raises(ModbusNoResponse):
+                await bus.read_registers(1, 4, 0, 80)
+            with pytest.raises(ModbusNoResponse):  # not the first 8 of the late 80
+                await bus.read_registers(1, 4, 72, 8)

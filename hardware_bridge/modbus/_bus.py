@@ -410,9 +410,12 @@ class ModbusBus:
             answers: dict[tuple[int, int, int], list[int] | None] = {}
             present = False
             for read in reads:
+                # The short timeout only decides whether anyone is there; a device that
+                # answered gets the bus's normal timeout for its other probe registers.
+                wait = max(timeout, self.timeout) if present else timeout
                 try:
                     answers[read] = await self._transact(
-                        device_id, read[0], read[1], read[2], retries=0, response_timeout=timeout
+                        device_id, read[0], read[1], read[2], retries=0, response_timeout=wait
                     )
                     present = True
                 except ModbusExceptionResponse:

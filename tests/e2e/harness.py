@@ -38,6 +38,7 @@ from hardware_bridge.simulators.iec_meter import MeterSimulator, SimulatedMeter
 from hardware_bridge.simulators.modbus_line import ModbusLineSimulator, SimulatedDevice
 
 __all__ = [
+    "DEVELOP_INTEGRATIONS",
     "DOMAIN",
     "REPO",
     "HomeAssistantClient",

@@ -334,16 +334,8 @@ class LineTerminal:
                 round_trip=elapsed / reading.requests if reading.requests else None,
             )
         else:
-            state.values = dict.fromkeys(state.values)
-            snapshot = DeviceSnapshot(
-                device_key=key,
-                available=False,
-                values=dict(state.values),
-                info=state.info,
-                last_success=previous.last_success if previous else None,
-                last_error=error or "no value could be read",
-                consecutive_failures=(previous.consecutive_failures if previous else 0) + 1,
-                requests=reading.requests,
+            snapshot = _unavailable(
+                key, state, error or "no value could be read", requests=reading.requests
             )
         _log_transition(key, previous, snapshot)
         state.snapshot = snapshot
@@ -366,16 +358,7 @@ class LineTerminal:
             reading = await MeterClient(settings).read()
         except IecError as exc:
             line_error = str(exc) if isinstance(exc, LineError) else None
-            state.values = dict.fromkeys(state.values)
-            snapshot = DeviceSnapshot(
-                device_key=key,
-                available=False,
-                values=dict(state.values),
-                info=state.info,
-                last_success=previous.last_success if previous else None,
-                last_error=str(exc),
-                consecutive_failures=(previous.consecutive_failures if previous else 0) + 1,
-            )
+            snapshot = _unavailable(key, state, str(exc))
         else:
             values = map_datasets(reading.datasets)
             units = {k: m.unit for k, m in values.measurements.items()}
@@ -405,6 +388,22 @@ class LineTerminal:
         _log_transition(key, previous, snapshot)
         state.snapshot = snapshot
         return snapshot, line_error
+
+
+def _unavailable(key: str, state: _DeviceState, error: str, requests: int = 0) -> DeviceSnapshot:
+    """A failed poll: every value known so far becomes None (never a stale or made-up value)."""
+    previous = state.snapshot
+    state.values = dict.fromkeys(state.values)
+    return DeviceSnapshot(
+        device_key=key,
+        available=False,
+        values=dict(state.values),
+        info=state.info,
+        last_success=previous.last_success if previous else None,
+        last_error=error,
+        consecutive_failures=(previous.consecutive_failures if previous else 0) + 1,
+        requests=requests,
+    )
 
 
 def _check_port(port: str) -> None:

@@ -67,6 +67,7 @@ from .flow_helpers import (
     as_form_values,
     int_select,
     number,
+    parity_from_form,
     profile_error,
     select,
 )
@@ -144,6 +145,7 @@ class SmartPowerConfigFlow(ConfigFlow, domain=DOMAIN):
         errors: dict[str, str] = {}
         placeholders: dict[str, str] = {}
         if user_input is not None:
+            user_input = parity_from_form(user_input)
             port = await self.hass.async_add_executor_job(serial_by_id, user_input[CONF_PORT])
             await self.async_set_unique_id(port)
             self._abort_if_unique_id_configured()
@@ -189,6 +191,7 @@ class SmartPowerConfigFlow(ConfigFlow, domain=DOMAIN):
         errors: dict[str, str] = {}
         placeholders = {"name": self._usb_name, "port": self._line[CONF_PORT], "error": ""}
         if user_input is not None:
+            user_input = parity_from_form(user_input)
             self._line.update(user_input)
             if user_input[CONF_PROTOCOL] == PROTOCOL_MODBUS:
                 return await self.async_step_modbus()
@@ -208,6 +211,7 @@ class SmartPowerConfigFlow(ConfigFlow, domain=DOMAIN):
         errors: dict[str, str] = {}
         placeholders = {"port": self._line[CONF_PORT], "error": ""}
         if user_input is not None:
+            user_input = parity_from_form(user_input)
             self._line.update(user_input)
             problem = await self._async_test(
                 self._line[CONF_PORT], user_input[CONF_BAUDRATE], user_input[CONF_PARITY]
@@ -233,6 +237,7 @@ class SmartPowerConfigFlow(ConfigFlow, domain=DOMAIN):
         errors: dict[str, str] = {}
         placeholders = {"error": ""}
         if user_input is not None:
+            user_input = parity_from_form(user_input)
             port = await self.hass.async_add_executor_job(serial_by_id, user_input[CONF_PORT])
             other = self.hass.config_entries.async_entry_for_domain_unique_id(DOMAIN, port)
             if other is not None and other.entry_id != entry.entry_id:
@@ -317,9 +322,7 @@ def _modbus_schema() -> vol.Schema:
             vol.Required(CONF_BAUDRATE, default=str(DEFAULT_MODBUS_BAUDRATE)): int_select(
                 BAUDRATES
             ),
-            vol.Required(CONF_PARITY, default="none"): vol.All(
-                select(list(PARITY_CHOICES), "parity"), PARITY_CHOICES.__getitem__
-            ),
+            vol.Required(CONF_PARITY, default="none"): select(list(PARITY_CHOICES), "parity"),
         }
     )
 

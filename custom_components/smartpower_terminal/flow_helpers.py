@@ -27,6 +27,7 @@ __all__ = [
     "as_form_values",
     "int_select",
     "number",
+    "parity_from_form",
     "profile_error",
     "select",
 ]
@@ -69,6 +70,17 @@ def number(low: float, high: float, unit: str, step: float = 1) -> NumberSelecto
             min=low, max=high, step=step, unit_of_measurement=unit, mode=NumberSelectorMode.BOX
         )
     )
+
+
+def parity_from_form(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Submitted values with the parity's name (none/even/odd) turned into its code (N/E/O).
+
+    Done in the step, not in the schema: the frontend needs every schema field serialisable.
+    """
+    out = dict(data)
+    if (name := out.get(CONF_PARITY)) in PARITY_CHOICES:
+        out[CONF_PARITY] = PARITY_CHOICES[name]
+    return out
 
 
 def as_form_values(data: Mapping[str, Any] | None) -> dict[str, Any] | None:

@@ -7,6 +7,9 @@ from typing import Any
 from unittest.mock import AsyncMock, patch
 
 import pytest
+import voluptuous_serialize
+from homeassistant.data_entry_flow import FlowHandler
+from homeassistant.helpers import config_validation as cv
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.smartpower_terminal.const import (
@@ -33,6 +36,25 @@ METER_SAMPLES: tuple[str, ...] = ("makel_c520_3p", "luna_1p")
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Let Home Assistant load custom_components/smartpower_terminal in every test."""
+
+
+@pytest.fixture(autouse=True)
+def forms_serialise_for_the_frontend() -> Generator[None]:
+    """Every form a flow shows must serialise as HA's HTTP API sends it to the frontend.
+
+    A schema field the frontend cannot receive answers HTTP 500 in the real UI while every
+    flow test driven through the flow manager still passes.
+    """
+    original = FlowHandler.async_show_form
+
+    def show_form(self: FlowHandler, **kwargs: Any) -> Any:
+        result = original(self, **kwargs)
+        if (schema := result.get("data_schema")) is not None:
+            voluptuous_serialize.convert(schema, custom_serializer=cv.custom_serializer)
+        return result
+
+    with patch.object(FlowHandler, "async_show_form", show_form):
+        yield
 
 
 @pytest.fixture

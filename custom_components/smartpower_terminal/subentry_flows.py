@@ -92,6 +92,24 @@ class _LineSubentryFlow(ConfigSubentryFlow):
             return self.async_abort(reason=self.wrong_line_reason)
         return None
 
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        if (abort := self._line_mismatch()) is not None:
+            return abort
+        return await self._async_form(
+            "reconfigure", user_input, self._get_reconfigure_subentry().data
+        )
+
+    async def _async_form(
+        self,
+        step_id: str,
+        user_input: dict[str, Any] | None,
+        current: Mapping[str, Any] | None,
+    ) -> SubentryFlowResult:  # pragma: no cover - each device type shows its own form
+        """Show, or check and save, the device's form for ``step_id``."""
+        raise NotImplementedError
+
     def _siblings(self, subentry_type: str) -> list[Mapping[str, Any]]:
         """Data of the other subentries of this type on the line (not the one reconfigured)."""
         own = self.context.get("subentry_id")
@@ -112,15 +130,6 @@ class MeterSubentryFlow(_LineSubentryFlow):
         if (abort := self._line_mismatch()) is not None:
             return abort
         return await self._async_form("user", user_input, None)
-
-    async def async_step_reconfigure(
-        self, user_input: dict[str, Any] | None = None
-    ) -> SubentryFlowResult:
-        if (abort := self._line_mismatch()) is not None:
-            return abort
-        return await self._async_form(
-            "reconfigure", user_input, self._get_reconfigure_subentry().data
-        )
 
     async def _async_form(
         self, step_id: str, user_input: dict[str, Any] | None, current: Mapping[str, Any] | None
@@ -210,15 +219,6 @@ class ModbusDeviceSubentryFlow(_LineSubentryFlow):
         self, user_input: dict[str, Any] | None = None
     ) -> SubentryFlowResult:
         return await self._async_form("manual", user_input, self._picked or None)
-
-    async def async_step_reconfigure(
-        self, user_input: dict[str, Any] | None = None
-    ) -> SubentryFlowResult:
-        if (abort := self._line_mismatch()) is not None:
-            return abort
-        return await self._async_form(
-            "reconfigure", user_input, self._get_reconfigure_subentry().data
-        )
 
     # -- scan ------------------------------------------------------------------------------
     async def async_step_scan(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:

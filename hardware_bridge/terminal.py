@@ -20,10 +20,11 @@ import os
 import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Literal, Self
 
 from hardware_bridge.iec62056 import ClientSettings, IecError, LineError, MeterClient, OptionMode
+from hardware_bridge.meter_clock import parse_meter_date_time, parse_meter_stamp
 from hardware_bridge.modbus import (
     ModbusBus,
     ModbusConnectionError,
@@ -40,7 +41,7 @@ from hardware_bridge.models import (
     PollGroup,
     Value,
 )
-from hardware_bridge.obis import OBIS_TABLE, ObisDefinition, map_datasets
+from hardware_bridge.obis import OBIS_TABLE, MeterValues, ObisDefinition, map_datasets
 from hardware_bridge.serial_line import SerialSettings
 
 __all__ = [
@@ -113,6 +114,8 @@ class LineConfig:
     """IEC 62056-21: seconds a meter may take to answer (the standard allows 1.5 s)."""
     retries: int = 1
     profiles_dir: str | None = None
+    meter_timezone: tzinfo | None = None
+    """Time zone the meters' clocks keep (Home Assistant's); None means the host's."""
 
     def __post_init__(self) -> None:
         ids = [d.device_id for d in self.devices]
@@ -363,6 +366,7 @@ class LineTerminal:
             values = map_datasets(reading.datasets)
             units = {k: m.unit for k, m in values.measurements.items()}
             state.values = {k: m.value for k, m in values.measurements.items()}
+            state.values.update(_clock_values(values, self.config.meter_timezone))
             ident = reading.identification
             serial = values.value("meter_serial")
             state.info = DeviceInfo(
@@ -374,7 +378,7 @@ class LineTerminal:
             state.specs = tuple(
                 replace(spec, unit=units.get(spec.key, spec.unit))
                 for spec in meter_specs(state.values.keys())
-            )
+            ) + tuple(spec for spec in CLOCK_SPECS if spec.key in state.values)
             snapshot = DeviceSnapshot(
                 device_key=key,
                 available=True,
@@ -388,6 +392,47 @@ class LineTerminal:
         _log_transition(key, previous, snapshot)
         state.snapshot = snapshot
         return snapshot, line_error
+
+
+CLOCK_SPECS: tuple[MeasurementSpec, ...] = (
+    MeasurementSpec(
+        key="meter_time_drift",
+        name="Meter clock drift",
+        unit="s",
+        device_class="duration",
+        state_class="measurement",
+        precision=0,
+        group=PollGroup.SLOW,
+        diagnostic=True,
+    ),
+    MeasurementSpec(
+        key="max_demand_time",
+        name="Maximum demand time",
+        kind="timestamp",
+        device_class="timestamp",
+        group=PollGroup.SLOW,
+    ),
+)
+"""Values the terminal works out from a readout: how far the meter's clock is off, and when
+the maximum demand occurred."""
+
+
+def _clock_values(values: MeterValues, tz: tzinfo | None) -> dict[str, Value]:
+    zone = tz or datetime.now().astimezone().tzinfo or UTC
+    out: dict[str, Value] = {}
+    date, clock = values.value("meter_date"), values.value("meter_time")
+    if isinstance(date, str) and isinstance(clock, str):
+        meter_now = parse_meter_date_time(date, clock, zone)
+        if meter_now is not None:
+            # The clock was read a moment ago; a readout's few seconds are within a meter's
+            # allowed drift, so the drift is taken against now.
+            out["meter_time_drift"] = round((meter_now - datetime.now(zone)).total_seconds())
+    demand = values.measurements.get("max_demand")
+    if demand is not None and demand.timestamp:
+        stamp = parse_meter_stamp(demand.timestamp, zone)
+        if stamp is not None:
+            out["max_demand_time"] = stamp
+    return out
 
 
 def _unavailable(key: str, state: _DeviceState, error: str, requests: int = 0) -> DeviceSnapshot:

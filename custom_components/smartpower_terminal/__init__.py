@@ -12,6 +12,7 @@ from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.typing import ConfigType
+from homeassistant.util import dt as dt_util
 
 from hardware_bridge import (
     LineConfig,
@@ -116,6 +117,8 @@ def build_line_config(
         timeout=MODBUS_TIMEOUT,
         meter_reaction_timeout=METER_REACTION_TIMEOUT,
         profiles_dir=entry.options.get(CONF_PROFILES_DIR),
+        # Meters keep local time: read their clocks in Home Assistant's time zone.
+        meter_timezone=dt_util.get_default_time_zone(),
     )
     return config, skipped
 

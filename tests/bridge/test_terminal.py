@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -122,6 +123,12 @@ async def test_meters_on_one_line_are_read_with_their_identity() -> None:
             keys = {s.key for s in terminal.specs(meters[0].address)}
             assert {"energy_import_total", "reactive_inductive_total", "voltage_l1"} <= keys
             assert snaps[meters[1].address].info.manufacturer == "Luna Elektrik"
+            # worked out from the readout: the simulated meter's clock runs on the host's time
+            assert abs(makel.values["meter_time_drift"]) <= 2  # type: ignore[arg-type]
+            assert makel.values["max_demand_time"] == datetime(
+                2023, 6, 6, 18, 45, tzinfo=datetime.now().astimezone().tzinfo
+            )
+            assert {"meter_time_drift", "max_demand_time"} <= keys
 
 
 async def test_a_silent_meter_is_unavailable_not_zero() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -61,6 +61,13 @@ async def test_meter_entities_follow_the_first_readout(hass: HomeAssistant) -> N
         state = hass.states.get(entity_id(hass, entry, "mk", "energy_import_total"))
         assert float(state.state) == pytest.approx(meter.counter("1.8.0"), abs=0.01)
         assert hass.states.get(entity_id(hass, entry, "mk", "voltage_l1")) is not None
+        # when the maximum demand happened, in HA's time zone, as a timestamp sensor
+        demand = hass.states.get(entity_id(hass, entry, "mk", "max_demand_time"))
+        assert demand.attributes["device_class"] == "timestamp"
+        expected = datetime(2023, 6, 6, 18, 45, tzinfo=dt_util.get_default_time_zone())
+        assert datetime.fromisoformat(demand.state) == expected
+        drift = hass.states.get(entity_id(hass, entry, "mk", "meter_time_drift"))
+        assert drift.attributes["unit_of_measurement"] == "s"
         device = get_device(hass, entry, "mk")
         assert device is not None
         assert (device.manufacturer, device.serial_number) == ("Makel", "80099921")

@@ -7,7 +7,6 @@ from typing import Any
 from unittest.mock import AsyncMock, patch
 
 import pytest
-import voluptuous_serialize
 from homeassistant.data_entry_flow import FlowHandler
 from homeassistant.helpers import config_validation as cv
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -26,6 +25,11 @@ from custom_components.smartpower_terminal.const import (
 from hardware_bridge import ProfileCatalogue, load_catalogue
 from hardware_bridge.simulators.iec_meter import MeterSimulator, SimulatedMeter
 from hardware_bridge.simulators.modbus_line import ModbusLineSimulator, SimulatedDevice
+
+try:  # HA 2026+ sends forms with its own schema engine
+    from probatio import to_field_list as serialise_schema
+except ImportError:  # HA 2025.x
+    from voluptuous_serialize import convert as serialise_schema
 
 # What the default simulated Modbus line carries: (address, profile id).
 MODBUS_DEVICES: tuple[tuple[int, str], ...] = ((1, "eastron_sdm630"), (2, "kael_varkombi"))
@@ -50,7 +54,7 @@ def forms_serialise_for_the_frontend() -> Generator[None]:
     def show_form(self: FlowHandler, **kwargs: Any) -> Any:
         result = original(self, **kwargs)
         if (schema := result.get("data_schema")) is not None:
-            voluptuous_serialize.convert(schema, custom_serializer=cv.custom_serializer)
+            serialise_schema(schema, custom_serializer=cv.custom_serializer)
         return result
 
     with patch.object(FlowHandler, "async_show_form", show_form):

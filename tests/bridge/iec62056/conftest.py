@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-import hardware_bridge
+from hardware_bridge.cli import _iec
 from hardware_bridge.iec62056 import ClientSettings
 
 SAMPLES = Path(__file__).parent / "samples"
@@ -31,21 +30,6 @@ def fast_settings(port: str, **overrides: object) -> ClientSettings:
     return ClientSettings(**values)  # type: ignore[arg-type]
 
 
-def load_cli_module() -> ModuleType:
-    """``hardware_bridge.cli._iec``, also when sibling CLI modules are not there yet."""
-    try:
-        from hardware_bridge.cli import _iec
-    except ImportError:
-        path = Path(hardware_bridge.__file__).parent / "cli" / "_iec.py"
-        spec = importlib.util.spec_from_file_location("_iec_cli_under_test", path)
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    return _iec
-
-
 @pytest.fixture(scope="session")
 def iec_cli() -> ModuleType:
-    return load_cli_module()
+    return _iec

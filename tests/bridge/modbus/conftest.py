@@ -5,34 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib.util
 import io
 from collections.abc import Awaitable, Callable, Sequence
-from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-import hardware_bridge
+from hardware_bridge.cli import _modbus
 from hardware_bridge.modbus import ProfileCatalogue, load_catalogue
-
-
-def _load_cli_module() -> ModuleType:
-    try:
-        from hardware_bridge.cli import _modbus
-    except ImportError:
-        # The sibling CLI modules may not exist yet in this checkout: load ours on its own.
-        path = Path(hardware_bridge.__file__).parent / "cli" / "_modbus.py"
-        spec = importlib.util.spec_from_file_location("_modbus_cli_under_test", path)
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    return _modbus
-
-
-_modbus = _load_cli_module()
 
 
 @pytest.fixture(scope="session")

@@ -145,26 +145,6 @@ async def meter_line(meters: list[SimulatedMeter]) -> AsyncIterator[MeterSimulat
         yield sim
 
 
-def ensure_config_flow_module(hass: HomeAssistant) -> None:
-    """Until the config flow lands, give Home Assistant a minimal one to load entries with."""
-    import importlib
-    import types
-
-    from homeassistant import config_entries, loader
-
-    name = "custom_components.smartpower_terminal.config_flow"
-    try:
-        importlib.import_module(name)
-    except ModuleNotFoundError:
-        module = types.ModuleType(name)
-
-        class _StubFlow(config_entries.ConfigFlow, domain=DOMAIN):
-            VERSION = 1
-
-        module.SmartPowerConfigFlow = _StubFlow  # type: ignore[attr-defined]
-        hass.data.setdefault(loader.DATA_COMPONENTS, {})[f"{DOMAIN}.config_flow"] = module
-
-
 @pytest.fixture(autouse=True)
 def runtime_setup(
     hass: HomeAssistant, enable_custom_integrations: None, monkeypatch: pytest.MonkeyPatch
@@ -172,7 +152,6 @@ def runtime_setup(
     """Short bus timeouts; import this fixture into a test module to use it."""
     monkeypatch.setattr("custom_components.smartpower_terminal.MODBUS_TIMEOUT", 0.05)
     monkeypatch.setattr("custom_components.smartpower_terminal.METER_REACTION_TIMEOUT", 0.2)
-    ensure_config_flow_module(hass)
 
 
 def get_device(hass: HomeAssistant, entry: MockConfigEntry, key: str | None = None):

@@ -26,7 +26,6 @@ from custom_components.smartpower_terminal.const import (
 from hardware_bridge.simulators.modbus_line import Fault
 
 from .runtime_helpers import (
-    ensure_config_flow_module,
     entity_id,
     get_device,
     modbus_entry,
@@ -42,7 +41,6 @@ def _runtime(
 ) -> None:
     monkeypatch.setattr("custom_components.smartpower_terminal.MODBUS_TIMEOUT", 0.05)
     monkeypatch.setattr("custom_components.smartpower_terminal.METER_REACTION_TIMEOUT", 0.05)
-    ensure_config_flow_module(hass)
 
 
 async def test_setup_creates_devices_and_unload_releases_the_port(

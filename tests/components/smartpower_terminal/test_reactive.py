@@ -19,7 +19,6 @@ from custom_components.smartpower_terminal.reactive import (
 from hardware_bridge.simulators.iec_meter import SimulatedMeter
 
 from .runtime_helpers import (
-    ensure_config_flow_module,
     entity_id,
     meter_entry,
     meter_line,
@@ -34,7 +33,6 @@ def _runtime(
 ) -> None:
     monkeypatch.setattr("custom_components.smartpower_terminal.MODBUS_TIMEOUT", 0.05)
     monkeypatch.setattr("custom_components.smartpower_terminal.METER_REACTION_TIMEOUT", 0.2)
-    ensure_config_flow_module(hass)
 
 
 def _counters(active: float, inductive: float, capacitive: float) -> dict[str, Any]:

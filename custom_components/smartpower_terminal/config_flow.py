@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -23,16 +24,9 @@ from homeassistant.helpers.selector import (
 )
 from homeassistant.helpers.service_info.usb import UsbServiceInfo
 
-from hardware_bridge import (
-    LineConfig,
-    LineProtocol,
-    LineTerminal,
-    LineUnavailableError,
-    ProfileCatalogue,
-    SerialSettings,
-    load_catalogue,
-)
+from hardware_bridge import ProfileCatalogue
 
+from .catalogue import async_get_catalogue
 from .const import (
     BAUDRATES,
     CONF_BAUDRATE,
@@ -80,36 +74,21 @@ _LOGGER = logging.getLogger(__name__)
 
 DEFAULT_MODBUS_BAUDRATE = 9600
 IEC_START_BAUDRATE = 300  # IEC 62056-21 mode C always signs on at 300 Bd 7E1
-MODBUS_TEST_TIMEOUT = 0.5
 PROTOCOL_TITLES = {PROTOCOL_IEC: "IEC 62056-21 meters", PROTOCOL_MODBUS: "Modbus RTU line"}
 
 
 async def _async_port_problem(
-    hass: HomeAssistant, port: str, protocol: str, baudrate: int, parity: str
+    hass: HomeAssistant, port: str, baudrate: int = DEFAULT_MODBUS_BAUDRATE, parity: str = "N"
 ) -> tuple[str, str] | None:
-    """Test before configure: the port opens, and a Modbus line opens through the bridge."""
+    """Test before configure: the port opens (exclusively, with the line's settings).
+
+    Opening a serial port blocks, so this runs in the executor.
+    """
     try:
-        problem = await hass.async_add_executor_job(check_port, port)
-        if problem is not None or protocol != PROTOCOL_MODBUS:
-            return problem
-        terminal = LineTerminal(
-            LineConfig(
-                protocol=LineProtocol.MODBUS,
-                serial=SerialSettings(port=port, baudrate=baudrate, parity=parity),  # type: ignore[arg-type]
-                timeout=MODBUS_TEST_TIMEOUT,
-            ),
-            ProfileCatalogue(profiles={}),
-        )
-        try:
-            await terminal.open()
-        finally:
-            await terminal.close()
-    except LineUnavailableError as err:
-        return CANNOT_OPEN, str(err)
+        return await hass.async_add_executor_job(check_port, port, baudrate, parity)
     except Exception:
         _LOGGER.exception("Unexpected error while testing serial port %s", port)
         return "unknown", port
-    return None
 
 
 def _line_title(protocol: str, port: str) -> str:
@@ -242,13 +221,13 @@ class SmartPowerConfigFlow(ConfigFlow, domain=DOMAIN):
             other = self.hass.config_entries.async_entry_for_domain_unique_id(DOMAIN, port)
             if other is not None and other.entry_id != entry.entry_id:
                 return self.async_abort(reason="already_configured")
-            baudrate = user_input.get(CONF_BAUDRATE, IEC_START_BAUDRATE)
+            baudrate = user_input.get(CONF_BAUDRATE, DEFAULT_MODBUS_BAUDRATE)
             parity = user_input.get(CONF_PARITY, "N")
             problem = None
             # A running line holds its port (exclusively, for Modbus): it proves the port is
             # there, and the reload tests the new settings before the line runs again.
             if entry.state is not ConfigEntryState.LOADED or port != entry.data[CONF_PORT]:
-                problem = await self._async_test(port, baudrate, parity, protocol)
+                problem = await self._async_test(port, baudrate, parity)
             if problem is None:
                 return self.async_update_reload_and_abort(
                     entry,
@@ -281,10 +260,8 @@ class SmartPowerConfigFlow(ConfigFlow, domain=DOMAIN):
         port: str,
         baudrate: int = DEFAULT_MODBUS_BAUDRATE,
         parity: str = "N",
-        protocol: str | None = None,
     ) -> tuple[str, str] | None:
-        protocol = protocol or self._line[CONF_PROTOCOL]
-        return await _async_port_problem(self.hass, port, protocol, baudrate, parity)
+        return await _async_port_problem(self.hass, port, baudrate, parity)
 
     def _create_line(self) -> ConfigFlowResult:
         line = dict(self._line)
@@ -341,7 +318,7 @@ class SmartPowerOptionsFlow(OptionsFlow):
             folder = (options.pop(CONF_PROFILES_DIR, None) or "").strip()
             try:
                 if folder:
-                    await self.hass.async_add_executor_job(_check_profiles_dir, folder)
+                    await self._async_check_profiles_dir(folder)
                     options[CONF_PROFILES_DIR] = folder
             except FlowError as err:
                 errors[err.field] = err.key
@@ -375,12 +352,11 @@ class SmartPowerOptionsFlow(OptionsFlow):
             description_placeholders=placeholders,
         )
 
-
-def _check_profiles_dir(folder: str) -> None:
-    """The folder exists and every profile file in it loads (blocking)."""
-    if not Path(folder).is_dir():
-        raise FlowError("profiles_dir_missing", CONF_PROFILES_DIR, path=folder)
-    catalogue = load_catalogue(folder)
-    for error in catalogue.errors:
-        if Path(error.source).parent == Path(folder):
-            raise profile_error(error, CONF_PROFILES_DIR)
+    async def _async_check_profiles_dir(self, folder: str) -> None:
+        """The folder exists and every profile file in it loads."""
+        if not await self.hass.async_add_executor_job(os.path.isdir, folder):
+            raise FlowError("profiles_dir_missing", CONF_PROFILES_DIR, path=folder)
+        catalogue: ProfileCatalogue = await async_get_catalogue(self.hass, folder)
+        for error in catalogue.errors:
+            if Path(error.source).parent == Path(folder):
+                raise profile_error(error, CONF_PROFILES_DIR)

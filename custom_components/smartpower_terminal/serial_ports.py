@@ -66,10 +66,11 @@ def list_serial_ports() -> list[SerialPortInfo]:
     return sorted(found, key=lambda p: p.path)
 
 
-def check_port(port: str) -> tuple[str, str] | None:
-    """Open ``port`` once (exclusively) and close it; ``(error_key, detail)`` if that fails.
+def check_port(port: str, baudrate: int = 9600, parity: str = "N") -> tuple[str, str] | None:
+    """Open ``port`` once (exclusively, with these settings) and close it.
 
-    Network ports (``rfc2217://``, ``socket://``) are left to the bridge.
+    ``(error_key, detail)`` if that fails. Network ports (``rfc2217://``, ``socket://``) are
+    left to the bridge.
     """
     if "://" in port:
         return None
@@ -78,8 +79,10 @@ def check_port(port: str) -> tuple[str, str] | None:
     if not os.access(port, os.R_OK | os.W_OK):
         return PERMISSION_DENIED, port
     try:
-        with serial.Serial(port, exclusive=True):
+        with serial.Serial(port, baudrate=baudrate, parity=parity, exclusive=True):
             pass
+    except ValueError as err:  # settings the port (driver) does not support
+        return CANNOT_OPEN, str(err)
     except serial.SerialException as err:
         code = err.errno
         if code in (errno.EBUSY, errno.EAGAIN):

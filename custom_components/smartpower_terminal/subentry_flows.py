@@ -29,10 +29,10 @@ from hardware_bridge import (
     ProfileError,
     ScanHit,
     SerialSettings,
-    load_catalogue,
     scan_modbus_line,
 )
 
+from .catalogue import async_get_catalogue
 from .const import (
     CONF_ADDRESS,
     CONF_BAUDRATE,
@@ -376,10 +376,10 @@ class ModbusDeviceSubentryFlow(_LineSubentryFlow):
         }
 
     async def _async_catalogue(self) -> ProfileCatalogue:
-        """Shipped profiles plus the user's folder (read fresh: files may have been added)."""
+        """Shipped profiles plus the user's folder (cached; reread when a file changed)."""
         if self._catalogue is None:
-            folder = self._get_entry().options.get(CONF_PROFILES_DIR) or None
-            self._catalogue = await self.hass.async_add_executor_job(load_catalogue, folder)
+            folder = self._get_entry().options.get(CONF_PROFILES_DIR)
+            self._catalogue = await async_get_catalogue(self.hass, folder)
         return self._catalogue
 
 

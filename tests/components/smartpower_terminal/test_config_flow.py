@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from unittest.mock import AsyncMock, patch
+from unittest.mock import patch
 
 import pytest
 import serial
@@ -30,13 +30,14 @@ from custom_components.smartpower_terminal.const import (
     PROTOCOL_IEC,
     PROTOCOL_MODBUS,
 )
-from hardware_bridge import LineUnavailableError, ProfileCatalogue, ProfileError
+from hardware_bridge import ProfileCatalogue, ProfileError
 
 from .conftest import MockEntryFactory
 
 pytestmark = pytest.mark.usefixtures("mock_setup_entry")
 
 FLOW = "custom_components.smartpower_terminal.config_flow"
+CATALOGUE = "custom_components.smartpower_terminal.catalogue"
 MODBUS_LINE = {
     CONF_PROTOCOL: PROTOCOL_MODBUS,
     CONF_TERMINAL_MODEL: "ht_g24",
@@ -131,20 +132,16 @@ async def test_a_missing_port_is_shown_in_the_form(
 
 
 @pytest.mark.parametrize(
-    ("check", "open_error", "error"),
+    ("check", "error"),
     [
-        (("port_busy", "locked"), None, "port_busy"),
-        (("permission_denied", "/dev/x"), None, "permission_denied"),
-        (None, LineUnavailableError("cannot open /dev/x"), "cannot_open"),
-        (RuntimeError("boom"), None, "unknown"),
+        (("port_busy", "locked"), "port_busy"),
+        (("permission_denied", "/dev/x"), "permission_denied"),
+        (("cannot_open", "unsupported baud rate"), "cannot_open"),
+        (RuntimeError("boom"), "unknown"),
     ],
 )
 async def test_modbus_line_errors_then_recovers(
-    hass: HomeAssistant,
-    modbus_port: str,
-    check: object,
-    open_error: Exception | None,
-    error: str,
+    hass: HomeAssistant, modbus_port: str, check: object, error: str
 ) -> None:
     flow_id = await _start_user(hass)
     await hass.config_entries.flow.async_configure(flow_id, {CONF_PORT: modbus_port, **MODBUS_LINE})
@@ -153,13 +150,11 @@ async def test_modbus_line_errors_then_recovers(
         if isinstance(check, Exception)
         else patch(f"{FLOW}.check_port", return_value=check)
     )
-    with (
-        check_mock,
-        patch(f"{FLOW}.LineTerminal.open", AsyncMock(side_effect=open_error)),
-    ):
+    with check_mock as checked:
         result = await hass.config_entries.flow.async_configure(
-            flow_id, {CONF_BAUDRATE: "19200", CONF_PARITY: "none"}
+            flow_id, {CONF_BAUDRATE: "19200", CONF_PARITY: "even"}
         )
+    checked.assert_called_once_with(modbus_port, 19200, "E")  # opened with the line's settings
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "modbus"
     assert result["errors"] == {"base": error}
@@ -270,7 +265,7 @@ async def test_reconfigure_moves_the_line_and_keeps_the_entry(
     suggested = {str(k): k.description["suggested_value"] for k in result["data_schema"].schema}
     assert suggested == {CONF_PORT: "/dev/ttyUSB7", CONF_BAUDRATE: "9600", CONF_PARITY: "none"}
 
-    with patch(f"{FLOW}.LineTerminal.open", AsyncMock()):  # a pty refuses parity
+    with patch(f"{FLOW}.check_port", return_value=None):  # a pty refuses parity
         result = await hass.config_entries.flow.async_configure(
             result["flow_id"], {CONF_PORT: modbus_port, CONF_BAUDRATE: "19200", CONF_PARITY: "even"}
         )
@@ -417,7 +412,7 @@ async def test_a_shipped_profile_problem_does_not_block_the_users_folder(
     entry.add_to_hass(hass)
     result = await hass.config_entries.options.async_init(entry.entry_id)
     shipped_problem = ProfileCatalogue({}, (ProfileError("entes_mpr3x.yaml", "model", "bad"),))
-    with patch(f"{FLOW}.load_catalogue", return_value=shipped_problem):
+    with patch(f"{CATALOGUE}.load_catalogue", return_value=shipped_problem):
         result = await hass.config_entries.options.async_configure(
             result["flow_id"], {**OPTIONS, CONF_PROFILES_DIR: str(tmp_path)}
         )

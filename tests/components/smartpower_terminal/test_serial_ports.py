@@ -109,3 +109,13 @@ def test_a_free_pty_opens(tmp_path: Path) -> None:
     finally:
         os.close(master)
         os.close(slave)
+
+
+def test_settings_the_port_refuses_are_named(tmp_path: Path) -> None:
+    port = tmp_path / "ttyUSB0"
+    port.touch()
+    with patch.object(
+        serial_ports.serial, "Serial", side_effect=ValueError("Not a valid baudrate: 7")
+    ) as opened:
+        assert check_port(str(port), 7, "E") == ("cannot_open", "Not a valid baudrate: 7")
+    opened.assert_called_once_with(str(port), baudrate=7, parity="E", exclusive=True)

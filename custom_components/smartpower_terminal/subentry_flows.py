@@ -84,7 +84,7 @@ SCAN_TIMEOUT = 0.1  # seconds per address while scanning
 METER_VENDOR_CODES = ("ELS", "EMH", "ISK", "ITR", "KHL", "LGZ", "LUN", "MSY", "VIK")
 # IEC 62056-21 §6.3.1: a device address is up to 32 characters of 0-9, A-Z, a-z and space.
 _IEC_ADDRESS = re.compile(r"[0-9A-Za-z ]{1,32}")
-# IEC 62056-21 §6.3.14 / FLAG: a manufacturer's identification is three letters.
+# A maker's FLAG code is three letters (the first three characters of a meter's ident).
 _FLAG_CODE = re.compile(r"[A-Z]{3}")
 
 
@@ -165,13 +165,7 @@ class MeterSubentryFlow(_LineSubentryFlow):
                 vol.Optional(CONF_NAME): TextSelector(),
                 vol.Optional(CONF_ADDRESS): TextSelector(),
                 vol.Optional(CONF_MANUFACTURER_CODE): select(
-                    [
-                        SelectOptionDict(value=code, label=f"{code} — {manufacturer_name(code)}")
-                        if manufacturer_name(code) != code
-                        else SelectOptionDict(value=code, label=code)
-                        for code in METER_VENDOR_CODES
-                    ],
-                    custom_value=True,
+                    [_vendor_option(code) for code in METER_VENDOR_CODES], custom_value=True
                 ),
                 vol.Optional(CONF_SERIAL_NUMBER): TextSelector(),
                 vol.Required(CONF_READOUT_MODE, default="full"): select(
@@ -397,6 +391,12 @@ class ModbusDeviceSubentryFlow(_LineSubentryFlow):
             folder = self._get_entry().options.get(CONF_PROFILES_DIR)
             self._catalogue = await async_get_catalogue(self.hass, folder)
         return self._catalogue
+
+
+def _vendor_option(code: str) -> SelectOptionDict:
+    """``MSY — Makel``; a code the bridge has no name for stays as it is."""
+    name = manufacturer_name(code)
+    return SelectOptionDict(value=code, label=code if name == code else f"{code} — {name}")
 
 
 def _profile_options(catalogue: ProfileCatalogue) -> list[SelectOptionDict]:

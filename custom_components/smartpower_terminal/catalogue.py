@@ -7,6 +7,7 @@ Home Assistant run, a user's folder again only when a file in it was added, chan
 
 from __future__ import annotations
 
+import asyncio
 import os
 from dataclasses import dataclass
 
@@ -30,6 +31,8 @@ class _Cached:
 
 
 DATA_CATALOGUES: HassKey[dict[str | None, _Cached]] = HassKey(f"{DOMAIN}_catalogues")
+# Lines set up together at start must not each read the same files.
+DATA_LOCK: HassKey[asyncio.Lock] = HassKey(f"{DOMAIN}_catalogues_lock")
 
 
 def _fingerprint(folder: str) -> _Fingerprint:
@@ -52,11 +55,12 @@ async def async_get_catalogue(hass: HomeAssistant, folder: str | None) -> Profil
     """Shipped profiles plus the user's ``folder`` (blank or None: shipped only)."""
     folder = (folder or "").strip() or None
     cache = hass.data.setdefault(DATA_CATALOGUES, {})
-    cached = cache.get(folder)
-    if cached is not None and folder is not None:
-        fingerprint = await hass.async_add_executor_job(_fingerprint, folder)
-        if fingerprint != cached.fingerprint:
-            cached = None
-    if cached is None:
-        cached = cache[folder] = await hass.async_add_executor_job(_load, folder)
+    async with hass.data.setdefault(DATA_LOCK, asyncio.Lock()):
+        cached = cache.get(folder)
+        if cached is not None and folder is not None:
+            fingerprint = await hass.async_add_executor_job(_fingerprint, folder)
+            if fingerprint != cached.fingerprint:
+                cached = None
+        if cached is None:
+            cached = cache[folder] = await hass.async_add_executor_job(_load, folder)
     return cached.catalogue

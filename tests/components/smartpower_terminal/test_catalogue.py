@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from unittest.mock import patch
 
@@ -30,6 +31,15 @@ async def test_shipped_profiles_are_read_once(hass: HomeAssistant) -> None:
     assert again is first
     assert loads.call_count == 1
     assert "eastron_sdm630" in first
+
+
+async def test_lines_set_up_together_share_one_read(hass: HomeAssistant) -> None:
+    with patch.object(catalogue_module, "load_catalogue", wraps=load_catalogue) as loads:
+        first, second = await asyncio.gather(
+            async_get_catalogue(hass, None), async_get_catalogue(hass, None)
+        )
+    assert first is second
+    assert loads.call_count == 1
 
 
 async def test_a_users_folder_is_read_again_only_when_it_changed(

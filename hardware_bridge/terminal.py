@@ -203,7 +203,8 @@ class LineTerminal:
         self._catalogue: ProfileCatalogue | None = None
         self._line_error: str | None = None
         if config.protocol is LineProtocol.MODBUS:
-            catalogue = catalogue or load_catalogue(config.profiles_dir)
+            if catalogue is None:  # an empty catalogue given on purpose is not "none given"
+                catalogue = load_catalogue(config.profiles_dir)
             self._catalogue = catalogue
             for device in config.devices:
                 profile = catalogue.get(device.profile_id)

@@ -25,9 +25,9 @@ from hardware_bridge import (
     ProfileCatalogue,
     ProfileError,
     SerialSettings,
-    load_catalogue,
 )
 
+from .catalogue import async_get_catalogue
 from .const import (
     CONF_ADDRESS,
     CONF_BAUDRATE,
@@ -124,9 +124,7 @@ def build_line_config(
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: SmartPowerConfigEntry) -> bool:
-    catalogue = await hass.async_add_executor_job(
-        load_catalogue, entry.options.get(CONF_PROFILES_DIR) or None
-    )
+    catalogue = await async_get_catalogue(hass, entry.options.get(CONF_PROFILES_DIR))
     config, skipped = build_line_config(entry, catalogue)
     _report_skipped(hass, entry, skipped)
     terminal = LineTerminal(config, catalogue)

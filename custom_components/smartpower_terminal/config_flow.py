@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,7 @@ from homeassistant.config_entries import (
     ConfigEntryState,
     ConfigFlow,
     ConfigFlowResult,
+    ConfigSubentryData,
     ConfigSubentryFlow,
     OptionsFlow,
 )
@@ -19,20 +22,22 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.selector import (
     BooleanSelector,
     SelectOptionDict,
+    SelectSelector,
+    SelectSelectorConfig,
+    SelectSelectorMode,
     TextSelector,
 )
 from homeassistant.helpers.service_info.usb import UsbServiceInfo
 
 from hardware_bridge import (
-    LineConfig,
-    LineProtocol,
-    LineTerminal,
     LineUnavailableError,
     ProfileCatalogue,
+    ScanHit,
     SerialSettings,
-    load_catalogue,
+    scan_modbus_line,
 )
 
+from .catalogue import async_get_catalogue
 from .const import (
     BAUDRATES,
     CONF_BAUDRATE,
@@ -65,7 +70,10 @@ from .flow_helpers import (
     PARITY_CHOICES,
     FlowError,
     as_form_values,
+    hit_label,
     int_select,
+    modbus_device_data,
+    modbus_device_title,
     number,
     parity_from_form,
     profile_error,
@@ -79,37 +87,24 @@ __all__ = ["SmartPowerConfigFlow", "SmartPowerOptionsFlow"]
 _LOGGER = logging.getLogger(__name__)
 
 DEFAULT_MODBUS_BAUDRATE = 9600
+SCAN_TIMEOUT = 0.1  # seconds per address: a whole line (1-247) in under half a minute
+CONF_DEVICES = "devices"  # form only: the scanned devices to add
 IEC_START_BAUDRATE = 300  # IEC 62056-21 mode C always signs on at 300 Bd 7E1
-MODBUS_TEST_TIMEOUT = 0.5
 PROTOCOL_TITLES = {PROTOCOL_IEC: "IEC 62056-21 meters", PROTOCOL_MODBUS: "Modbus RTU line"}
 
 
 async def _async_port_problem(
-    hass: HomeAssistant, port: str, protocol: str, baudrate: int, parity: str
+    hass: HomeAssistant, port: str, baudrate: int = DEFAULT_MODBUS_BAUDRATE, parity: str = "N"
 ) -> tuple[str, str] | None:
-    """Test before configure: the port opens, and a Modbus line opens through the bridge."""
+    """Test before configure: the port opens (exclusively, with the line's settings).
+
+    Opening a serial port blocks, so this runs in the executor.
+    """
     try:
-        problem = await hass.async_add_executor_job(check_port, port)
-        if problem is not None or protocol != PROTOCOL_MODBUS:
-            return problem
-        terminal = LineTerminal(
-            LineConfig(
-                protocol=LineProtocol.MODBUS,
-                serial=SerialSettings(port=port, baudrate=baudrate, parity=parity),  # type: ignore[arg-type]
-                timeout=MODBUS_TEST_TIMEOUT,
-            ),
-            ProfileCatalogue(profiles={}),
-        )
-        try:
-            await terminal.open()
-        finally:
-            await terminal.close()
-    except LineUnavailableError as err:
-        return CANNOT_OPEN, str(err)
+        return await hass.async_add_executor_job(check_port, port, baudrate, parity)
     except Exception:
         _LOGGER.exception("Unexpected error while testing serial port %s", port)
         return "unknown", port
-    return None
 
 
 def _line_title(protocol: str, port: str) -> str:
@@ -125,6 +120,9 @@ class SmartPowerConfigFlow(ConfigFlow, domain=DOMAIN):
     def __init__(self) -> None:
         self._line: dict[str, Any] = {}
         self._usb_name = ""
+        self._scan_task: asyncio.Task[list[ScanHit]] | None = None
+        self._scan_error = ""
+        self._hits: list[ScanHit] = []
 
     @staticmethod
     @callback
@@ -143,23 +141,29 @@ class SmartPowerConfigFlow(ConfigFlow, domain=DOMAIN):
     # -- user ------------------------------------------------------------------------------
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         errors: dict[str, str] = {}
-        placeholders: dict[str, str] = {}
+        placeholders = {"error": ""}
         if user_input is not None:
             user_input = parity_from_form(user_input)
-            port = await self.hass.async_add_executor_job(serial_by_id, user_input[CONF_PORT])
-            await self.async_set_unique_id(port)
-            self._abort_if_unique_id_configured()
-            self._async_abort_entries_match({CONF_PORT: port})
-            self._line = {**user_input, CONF_PORT: port}
-            if user_input[CONF_PROTOCOL] == PROTOCOL_MODBUS:
-                return await self.async_step_modbus()
-            if (problem := await self._async_test(port)) is None:
-                return self._create_line()
-            errors[CONF_PORT], placeholders["error"] = problem
+            # Optional in the schema so that the form preselects no port: say it is needed.
+            if not (entered := str(user_input.get(CONF_PORT) or "").strip()):
+                errors[CONF_PORT] = "port_required"
+            else:
+                port = await self.hass.async_add_executor_job(serial_by_id, entered)
+                await self.async_set_unique_id(port)
+                self._abort_if_unique_id_configured()
+                self._async_abort_entries_match({CONF_PORT: port})
+                self._line = {**user_input, CONF_PORT: port}
+                # The port is checked here, where it can still be changed.
+                if (problem := await self._async_test(port)) is not None:
+                    errors[CONF_PORT], placeholders["error"] = problem
+                elif user_input[CONF_PROTOCOL] == PROTOCOL_MODBUS:
+                    return await self.async_step_modbus()
+                else:
+                    return self._create_line()
         ports = await self.hass.async_add_executor_job(list_serial_ports)
         schema = vol.Schema(
             {
-                vol.Required(CONF_PORT): select(
+                vol.Optional(CONF_PORT): select(
                     [SelectOptionDict(value=p.path, label=p.label) for p in ports],
                     custom_value=True,
                 ),
@@ -170,7 +174,7 @@ class SmartPowerConfigFlow(ConfigFlow, domain=DOMAIN):
             step_id="user",
             data_schema=self.add_suggested_values_to_schema(schema, user_input or self._line),
             errors=errors,
-            description_placeholders=placeholders or {"error": ""},
+            description_placeholders=placeholders,
         )
 
     # -- USB discovery -----------------------------------------------------------------
@@ -217,7 +221,7 @@ class SmartPowerConfigFlow(ConfigFlow, domain=DOMAIN):
                 self._line[CONF_PORT], user_input[CONF_BAUDRATE], user_input[CONF_PARITY]
             )
             if problem is None:
-                return self._create_line()
+                return await self.async_step_modbus_next()
             errors["base"], placeholders["error"] = problem
         return self.async_show_form(
             step_id="modbus",
@@ -226,6 +230,110 @@ class SmartPowerConfigFlow(ConfigFlow, domain=DOMAIN):
             ),
             errors=errors,
             description_placeholders=placeholders,
+        )
+
+    # -- scan a new Modbus line: a dead port or wrong settings show at once ------------
+    async def async_step_modbus_next(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        return self.async_show_menu(
+            step_id="modbus_next",
+            menu_options=["scan", "finish"],
+            description_placeholders={"port": self._line[CONF_PORT]},
+        )
+
+    async def async_step_finish(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        return self._create_line()
+
+    async def async_step_scan(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        if self._scan_task is None:
+            self._scan_task = self.hass.async_create_task(self._async_scan(), eager_start=False)
+        task = self._scan_task
+        if not task.done():
+            return self.async_show_progress(
+                step_id="scan", progress_action="scan", progress_task=task
+            )
+        self._scan_task = None
+        self._scan_error = ""
+        self._hits = []
+        try:
+            self._hits = task.result()
+        except LineUnavailableError as err:
+            self._scan_error = str(err)
+        except Exception as err:
+            _LOGGER.exception("Unexpected error while scanning %s", self._line[CONF_PORT])
+            self._scan_error = str(err) or type(err).__name__
+        return self.async_show_progress_done(
+            next_step_id="scan_result" if self._hits else "nothing_found"
+        )
+
+    async def _async_scan(self) -> list[ScanHit]:
+        serial = SerialSettings(
+            port=self._line[CONF_PORT],
+            baudrate=int(self._line[CONF_BAUDRATE]),
+            parity=self._line[CONF_PARITY],
+        )
+        catalogue = await async_get_catalogue(self.hass, None)
+        return await scan_modbus_line(serial, catalogue, timeout=SCAN_TIMEOUT)
+
+    async def async_step_nothing_found(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        return self.async_show_menu(
+            step_id="nothing_found",
+            menu_options=["modbus", "scan", "finish"],
+            description_placeholders={
+                "port": self._line[CONF_PORT],
+                "baudrate": str(self._line[CONF_BAUDRATE]),
+                "error": self._scan_error or "-",
+            },
+        )
+
+    async def async_step_scan_result(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        catalogue = await async_get_catalogue(self.hass, None)
+        known = {
+            str(h.device_id): h
+            for h in self._hits
+            if h.suggested_profile_id is not None and h.suggested_profile_id in catalogue
+        }
+        if user_input is not None:
+            picked = [known[key] for key in user_input.get(CONF_DEVICES, [])]
+            return self._create_line(
+                [
+                    ConfigSubentryData(
+                        data=modbus_device_data("", h.device_id, str(h.suggested_profile_id)),
+                        subentry_type=SUBENTRY_MODBUS_DEVICE,
+                        title=modbus_device_title(
+                            "", catalogue.get(str(h.suggested_profile_id)), h.device_id
+                        ),
+                        unique_id=str(h.device_id),
+                    )
+                    for h in picked
+                ]
+            )
+        options = [
+            SelectOptionDict(value=key, label=hit_label(h, catalogue, ""))
+            for key, h in known.items()
+        ]
+        unknown = [str(h.device_id) for h in self._hits if str(h.device_id) not in known]
+        schema = vol.Schema(
+            {
+                vol.Optional(CONF_DEVICES, default=list(known)): SelectSelector(
+                    SelectSelectorConfig(
+                        options=options, multiple=True, mode=SelectSelectorMode.LIST
+                    )
+                )
+            }
+        )
+        return self.async_show_form(
+            step_id="scan_result",
+            data_schema=schema,
+            description_placeholders={
+                "count": str(len(self._hits)),
+                "unknown": ", ".join(unknown) or "-",
+            },
         )
 
     # -- reconfigure -------------------------------------------------------------------
@@ -242,13 +350,13 @@ class SmartPowerConfigFlow(ConfigFlow, domain=DOMAIN):
             other = self.hass.config_entries.async_entry_for_domain_unique_id(DOMAIN, port)
             if other is not None and other.entry_id != entry.entry_id:
                 return self.async_abort(reason="already_configured")
-            baudrate = user_input.get(CONF_BAUDRATE, IEC_START_BAUDRATE)
+            baudrate = user_input.get(CONF_BAUDRATE, DEFAULT_MODBUS_BAUDRATE)
             parity = user_input.get(CONF_PARITY, "N")
             problem = None
             # A running line holds its port (exclusively, for Modbus): it proves the port is
             # there, and the reload tests the new settings before the line runs again.
             if entry.state is not ConfigEntryState.LOADED or port != entry.data[CONF_PORT]:
-                problem = await self._async_test(port, baudrate, parity, protocol)
+                problem = await self._async_test(port, baudrate, parity)
             if problem is None:
                 return self.async_update_reload_and_abort(
                     entry,
@@ -281,12 +389,10 @@ class SmartPowerConfigFlow(ConfigFlow, domain=DOMAIN):
         port: str,
         baudrate: int = DEFAULT_MODBUS_BAUDRATE,
         parity: str = "N",
-        protocol: str | None = None,
     ) -> tuple[str, str] | None:
-        protocol = protocol or self._line[CONF_PROTOCOL]
-        return await _async_port_problem(self.hass, port, protocol, baudrate, parity)
+        return await _async_port_problem(self.hass, port, baudrate, parity)
 
-    def _create_line(self) -> ConfigFlowResult:
+    def _create_line(self, devices: list[ConfigSubentryData] | None = None) -> ConfigFlowResult:
         line = dict(self._line)
         if line[CONF_PROTOCOL] == PROTOCOL_IEC:
             line[CONF_BAUDRATE] = IEC_START_BAUDRATE
@@ -301,6 +407,7 @@ class SmartPowerConfigFlow(ConfigFlow, domain=DOMAIN):
                 CONF_INDUCTIVE_LIMIT: DEFAULT_INDUCTIVE_LIMIT,
                 CONF_CAPACITIVE_LIMIT: DEFAULT_CAPACITIVE_LIMIT,
             },
+            subentries=devices or (),
         )
 
 
@@ -335,37 +442,43 @@ class SmartPowerOptionsFlow(OptionsFlow):
         errors: dict[str, str] = {}
         placeholders = {"file": "", "field": "", "reason": "", "path": ""}
         if user_input is not None:
-            options = dict(user_input)
+            # what the form does not show for this line is kept as it is
+            options = {**self.config_entry.options, **user_input}
+            options.pop(CONF_PROFILES_DIR, None)
+            folder = (user_input.get(CONF_PROFILES_DIR) or "").strip()
             for key in (CONF_FAST_INTERVAL, CONF_SLOW_INTERVAL):
-                options[key] = int(options[key])
-            folder = (options.pop(CONF_PROFILES_DIR, None) or "").strip()
+                if key in options:
+                    options[key] = int(options[key])
             try:
                 if folder:
-                    await self.hass.async_add_executor_job(_check_profiles_dir, folder)
+                    await self._async_check_profiles_dir(folder)
                     options[CONF_PROFILES_DIR] = folder
             except FlowError as err:
                 errors[err.field] = err.key
                 placeholders.update(err.placeholders)
             else:
                 return self.async_create_entry(data=options)
-        schema = vol.Schema(
-            {
-                vol.Required(CONF_FAST_INTERVAL, default=DEFAULT_FAST_INTERVAL): number(
-                    MIN_FAST_INTERVAL, 3600, "s"
-                ),
-                vol.Required(CONF_SLOW_INTERVAL, default=DEFAULT_SLOW_INTERVAL): number(
-                    MIN_SLOW_INTERVAL, MAX_SLOW_INTERVAL, "min"
-                ),
-                vol.Required(CONF_IO_SUPPORT, default=False): BooleanSelector(),
-                vol.Required(CONF_INDUCTIVE_LIMIT, default=DEFAULT_INDUCTIVE_LIMIT): number(
-                    0, 100, "%", step=0.1
-                ),
-                vol.Required(CONF_CAPACITIVE_LIMIT, default=DEFAULT_CAPACITIVE_LIMIT): number(
-                    0, 100, "%", step=0.1
-                ),
-                vol.Optional(CONF_PROFILES_DIR): TextSelector(),
-            }
+        modbus = self.config_entry.data[CONF_PROTOCOL] == PROTOCOL_MODBUS
+        # Only what applies to the line: meters are read whole at the slow interval, and
+        # profiles describe Modbus devices. Units are in the (translated) labels.
+        fields: dict[vol.Marker, Any] = {}
+        if modbus:
+            fields[vol.Required(CONF_FAST_INTERVAL, default=DEFAULT_FAST_INTERVAL)] = number(
+                MIN_FAST_INTERVAL, 3600
+            )
+        fields[vol.Required(CONF_SLOW_INTERVAL, default=DEFAULT_SLOW_INTERVAL)] = number(
+            MIN_SLOW_INTERVAL, MAX_SLOW_INTERVAL
         )
+        fields[vol.Required(CONF_IO_SUPPORT, default=False)] = BooleanSelector()
+        fields[vol.Required(CONF_INDUCTIVE_LIMIT, default=DEFAULT_INDUCTIVE_LIMIT)] = number(
+            0, 100, "%", step=0.1
+        )
+        fields[vol.Required(CONF_CAPACITIVE_LIMIT, default=DEFAULT_CAPACITIVE_LIMIT)] = number(
+            0, 100, "%", step=0.1
+        )
+        if modbus:
+            fields[vol.Optional(CONF_PROFILES_DIR)] = TextSelector()
+        schema = vol.Schema(fields)
         return self.async_show_form(
             step_id="init",
             data_schema=self.add_suggested_values_to_schema(
@@ -375,12 +488,11 @@ class SmartPowerOptionsFlow(OptionsFlow):
             description_placeholders=placeholders,
         )
 
-
-def _check_profiles_dir(folder: str) -> None:
-    """The folder exists and every profile file in it loads (blocking)."""
-    if not Path(folder).is_dir():
-        raise FlowError("profiles_dir_missing", CONF_PROFILES_DIR, path=folder)
-    catalogue = load_catalogue(folder)
-    for error in catalogue.errors:
-        if Path(error.source).parent == Path(folder):
-            raise profile_error(error, CONF_PROFILES_DIR)
+    async def _async_check_profiles_dir(self, folder: str) -> None:
+        """The folder exists and every profile file in it loads."""
+        if not await self.hass.async_add_executor_job(os.path.isdir, folder):
+            raise FlowError("profiles_dir_missing", CONF_PROFILES_DIR, path=folder)
+        catalogue: ProfileCatalogue = await async_get_catalogue(self.hass, folder)
+        for error in catalogue.errors:
+            if Path(error.source).parent == Path(folder):
+                raise profile_error(error, CONF_PROFILES_DIR)

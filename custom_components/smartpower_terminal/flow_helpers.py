@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import voluptuous as vol
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers.selector import (
     NumberSelector,
     NumberSelectorConfig,
@@ -16,16 +17,21 @@ from homeassistant.helpers.selector import (
     SelectSelectorConfig,
     SelectSelectorMode,
 )
+from homeassistant.helpers.translation import async_get_translations
 
-from hardware_bridge import ProfileError
+from hardware_bridge import Profile, ProfileCatalogue, ProfileError, ScanHit
 
-from .const import CONF_PARITY, PARITIES
+from .const import CONF_DEVICE_ID, CONF_NAME, CONF_PARITY, CONF_PROFILE, DOMAIN, PARITIES
 
 __all__ = [
     "PARITY_CHOICES",
     "FlowError",
     "as_form_values",
+    "async_unknown_type_text",
+    "hit_label",
     "int_select",
+    "modbus_device_data",
+    "modbus_device_title",
     "number",
     "parity_from_form",
     "profile_error",
@@ -64,12 +70,12 @@ def int_select(values: tuple[int, ...]) -> vol.All:
     return vol.All(select([str(v) for v in values]), vol.Coerce(int))
 
 
-def number(low: float, high: float, unit: str, step: float = 1) -> NumberSelector:
-    return NumberSelector(
-        NumberSelectorConfig(
-            min=low, max=high, step=step, unit_of_measurement=unit, mode=NumberSelectorMode.BOX
-        )
-    )
+def number(low: float, high: float, unit: str | None = None, step: float = 1) -> NumberSelector:
+    """A number box. A unit given here is shown untranslated: put words ("min") in the label."""
+    config = NumberSelectorConfig(min=low, max=high, step=step, mode=NumberSelectorMode.BOX)
+    if unit:
+        config["unit_of_measurement"] = unit
+    return NumberSelector(config)
 
 
 def parity_from_form(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -103,3 +109,32 @@ def profile_error(error: ProfileError, where: str) -> FlowError:
         field=error.path or "-",
         reason=error.reason,
     )
+
+
+def modbus_device_data(name: str, device_id: int, profile_id: str) -> dict[str, Any]:
+    """A Modbus device subentry's data, as the device form and the line scan store it."""
+    return {CONF_NAME: name, CONF_DEVICE_ID: device_id, CONF_PROFILE: profile_id}
+
+
+def modbus_device_title(name: str, profile: Profile, device_id: int) -> str:
+    return name or f"{profile.manufacturer} {profile.model} @ {device_id}"
+
+
+def hit_label(hit: ScanHit, catalogue: ProfileCatalogue, unknown_type: str) -> str:
+    """``"2: KAEL VARkombi"``; the models it may be; or that its type is unknown."""
+    if hit.suggested_profile_id is not None and hit.suggested_profile_id in catalogue:
+        profile = catalogue.get(hit.suggested_profile_id)
+        return f"{hit.device_id}: {profile.manufacturer} {profile.model}"
+    if hit.candidates:
+        return f"{hit.device_id}: {' / '.join(hit.candidates)}"
+    return f"{hit.device_id}: {unknown_type}"
+
+
+UNKNOWN_TYPE_KEY = f"component.{DOMAIN}.selector.scan_hit.options.unknown_type"
+
+
+async def async_unknown_type_text(hass: HomeAssistant) -> str:
+    """'unknown type' in Home Assistant's language (a select option's label is not translated)."""
+    # Home Assistant fills what a language lacks from English.
+    texts = await async_get_translations(hass, hass.config.language, "selector", [DOMAIN])
+    return texts.get(UNKNOWN_TYPE_KEY, "unknown type")

@@ -15,6 +15,7 @@ from serial.tools import list_ports
 
 __all__ = [
     "BY_ID_DIR",
+    "DEV_PORTS_ENV",
     "SerialPortInfo",
     "check_port",
     "list_serial_ports",
@@ -23,6 +24,9 @@ __all__ = [
 
 # udev keeps one stable link per adapter here (named after its vendor, model and serial).
 BY_ID_DIR = Path("/dev/serial/by-id")
+# Development: a folder of links to simulated lines (ptys, which the port scan does not see),
+# e.g. scripts/develop's ``.dev/serial/modbus -> /dev/pts/5``. Each entry is offered by its path.
+DEV_PORTS_ENV = "SMARTPOWER_DEV_SERIAL_DIR"
 
 # Why a port cannot be used, as config flow error keys.
 PORT_MISSING = "port_missing"
@@ -63,13 +67,25 @@ def list_serial_ports() -> list[SerialPortInfo]:
             details.append(f"{port.vid:04X}:{port.pid:04X}")
         text = " - ".join(d for d in details if d and d != "n/a")
         found.append(SerialPortInfo(path=path, label=f"{text} ({path})" if text else path))
-    return sorted(found, key=lambda p: p.path)
+    return sorted(found, key=lambda p: p.path) + _development_ports()
 
 
-def check_port(port: str) -> tuple[str, str] | None:
-    """Open ``port`` once (exclusively) and close it; ``(error_key, detail)`` if that fails.
+def _development_ports() -> list[SerialPortInfo]:
+    folder = os.environ.get(DEV_PORTS_ENV)
+    if not folder or not os.path.isdir(folder):
+        return []
+    return [
+        SerialPortInfo(path=str(link), label=f"{link.name} ({link})")
+        for link in sorted(Path(folder).iterdir())
+        if link.exists()  # a link to a simulator that has stopped leads nowhere
+    ]
 
-    Network ports (``rfc2217://``, ``socket://``) are left to the bridge.
+
+def check_port(port: str, baudrate: int = 9600, parity: str = "N") -> tuple[str, str] | None:
+    """Open ``port`` once (exclusively, with these settings) and close it.
+
+    ``(error_key, detail)`` if that fails. Network ports (``rfc2217://``, ``socket://``) are
+    left to the bridge.
     """
     if "://" in port:
         return None
@@ -78,8 +94,10 @@ def check_port(port: str) -> tuple[str, str] | None:
     if not os.access(port, os.R_OK | os.W_OK):
         return PERMISSION_DENIED, port
     try:
-        with serial.Serial(port, exclusive=True):
+        with serial.Serial(port, baudrate=baudrate, parity=parity, exclusive=True):
             pass
+    except ValueError as err:  # settings the port (driver) does not support
+        return CANNOT_OPEN, str(err)
     except serial.SerialException as err:
         code = err.errno
         if code in (errno.EBUSY, errno.EAGAIN):

@@ -29,10 +29,11 @@ from hardware_bridge import (
     ProfileError,
     ScanHit,
     SerialSettings,
-    load_catalogue,
+    manufacturer_name,
     scan_modbus_line,
 )
 
+from .catalogue import async_get_catalogue
 from .const import (
     CONF_ADDRESS,
     CONF_BAUDRATE,
@@ -56,7 +57,11 @@ from .const import (
 from .flow_helpers import (
     FlowError,
     as_form_values,
+    async_unknown_type_text,
+    hit_label,
     int_select,
+    modbus_device_data,
+    modbus_device_title,
     number,
     profile_error,
     select,
@@ -79,6 +84,8 @@ SCAN_TIMEOUT = 0.1  # seconds per address while scanning
 METER_VENDOR_CODES = ("ELS", "EMH", "ISK", "ITR", "KHL", "LGZ", "LUN", "MSY", "VIK")
 # IEC 62056-21 §6.3.1: a device address is up to 32 characters of 0-9, A-Z, a-z and space.
 _IEC_ADDRESS = re.compile(r"[0-9A-Za-z ]{1,32}")
+# A maker's FLAG code is three letters (the first three characters of a meter's ident).
+_FLAG_CODE = re.compile(r"[A-Z]{3}")
 
 
 class _LineSubentryFlow(ConfigSubentryFlow):
@@ -158,7 +165,7 @@ class MeterSubentryFlow(_LineSubentryFlow):
                 vol.Optional(CONF_NAME): TextSelector(),
                 vol.Optional(CONF_ADDRESS): TextSelector(),
                 vol.Optional(CONF_MANUFACTURER_CODE): select(
-                    list(METER_VENDOR_CODES), custom_value=True
+                    [_vendor_option(code) for code in METER_VENDOR_CODES], custom_value=True
                 ),
                 vol.Optional(CONF_SERIAL_NUMBER): TextSelector(),
                 vol.Required(CONF_READOUT_MODE, default="full"): select(
@@ -180,7 +187,13 @@ class MeterSubentryFlow(_LineSubentryFlow):
         address = (user_input.get(CONF_ADDRESS) or "").strip()
         serial = (user_input.get(CONF_SERIAL_NUMBER) or "").strip()
         if not address and serial:
-            address = (user_input.get(CONF_MANUFACTURER_CODE) or "").strip().upper() + serial
+            # TEDAŞ-MLZ/2017-062.B: a meter's address is its maker's flag code + its serial.
+            code = (user_input.get(CONF_MANUFACTURER_CODE) or "").strip().upper()
+            if not code:
+                raise FlowError("manufacturer_code_required", CONF_MANUFACTURER_CODE)
+            if not _FLAG_CODE.fullmatch(code):
+                raise FlowError("invalid_manufacturer_code", CONF_MANUFACTURER_CODE)
+            address = code + serial
         if address and not _IEC_ADDRESS.fullmatch(address):
             raise FlowError("invalid_address", CONF_ADDRESS)
         others = [str(d.get(CONF_ADDRESS, "")) for d in self._siblings(SUBENTRY_METER)]
@@ -241,8 +254,8 @@ class ModbusDeviceSubentryFlow(_LineSubentryFlow):
                 return self._scan_progress()
         schema = vol.Schema(
             {
-                vol.Required(CONF_FIRST_ADDRESS, default=1): number(1, 247, "", 1),
-                vol.Required(CONF_LAST_ADDRESS, default=247): number(1, 247, "", 1),
+                vol.Required(CONF_FIRST_ADDRESS, default=1): number(1, 247),
+                vol.Required(CONF_LAST_ADDRESS, default=247): number(1, 247),
             }
         )
         return self.async_show_form(
@@ -283,8 +296,9 @@ class ModbusDeviceSubentryFlow(_LineSubentryFlow):
                 self._picked[CONF_PROFILE] = hit.suggested_profile_id
             return await self.async_step_manual()
         catalogue = await self._async_catalogue()
+        unknown_type = await async_unknown_type_text(self.hass)
         options = [
-            SelectOptionDict(value=key, label=_hit_label(hit, catalogue))
+            SelectOptionDict(value=key, label=hit_label(hit, catalogue, unknown_type))
             for key, hit in self._hits.items()
         ]
         return self.async_show_form(
@@ -324,9 +338,7 @@ class ModbusDeviceSubentryFlow(_LineSubentryFlow):
                 placeholders.update(err.placeholders)
             else:
                 profile = catalogue.get(data[CONF_PROFILE])
-                title = data[CONF_NAME] or (
-                    f"{profile.manufacturer} {profile.model} @ {data[CONF_DEVICE_ID]}"
-                )
+                title = modbus_device_title(data[CONF_NAME], profile, data[CONF_DEVICE_ID])
                 unique_id = str(data[CONF_DEVICE_ID])
                 if step_id == "manual":
                     return self.async_create_entry(title=title, data=data, unique_id=unique_id)
@@ -343,7 +355,8 @@ class ModbusDeviceSubentryFlow(_LineSubentryFlow):
                 vol.Required(CONF_DEVICE_ID): NumberSelector(
                     NumberSelectorConfig(step=1, mode=NumberSelectorMode.BOX)
                 ),
-                vol.Required(CONF_PROFILE): select(_profile_options(catalogue), custom_value=True),
+                # Optional so that the form preselects no profile the user did not pick.
+                vol.Optional(CONF_PROFILE): select(_profile_options(catalogue), custom_value=True),
             }
         )
         return self.async_show_form(
@@ -362,25 +375,28 @@ class ModbusDeviceSubentryFlow(_LineSubentryFlow):
         device_id = int(device_id)
         if any(int(d[CONF_DEVICE_ID]) == device_id for d in self._siblings(SUBENTRY_MODBUS_DEVICE)):
             raise FlowError("duplicate_address", CONF_DEVICE_ID)
-        profile_id = str(user_input[CONF_PROFILE]).strip()
+        if not (profile_id := str(user_input.get(CONF_PROFILE) or "").strip()):
+            raise FlowError("profile_required", CONF_PROFILE)
         try:
             catalogue.get(profile_id)
         except ProfileError as err:
             if profile_id in {Path(e.source).stem for e in catalogue.errors}:
                 raise profile_error(err, CONF_PROFILE) from err
             raise FlowError("unknown_profile", CONF_PROFILE, profile=profile_id) from err
-        return {
-            CONF_NAME: (user_input.get(CONF_NAME) or "").strip(),
-            CONF_DEVICE_ID: device_id,
-            CONF_PROFILE: profile_id,
-        }
+        return modbus_device_data((user_input.get(CONF_NAME) or "").strip(), device_id, profile_id)
 
     async def _async_catalogue(self) -> ProfileCatalogue:
-        """Shipped profiles plus the user's folder (read fresh: files may have been added)."""
+        """Shipped profiles plus the user's folder (cached; reread when a file changed)."""
         if self._catalogue is None:
-            folder = self._get_entry().options.get(CONF_PROFILES_DIR) or None
-            self._catalogue = await self.hass.async_add_executor_job(load_catalogue, folder)
+            folder = self._get_entry().options.get(CONF_PROFILES_DIR)
+            self._catalogue = await async_get_catalogue(self.hass, folder)
         return self._catalogue
+
+
+def _vendor_option(code: str) -> SelectOptionDict:
+    """``MSY — Makel``; a code the bridge has no name for stays as it is."""
+    name = manufacturer_name(code)
+    return SelectOptionDict(value=code, label=code if name == code else f"{code} — {name}")
 
 
 def _profile_options(catalogue: ProfileCatalogue) -> list[SelectOptionDict]:
@@ -394,12 +410,3 @@ def _profile_options(catalogue: ProfileCatalogue) -> list[SelectOptionDict]:
         if stem not in catalogue:
             options.append(SelectOptionDict(value=stem, label=f"{Path(error.source).name} ⚠"))
     return options
-
-
-def _hit_label(hit: ScanHit, catalogue: ProfileCatalogue) -> str:
-    if hit.suggested_profile_id is not None and hit.suggested_profile_id in catalogue:
-        profile = catalogue.get(hit.suggested_profile_id)
-        return f"{hit.device_id}: {profile.manufacturer} {profile.model}"
-    if hit.candidates:
-        return f"{hit.device_id}: {' / '.join(hit.candidates)}"
-    return f"{hit.device_id}: ?"

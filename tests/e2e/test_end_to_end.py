@@ -194,6 +194,9 @@ async def _add_modbus_line(stack: Stack) -> None:
     parity_options = fields["parity"]["selector"]["select"]["options"]
     parity = next(o for o in ("none", "N") if o in parity_options)
     done = await client.flow_step(form["flow_id"], {"baudrate": "9600", "parity": parity})
+    if done["type"] == "menu":  # a scan of the new line is offered; devices are added below
+        assert "finish" in done["menu_options"], done
+        done = await client.flow_step(form["flow_id"], {"next_step_id": "finish"})
     assert done["type"] == "create_entry", done
     entry_id = done["result"]["entry_id"]
     stack.ids["modbus_line"] = entry_id

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from collections.abc import AsyncIterator, Callable, Generator, Iterable, Mapping
+from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 from unittest.mock import AsyncMock, patch
 
 import pytest
+from homeassistant import block_async_io
 from homeassistant.data_entry_flow import FlowHandler
 from homeassistant.helpers import config_validation as cv
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -40,6 +45,59 @@ METER_SAMPLES: tuple[str, ...] = ("makel_c520_3p", "luna_1p")
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Let Home Assistant load custom_components/smartpower_terminal in every test."""
+
+
+INTEGRATION_DIR = Path(__file__).parents[3] / "custom_components" / "smartpower_terminal"
+
+
+def _integration_stack() -> str | None:
+    """The calls down from the innermost integration frame, if the integration is on the stack.
+
+    Built from frames without reading source lines (that would itself open files).
+    """
+    frames: list[str] = []
+    frame = sys._getframe(2)
+    while frame is not None:
+        name = frame.f_code.co_filename
+        frames.append(f"{Path(name).name}:{frame.f_lineno} {frame.f_code.co_name}")
+        if Path(name).is_relative_to(INTEGRATION_DIR):
+            return " <- ".join(frames)
+        frame = frame.f_back
+    return None
+
+
+@pytest.fixture(autouse=True)
+def no_blocking_calls_in_the_event_loop() -> Generator[None]:
+    """Fail a test in which the integration makes a blocking call in the event loop.
+
+    Home Assistant reports these to the user with a stack trace, but its own detector skips
+    file access (open, scandir, read_text, …) under pytest and only warns for them. This
+    watches every call it knows of, including those, whenever the integration is on the stack.
+    """
+    found: list[str] = []
+
+    def watch(call: Any) -> Callable[..., Any]:
+        original = getattr(call.object, call.function)
+
+        def watched(*args: Any, **kwargs: Any) -> Any:
+            allowed = call.check_allowed is not None and call.check_allowed(
+                {"args": args, "kwargs": kwargs}
+            )
+            in_loop = asyncio._get_running_loop() is not None
+            if in_loop and not allowed and (where := _integration_stack()) is not None:
+                found.append(f"{call.function}{args[:1]!r} in {where}")
+            return original(*args, **kwargs)
+
+        return watched
+
+    with ExitStack() as stack:
+        for call in block_async_io._BLOCKING_CALLS:
+            stack.enter_context(patch.object(call.object, call.function, watch(call)))
+        yield
+    if found:
+        pytest.fail(
+            f"{len(found)} blocking call(s) in the event loop; first: {found[0]}", pytrace=False
+        )
 
 
 @pytest.fixture(autouse=True)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 from unittest.mock import AsyncMock, patch
 
 import pytest
 import serial
+import voluptuous as vol
 from homeassistant.config_entries import SOURCE_USB, SOURCE_USER
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
@@ -16,12 +18,15 @@ from custom_components.smartpower_terminal import serial_ports
 from custom_components.smartpower_terminal.const import (
     CONF_BAUDRATE,
     CONF_CAPACITIVE_LIMIT,
+    CONF_DEVICE_ID,
     CONF_FAST_INTERVAL,
     CONF_INDUCTIVE_LIMIT,
     CONF_IO_SUPPORT,
     CONF_MAINS_DETECTION,
+    CONF_NAME,
     CONF_PARITY,
     CONF_PORT,
+    CONF_PROFILE,
     CONF_PROFILES_DIR,
     CONF_PROTOCOL,
     CONF_SLOW_INTERVAL,
@@ -29,14 +34,22 @@ from custom_components.smartpower_terminal.const import (
     DOMAIN,
     PROTOCOL_IEC,
     PROTOCOL_MODBUS,
+    SUBENTRY_MODBUS_DEVICE,
 )
-from hardware_bridge import LineUnavailableError, ProfileCatalogue, ProfileError
+from hardware_bridge import (
+    LineUnavailableError,
+    ProfileCatalogue,
+    ProfileError,
+    ScanHit,
+    scan_modbus_line,
+)
 
 from .conftest import MockEntryFactory
 
 pytestmark = pytest.mark.usefixtures("mock_setup_entry")
 
 FLOW = "custom_components.smartpower_terminal.config_flow"
+CATALOGUE = "custom_components.smartpower_terminal.catalogue"
 MODBUS_LINE = {
     CONF_PROTOCOL: PROTOCOL_MODBUS,
     CONF_TERMINAL_MODEL: "ht_g24",
@@ -76,6 +89,10 @@ async def test_modbus_line_on_its_by_id_path(
     result = await hass.config_entries.flow.async_configure(
         flow_id, {CONF_BAUDRATE: "9600", CONF_PARITY: "none"}
     )
+    assert result["type"] is FlowResultType.MENU
+    assert result["step_id"] == "modbus_next"
+    assert result["menu_options"] == ["scan", "finish"]
+    result = await hass.config_entries.flow.async_configure(flow_id, {"next_step_id": "finish"})
 
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["title"] == f"Modbus RTU line ({link})"
@@ -131,20 +148,16 @@ async def test_a_missing_port_is_shown_in_the_form(
 
 
 @pytest.mark.parametrize(
-    ("check", "open_error", "error"),
+    ("check", "error"),
     [
-        (("port_busy", "locked"), None, "port_busy"),
-        (("permission_denied", "/dev/x"), None, "permission_denied"),
-        (None, LineUnavailableError("cannot open /dev/x"), "cannot_open"),
-        (RuntimeError("boom"), None, "unknown"),
+        (("port_busy", "locked"), "port_busy"),
+        (("permission_denied", "/dev/x"), "permission_denied"),
+        (("cannot_open", "unsupported baud rate"), "cannot_open"),
+        (RuntimeError("boom"), "unknown"),
     ],
 )
 async def test_modbus_line_errors_then_recovers(
-    hass: HomeAssistant,
-    modbus_port: str,
-    check: object,
-    open_error: Exception | None,
-    error: str,
+    hass: HomeAssistant, modbus_port: str, check: object, error: str
 ) -> None:
     flow_id = await _start_user(hass)
     await hass.config_entries.flow.async_configure(flow_id, {CONF_PORT: modbus_port, **MODBUS_LINE})
@@ -153,13 +166,11 @@ async def test_modbus_line_errors_then_recovers(
         if isinstance(check, Exception)
         else patch(f"{FLOW}.check_port", return_value=check)
     )
-    with (
-        check_mock,
-        patch(f"{FLOW}.LineTerminal.open", AsyncMock(side_effect=open_error)),
-    ):
+    with check_mock as checked:
         result = await hass.config_entries.flow.async_configure(
-            flow_id, {CONF_BAUDRATE: "19200", CONF_PARITY: "none"}
+            flow_id, {CONF_BAUDRATE: "19200", CONF_PARITY: "even"}
         )
+    checked.assert_called_once_with(modbus_port, 19200, "E")  # opened with the line's settings
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "modbus"
     assert result["errors"] == {"base": error}
@@ -168,8 +179,153 @@ async def test_modbus_line_errors_then_recovers(
     result = await hass.config_entries.flow.async_configure(
         flow_id, {CONF_BAUDRATE: "19200", CONF_PARITY: "none"}
     )
-    assert result["type"] is FlowResultType.CREATE_ENTRY, result.get("errors")
+    assert result["type"] is FlowResultType.MENU, result.get("errors")
+    result = await hass.config_entries.flow.async_configure(flow_id, {"next_step_id": "finish"})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"][CONF_BAUDRATE] == 19200
+
+
+async def test_no_port_is_preselected_and_one_is_required(
+    hass: HomeAssistant, meter_port: str
+) -> None:
+    """A required select makes the frontend preselect its first option (often /dev/ttyS0)."""
+    ports = [serial_ports.SerialPortInfo("/dev/ttyS0", "/dev/ttyS0")]
+    with patch(f"{FLOW}.list_serial_ports", return_value=ports):
+        result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    (port,) = (k for k in result["data_schema"].schema if str(k) == CONF_PORT)
+    assert isinstance(port, vol.Optional)
+    assert port.default is vol.UNDEFINED
+    assert (port.description or {}).get("suggested_value") is None
+
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {**IEC_LINE})
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_PORT: "port_required"}
+
+
+async def test_a_missing_port_is_reported_before_the_modbus_settings(
+    hass: HomeAssistant, modbus_port: str, tmp_path: Path
+) -> None:
+    flow_id = await _start_user(hass)
+    missing = str(tmp_path / "ttyUSB9")
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_PORT: missing, **MODBUS_LINE}
+    )
+    assert result["step_id"] == "user"  # where the port can still be changed
+    assert result["errors"] == {CONF_PORT: "port_missing"}
+
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_PORT: modbus_port, **MODBUS_LINE}
+    )
+    assert result["step_id"] == "modbus"
+
+
+# -- scanning a new Modbus line --------------------------------------------------------------
+@pytest.fixture
+def short_scan(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Scan addresses 1-3 only, quickly (the default simulator has devices at 1 and 2)."""
+    real_scan = scan_modbus_line
+
+    async def scan(*args: Any, **kwargs: Any) -> Any:
+        return await real_scan(*args, **{**kwargs, "first": 1, "last": 3, "timeout": 0.05})
+
+    monkeypatch.setattr(f"{FLOW}.scan_modbus_line", scan)
+
+
+async def _scan_new_line(hass: HomeAssistant, port: str) -> tuple[str, Any]:
+    flow_id = await _start_user(hass)
+    await hass.config_entries.flow.async_configure(flow_id, {CONF_PORT: port, **MODBUS_LINE})
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_BAUDRATE: "9600", CONF_PARITY: "none"}
+    )
+    result = await hass.config_entries.flow.async_configure(flow_id, {"next_step_id": "scan"})
+    assert result["type"] is FlowResultType.SHOW_PROGRESS
+    assert result["progress_action"] == "scan"
+    await hass.async_block_till_done()
+    return flow_id, await hass.config_entries.flow.async_configure(flow_id)
+
+
+@pytest.mark.usefixtures("short_scan")
+async def test_a_new_modbus_line_is_scanned_and_its_devices_added(
+    hass: HomeAssistant, modbus_port: str
+) -> None:
+    flow_id, result = await _scan_new_line(hass, modbus_port)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "scan_result"
+    devices = result["data_schema"].schema["devices"].config
+    assert devices["multiple"] is True
+    labels = {o["value"]: o["label"] for o in devices["options"]}
+    assert labels == {"1": "1: Eastron SDM630", "2": "2: KAEL Mühendislik VARkombi"}
+    assert result["description_placeholders"] == {"count": "2", "unknown": "-"}
+
+    result = await hass.config_entries.flow.async_configure(flow_id, {"devices": ["1"]})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    (device,) = result["result"].subentries.values()
+    assert device.subentry_type == SUBENTRY_MODBUS_DEVICE
+    assert device.title == "Eastron SDM630 @ 1"
+    assert device.unique_id == "1"
+    assert dict(device.data) == {CONF_NAME: "", CONF_DEVICE_ID: 1, CONF_PROFILE: "eastron_sdm630"}
+
+
+async def test_devices_of_unknown_type_are_named_not_guessed(
+    hass: HomeAssistant, modbus_port: str
+) -> None:
+    hits = [
+        ScanHit(device_id=1, suggested_profile_id="eastron_sdm630"),
+        ScanHit(device_id=7, suggested_profile_id=None, candidates=("entes_mpr3x",)),
+        ScanHit(device_id=9, suggested_profile_id=None),
+    ]
+    with patch(f"{FLOW}.scan_modbus_line", AsyncMock(return_value=hits)):
+        flow_id, result = await _scan_new_line(hass, modbus_port)
+    options = result["data_schema"].schema["devices"].config["options"]
+    assert [o["value"] for o in options] == ["1"]
+    assert result["description_placeholders"] == {"count": "3", "unknown": "7, 9"}
+
+    result = await hass.config_entries.flow.async_configure(flow_id, {"devices": []})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert not result["result"].subentries
+
+
+@pytest.mark.usefixtures("short_scan")
+async def test_a_line_where_nothing_answers_shows_at_once(
+    hass: HomeAssistant, meter_port: str
+) -> None:
+    # the meter simulator's line is silent to Modbus: as a dead or mis-set line would be
+    flow_id, result = await _scan_new_line(hass, meter_port)
+    assert result["type"] is FlowResultType.MENU
+    assert result["step_id"] == "nothing_found"
+    assert result["menu_options"] == ["modbus", "scan", "finish"]
+    assert result["description_placeholders"] == {
+        "port": meter_port,
+        "baudrate": "9600",
+        "error": "-",
+    }
+    result = await hass.config_entries.flow.async_configure(flow_id, {"next_step_id": "modbus"})
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "modbus"
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_BAUDRATE: "19200", CONF_PARITY: "none"}
+    )
+    result = await hass.config_entries.flow.async_configure(flow_id, {"next_step_id": "finish"})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_BAUDRATE] == 19200
+
+
+@pytest.mark.parametrize(
+    ("failure", "shown"),
+    [(LineUnavailableError("port vanished"), "port vanished"), (RuntimeError(), "RuntimeError")],
+)
+async def test_a_failed_scan_says_why(
+    hass: HomeAssistant,
+    modbus_port: str,
+    failure: Exception,
+    shown: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with patch(f"{FLOW}.scan_modbus_line", AsyncMock(side_effect=failure)):
+        _, result = await _scan_new_line(hass, modbus_port)
+    assert result["step_id"] == "nothing_found"
+    assert result["description_placeholders"]["error"] == shown
+    assert ("Unexpected error while scanning" in caplog.text) is isinstance(failure, RuntimeError)
 
 
 async def test_the_same_line_twice_is_refused(
@@ -226,6 +382,7 @@ async def test_usb_discovery_confirms_then_asks_the_line_settings(
     result = await hass.config_entries.flow.async_configure(
         flow_id, {CONF_BAUDRATE: "9600", CONF_PARITY: "none"}
     )
+    result = await hass.config_entries.flow.async_configure(flow_id, {"next_step_id": "finish"})
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"][CONF_PORT] == str(link)
     assert result["result"].unique_id == str(link)
@@ -270,7 +427,7 @@ async def test_reconfigure_moves_the_line_and_keeps_the_entry(
     suggested = {str(k): k.description["suggested_value"] for k in result["data_schema"].schema}
     assert suggested == {CONF_PORT: "/dev/ttyUSB7", CONF_BAUDRATE: "9600", CONF_PARITY: "none"}
 
-    with patch(f"{FLOW}.LineTerminal.open", AsyncMock()):  # a pty refuses parity
+    with patch(f"{FLOW}.check_port", return_value=None):  # a pty refuses parity
         result = await hass.config_entries.flow.async_configure(
             result["flow_id"], {CONF_PORT: modbus_port, CONF_BAUDRATE: "19200", CONF_PARITY: "even"}
         )
@@ -352,6 +509,46 @@ async def test_options_store_whole_intervals(
     assert isinstance(entry.options[CONF_FAST_INTERVAL], int)
 
 
+@pytest.mark.parametrize(
+    ("stored", "kept"),
+    [({CONF_FAST_INTERVAL: 10, CONF_PROFILES_DIR: "/x"}, {CONF_FAST_INTERVAL: 10}), ({}, {})],
+)
+async def test_a_meter_lines_options_show_only_what_applies_to_it(
+    hass: HomeAssistant,
+    mock_config_entry: MockEntryFactory,
+    stored: dict[str, Any],
+    kept: dict[str, Any],
+) -> None:
+    """Meters are read whole at the slow interval, and profiles are for Modbus devices."""
+    entry = mock_config_entry("/dev/ttyUSB3", PROTOCOL_IEC, options=stored)
+    entry.add_to_hass(hass)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert set(result["data_schema"].schema) == {
+        CONF_SLOW_INTERVAL,
+        CONF_IO_SUPPORT,
+        CONF_INDUCTIVE_LIMIT,
+        CONF_CAPACITIVE_LIMIT,
+    }
+    shown = {k: v for k, v in OPTIONS.items() if k != CONF_FAST_INTERVAL}
+    result = await hass.config_entries.options.async_configure(result["flow_id"], shown)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options == {**shown, CONF_SLOW_INTERVAL: 60, **kept}
+
+
+async def test_interval_units_are_words_in_the_translated_labels(
+    hass: HomeAssistant, mock_config_entry: MockEntryFactory
+) -> None:
+    """A selector's unit is shown untranslated ("min" in Turkish): only symbols go there."""
+    entry = mock_config_entry()
+    entry.add_to_hass(hass)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    schema = result["data_schema"].schema
+    units = {str(k): v.config.get("unit_of_measurement") for k, v in schema.items()}
+    assert units[CONF_FAST_INTERVAL] is None
+    assert units[CONF_SLOW_INTERVAL] is None
+    assert units[CONF_INDUCTIVE_LIMIT] == "%"
+
+
 async def test_options_reject_a_fast_interval_below_the_minimum(
     hass: HomeAssistant, mock_config_entry: MockEntryFactory
 ) -> None:
@@ -417,7 +614,7 @@ async def test_a_shipped_profile_problem_does_not_block_the_users_folder(
     entry.add_to_hass(hass)
     result = await hass.config_entries.options.async_init(entry.entry_id)
     shipped_problem = ProfileCatalogue({}, (ProfileError("entes_mpr3x.yaml", "model", "bad"),))
-    with patch(f"{FLOW}.load_catalogue", return_value=shipped_problem):
+    with patch(f"{CATALOGUE}.load_catalogue", return_value=shipped_problem):
         result = await hass.config_entries.options.async_configure(
             result["flow_id"], {**OPTIONS, CONF_PROFILES_DIR: str(tmp_path)}
         )

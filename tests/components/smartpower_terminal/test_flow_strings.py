@@ -73,6 +73,15 @@ FLOW_MESSAGES = [
     "config_subentries.modbus_device.progress.scan",
     "config_subentries.meter.initiate_flow.reconfigure",
     "config_subentries.modbus_device.initiate_flow.reconfigure",
+    "config.error.port_required",
+    "config.progress.scan",
+    "config.step.modbus_next.menu_options.scan",
+    "config.step.modbus_next.menu_options.finish",
+    *(f"config.step.nothing_found.menu_options.{o}" for o in ("modbus", "scan", "finish")),
+    "config.step.scan_result.data.devices",
+    "config_subentries.meter.error.manufacturer_code_required",
+    "config_subentries.meter.error.invalid_manufacturer_code",
+    "config_subentries.modbus_device.error.profile_required",
     "options.error.profiles_dir_missing",
     "options.error.profile_invalid",
 ]
@@ -88,6 +97,7 @@ def test_every_selector_option_is_translated() -> None:
         "terminal_model": set(TERMINAL_MODELS),
         "parity": set(PARITY_CHOICES),
         "readout_mode": set(READOUT_MODES),
+        "scan_hit": {"unknown_type"},
     }
     for language in ("translations/en.json", "translations/tr.json"):
         selectors = _load(language)["selector"]
@@ -101,3 +111,20 @@ def test_data_descriptions_describe_form_fields() -> None:
     for steps in step_groups:
         for step in steps.values():
             assert set(step.get("data_description", {})) <= set(step.get("data", {}))
+
+
+# Words a Turkish electrician reads as foreign or as the wrong thing.
+TURKISH_MISWORDINGS = re.compile(r"\bslave\b|\bregister|\bmin\b", re.IGNORECASE)
+
+
+def test_turkish_flow_texts_use_turkish_terms() -> None:
+    assert {k: t for k, t in TURKISH.items() if TURKISH_MISWORDINGS.search(t)} == {}
+
+
+def test_interval_labels_carry_their_unit() -> None:
+    """The unit is in the label, translated: a number selector's unit is shown as it is."""
+    labels = "options.step.init.data"
+    assert TURKISH[f"{labels}.slow_interval"].endswith("(dk)")
+    assert TURKISH[f"{labels}.fast_interval"].endswith("(sn)")
+    assert ENGLISH[f"{labels}.slow_interval"].endswith("(minutes)")
+    assert ENGLISH[f"{labels}.fast_interval"].endswith("(seconds)")

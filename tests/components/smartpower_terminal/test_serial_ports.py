@@ -109,3 +109,44 @@ def test_a_free_pty_opens(tmp_path: Path) -> None:
     finally:
         os.close(master)
         os.close(slave)
+
+
+def test_settings_the_port_refuses_are_named(tmp_path: Path) -> None:
+    port = tmp_path / "ttyUSB0"
+    port.touch()
+    with patch.object(
+        serial_ports.serial, "Serial", side_effect=ValueError("Not a valid baudrate: 7")
+    ) as opened:
+        assert check_port(str(port), 7, "E") == ("cannot_open", "Not a valid baudrate: 7")
+    opened.assert_called_once_with(str(port), baudrate=7, parity="E", exclusive=True)
+
+
+def test_development_ports_are_listed_after_the_real_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """scripts/develop links its simulators' ptys here; the port scan does not see ptys."""
+    folder = tmp_path / "serial"
+    folder.mkdir()
+    target = tmp_path / "pts5"
+    target.touch()
+    (folder / "modbus-line").symlink_to(target)
+    (folder / "stopped-meter").symlink_to(tmp_path / "gone")
+    monkeypatch.setenv(serial_ports.DEV_PORTS_ENV, str(folder))
+    real = SimpleNamespace(
+        device="/dev/ttyS0", description="n/a", manufacturer=None, vid=None, pid=None
+    )
+    with patch.object(serial_ports.list_ports, "comports", return_value=[real]):
+        ports = list_serial_ports()
+    link = str(folder / "modbus-line")
+    assert ports == [
+        SerialPortInfo("/dev/ttyS0", "/dev/ttyS0"),
+        SerialPortInfo(link, f"modbus-line ({link})"),
+    ]
+
+
+def test_no_development_ports_without_their_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(serial_ports.DEV_PORTS_ENV, str(tmp_path / "missing"))
+    with patch.object(serial_ports.list_ports, "comports", return_value=[]):
+        assert list_serial_ports() == []

@@ -7,6 +7,7 @@ from typing import Any
 from unittest.mock import AsyncMock, MagicMock, patch
 
 import pytest
+import voluptuous as vol
 from homeassistant.config_entries import SOURCE_RECONFIGURE, SOURCE_USER, ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
@@ -158,6 +159,40 @@ async def test_meter_address_mistakes_are_shown(
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {CONF_ADDRESS: error}
     assert len(entry.subentries) == len(existing)
+
+
+@pytest.mark.parametrize(
+    ("code", "error"),
+    [("", "manufacturer_code_required"), ("M1", "invalid_manufacturer_code")],
+)
+async def test_a_serial_number_needs_its_manufacturer_code(
+    hass: HomeAssistant, mock_config_entry: MockEntryFactory, code: str, error: str
+) -> None:
+    """The address is code + serial: a serial alone would be sent as the address, unanswered."""
+    entry = mock_config_entry("/dev/ttyUSB1", PROTOCOL_IEC)
+    entry.add_to_hass(hass)
+    result = await _start(hass, entry, SUBENTRY_METER)
+    result = await _configure(
+        hass,
+        result["flow_id"],
+        {"manufacturer_code": code, "serial_number": "80099921", **METER_FORM},
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"manufacturer_code": error}
+    assert not entry.subentries
+
+
+async def test_manufacturer_codes_are_offered_with_their_names(
+    hass: HomeAssistant, mock_config_entry: MockEntryFactory
+) -> None:
+    entry = mock_config_entry("/dev/ttyUSB1", PROTOCOL_IEC)
+    entry.add_to_hass(hass)
+    result = await _start(hass, entry, SUBENTRY_METER)
+    options = result["data_schema"].schema["manufacturer_code"].config["options"]
+    labels = {o["value"]: o["label"] for o in options}
+    assert labels["MSY"] == "MSY — Makel"
+    assert labels["LUN"] == "LUN — Luna Elektrik"
+    assert result["data_schema"].schema["manufacturer_code"].config["custom_value"] is True
 
 
 async def test_a_meter_is_refused_on_a_modbus_line(
@@ -381,9 +416,39 @@ async def test_scan_a_running_line_through_its_terminal(
 
     entry.runtime_data.scan.assert_awaited_once_with(5, 20, 0.05)
     labels = [o["label"] for o in result["data_schema"].schema["found"].config["options"]]
-    assert labels == ["7: entes_mpr3x / generic_analyzer", "9: ?", "11: ?"]
+    assert labels == [
+        "7: entes_mpr3x / generic_analyzer",
+        "9: unknown type",
+        "11: unknown type",
+    ]
     result = await _configure(hass, result["flow_id"], {"found": "9"})
     assert result["step_id"] == "manual"
+    # no profile is offered that the scan did not find: the form must not preselect one
+    (profile,) = (k for k in result["data_schema"].schema if str(k) == CONF_PROFILE)
+    assert isinstance(profile, vol.Optional)
+    assert profile.default is vol.UNDEFINED
+    assert (profile.description or {}).get("suggested_value") is None
+    result = await _configure(hass, result["flow_id"], {CONF_DEVICE_ID: 9})
+    assert result["errors"] == {CONF_PROFILE: "profile_required"}
+    result = await _configure(
+        hass, result["flow_id"], {CONF_DEVICE_ID: 9, CONF_PROFILE: "entes_mpr3x"}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+async def test_an_unknown_type_reads_in_home_assistants_language(
+    hass: HomeAssistant, mock_config_entry: MockEntryFactory
+) -> None:
+    hass.config.language = "tr"
+    entry = mock_config_entry()
+    entry.add_to_hass(hass)
+    with patch(
+        f"{FLOW}.scan_modbus_line",
+        AsyncMock(return_value=[ScanHit(device_id=4, suggested_profile_id=None)]),
+    ):
+        result = await _scan(hass, entry, 1, 5)
+    labels = [o["label"] for o in result["data_schema"].schema["found"].config["options"]]
+    assert labels == ["4: türü bilinmiyor"]
 
 
 async def test_scan_without_answers_aborts(

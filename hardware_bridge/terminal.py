@@ -363,7 +363,7 @@ class LineTerminal:
             line_error = str(exc) if isinstance(exc, LineError) else None
             snapshot = _unavailable(key, state, str(exc))
         else:
-            values = map_datasets(reading.datasets)
+            values = map_datasets(reading.datasets, self.config.meter_timezone)
             units = {k: m.unit for k, m in values.measurements.items()}
             state.values = {k: m.value for k, m in values.measurements.items()}
             state.values.update(_clock_values(values, self.config.meter_timezone))
@@ -420,8 +420,8 @@ the maximum demand occurred."""
 def _clock_values(values: MeterValues, tz: tzinfo | None) -> dict[str, Value]:
     zone = tz or datetime.now().astimezone().tzinfo or UTC
     out: dict[str, Value] = {}
-    date, clock = values.value("meter_date"), values.value("meter_time")
-    if isinstance(date, str) and isinstance(clock, str):
+    date, clock = values.sent("meter_date"), values.sent("meter_time")
+    if date is not None and clock is not None:
         meter_now = parse_meter_date_time(date, clock, zone)
         if meter_now is not None:
             # The clock was read a moment ago; a readout's few seconds are within a meter's

@@ -126,18 +126,35 @@ class LineConfig:
             raise ValueError("device keys on one line must be unique")
 
 
+# OBIS kind → the spec's kind: counts are numbers without decimals; a time of day stays text.
+_SPEC_KINDS: Mapping[str, Literal["number", "bool", "text", "timestamp", "date"]] = {
+    "number": "number",
+    "integer": "number",
+    "flag": "bool",
+    "date": "date",
+    "timestamp": "timestamp",
+    "time": "text",
+    "text": "text",
+}
+
+
 def _spec_from_obis(definition: ObisDefinition, unit: str | None = None) -> MeasurementSpec:
     counter = definition.state_class == "total_increasing"
+    precision = definition.precision
+    if definition.kind == "integer":
+        precision = 0
+    elif precision is None and counter:
+        precision = 3
     return MeasurementSpec(
         key=definition.key,
         name=definition.name,
         unit=unit if unit is not None else definition.unit,
         device_class=definition.device_class,
         state_class=definition.state_class,
-        kind="text" if definition.kind == "text" else "number",
+        kind=_SPEC_KINDS[definition.kind],
         group=PollGroup.SLOW,
-        diagnostic=definition.kind == "text",
-        precision=3 if counter else None,
+        diagnostic=definition.kind != "number",
+        precision=precision if definition.kind in ("number", "integer") else None,
     )
 
 

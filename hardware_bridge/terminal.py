@@ -26,8 +26,10 @@ from typing import Literal, Self
 from hardware_bridge.iec62056 import ClientSettings, IecError, LineError, MeterClient, OptionMode
 from hardware_bridge.meter_clock import parse_meter_date_time, parse_meter_stamp
 from hardware_bridge.modbus import (
+    DataType,
     ModbusBus,
     ModbusConnectionError,
+    Point,
     Profile,
     ProfileCatalogue,
     ScanHit,
@@ -42,6 +44,7 @@ from hardware_bridge.models import (
     Value,
 )
 from hardware_bridge.obis import OBIS_TABLE, MeterValues, ObisDefinition, map_datasets
+from hardware_bridge.precision import display_precision, resolution_decimals
 from hardware_bridge.serial_line import SerialSettings
 
 __all__ = [
@@ -139,16 +142,13 @@ _SPEC_KINDS: Mapping[str, Literal["number", "bool", "text", "timestamp", "date"]
 
 
 def _spec_from_obis(definition: ObisDefinition, unit: str | None = None) -> MeasurementSpec:
-    counter = definition.state_class == "total_increasing"
-    precision = definition.precision
-    if definition.kind == "integer":
-        precision = 0
-    elif precision is None and counter:
-        precision = 3
+    unit = unit if unit is not None else definition.unit
+    stated = 0 if definition.kind == "integer" else definition.precision
+    precision = display_precision(unit, definition.device_class, stated=stated)
     return MeasurementSpec(
         key=definition.key,
         name=definition.name,
-        unit=unit if unit is not None else definition.unit,
+        unit=unit,
         device_class=definition.device_class,
         state_class=definition.state_class,
         kind=_SPEC_KINDS[definition.kind],
@@ -181,7 +181,12 @@ def profile_specs(profile: Profile) -> tuple[MeasurementSpec, ...]:
                     unit=point.unit,
                     device_class=point.device_class,
                     state_class=point.state_class,
-                    precision=point.precision,
+                    precision=display_precision(
+                        point.unit,
+                        point.device_class,
+                        stated=point.precision,
+                        resolution=_register_resolution(point),
+                    ),
                     group=group,
                     enabled_by_default=point.enabled_by_default,
                     diagnostic=bool(point.bits),
@@ -198,6 +203,13 @@ def profile_specs(profile: Profile) -> tuple[MeasurementSpec, ...]:
             for bit in point.bits
         )
     return tuple(specs)
+
+
+def _register_resolution(point: Point) -> int | None:
+    """Decimals an integer register resolves after scale and offset; None for a float."""
+    if point.type is DataType.FLOAT32:
+        return None
+    return max(resolution_decimals(point.scale), resolution_decimals(point.offset))
 
 
 @dataclass(slots=True)

@@ -6,8 +6,9 @@ Used by the end-to-end test and by ``scripts/develop``:
   bridge's simulators in this process, reachable at stable symlinks (``<dir>/ttyUSB0``,
   ``<dir>/ttyUSB1``) so a config entry keeps its port across runs.
 * :func:`write_config` — a configuration directory: ``configuration.yaml`` with only what the
-  frontend and this integration need (nothing that reaches the network), and the integration
-  linked into ``custom_components/``.
+  frontend and this integration need (nothing that reaches the network), the integration
+  linked into ``custom_components/``, and onboarding's location and analytics steps marked
+  done (see :func:`skip_onboarding_defaults`).
 * :class:`HomeAssistantProcess` — ``python -m homeassistant --config DIR --skip-pip`` from this
   interpreter (the project's venv); stopped with SIGTERM, killed only if it does not stop.
 * :class:`HomeAssistantClient` — onboarding, config and subentry flows, states and registries
@@ -22,6 +23,7 @@ import asyncio
 import contextlib
 import importlib.util
 import itertools
+import json
 import os
 import signal
 import socket
@@ -40,6 +42,7 @@ from hardware_bridge.simulators.modbus_line import ModbusLineSimulator, Simulate
 __all__ = [
     "DEVELOP_INTEGRATIONS",
     "DOMAIN",
+    "LOCATION",
     "REPO",
     "HomeAssistantClient",
     "HomeAssistantError",
@@ -48,6 +51,7 @@ __all__ = [
     "free_port",
     "frontend_installed",
     "running_home_assistant",
+    "skip_onboarding_defaults",
     "wait_for",
     "write_config",
 ]
@@ -63,6 +67,26 @@ FRONTEND_INTEGRATIONS = ("frontend",)
 # Only for scripts/develop: history graphs and the logbook on device pages, the energy
 # dashboard and automations (all local; the recorder writes SQLite in the config directory).
 DEVELOP_INTEGRATIONS = ("history", "logbook", "energy", "automation", "script", "person")
+
+# Where the simulated panel stands: a Turkish site, as the terminals and meters are.
+LOCATION = {
+    "name": "SmartPower panel (simulated)",
+    "latitude": 39.92,
+    "longitude": 32.85,
+    "elevation": 900,
+    "unit_system": "metric",
+    "currency": "TRY",
+    "country": "TR",
+    "time_zone": "Europe/Istanbul",
+}
+
+# Onboarding steps a development configuration has no use for. "core_config" is the location
+# form: the frontend fills it from the browser's locale (United States, USD, °F) and saves it
+# over the configuration above; finishing it also starts config flows for google_translate,
+# met, radio_browser and shopping_list, whose packages --skip-pip does not install. "analytics"
+# asks whether to send usage data; a development instance sends none.
+ONBOARDING_STEPS_SKIPPED = ("core_config", "analytics")
+_ONBOARDING_STORE_VERSION = 4  # homeassistant.components.onboarding STORAGE_VERSION since 2023
 
 
 class HomeAssistantError(RuntimeError):
@@ -182,14 +206,7 @@ def write_config(
     lines = [
         "# Written by tests/e2e/harness.py; rewritten on every start.",
         "homeassistant:",
-        "  name: SmartPower panel (simulated)",
-        "  latitude: 39.92",
-        "  longitude: 32.85",
-        "  elevation: 900",
-        "  unit_system: metric",
-        "  currency: TRY",
-        "  country: TR",
-        "  time_zone: Europe/Istanbul",
+        *(f"  {key}: {value}" for key, value in LOCATION.items()),
         "http:",
         "  server_host: 127.0.0.1",
         f"  server_port: {http_port}",
@@ -200,6 +217,31 @@ def write_config(
         *(f"{domain}:" for domain in integrations),
     ]
     (config_dir / "configuration.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    skip_onboarding_defaults(config_dir)
+
+
+def skip_onboarding_defaults(config_dir: Path) -> None:
+    """Mark :data:`ONBOARDING_STEPS_SKIPPED` done in onboarding's store, keeping what is there.
+
+    The owner account is still created in onboarding (browser or API); the location and units
+    stay the configuration's.
+    """
+    store = config_dir / ".storage" / "onboarding"
+    data: dict[str, Any] = {
+        "version": _ONBOARDING_STORE_VERSION,
+        "minor_version": 1,
+        "key": "onboarding",
+        "data": {"done": []},
+    }
+    if store.exists():
+        data = json.loads(store.read_text(encoding="utf-8"))
+    done: list[str] = data["data"]["done"]
+    missing = [step for step in ONBOARDING_STEPS_SKIPPED if step not in done]
+    if not missing and store.exists():
+        return
+    done.extend(missing)
+    store.parent.mkdir(parents=True, exist_ok=True)
+    store.write_text(json.dumps(data, indent=2), encoding="utf-8")
 
 
 # -- the Home Assistant process -------------------------------------------------------------------

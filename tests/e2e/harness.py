@@ -36,6 +36,7 @@ from typing import Any, Self
 
 import aiohttp
 
+import hardware_bridge
 from hardware_bridge.simulators.iec_meter import MeterSimulator, SimulatedMeter
 from hardware_bridge.simulators.modbus_line import ModbusLineSimulator, SimulatedDevice
 
@@ -259,6 +260,8 @@ class HomeAssistantProcess:
         log = self.log_path.open("wb")
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         env.pop("PYTHONPATH", None)
+        if not os.environ.get("SMARTPOWER_E2E_INTEGRATION"):
+            env["PYTHONPATH"] = str(self._bridge_path())
         try:
             # cwd = the config directory: the checkout's own custom_components/ must not shadow
             # the config directory's (python -m puts the working directory first on sys.path).
@@ -283,6 +286,18 @@ class HomeAssistantProcess:
             )
         finally:
             log.close()
+
+    def _bridge_path(self) -> Path:
+        """A folder holding only a link to the ``hardware_bridge`` this process imported.
+
+        Home Assistant then runs the same bridge as the tests (the checkout's), even when the
+        venv's editable install points at another checkout; nothing else of the checkout
+        lands on its import path.
+        """
+        folder = self.config_dir.parent / "pythonpath"
+        folder.mkdir(parents=True, exist_ok=True)
+        _relink(folder / "hardware_bridge", str(Path(hardware_bridge.__file__).parent))
+        return folder
 
     @property
     def running(self) -> bool:

@@ -53,13 +53,22 @@ def _when_values_change(panel_update: float) -> str:
        counters grow with its load in real time."""
 
 
-def _instructions(url: str, panel: SimulatedPanel, meter: SimulatedMeter) -> str:
-    return f"""
-Home Assistant is running at {url}  (log: .dev/config/home-assistant.log)
+def _shown(path: Path) -> str:
+    """A path as the user typed it from the checkout: relative when inside it."""
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
 
-  1. Open {url} and create your user (first start only). Location, units and currency
-     come from .dev/config/configuration.yaml ({LOCATION["country"]}, {LOCATION["currency"]}, \
-{LOCATION["unit_system"]}, {LOCATION["time_zone"]}).
+
+def _instructions(
+    url: str, panel: SimulatedPanel, meter: SimulatedMeter, config_dir: Path = REPO / ".dev/config"
+) -> str:
+    config = _shown(config_dir)
+    return f"""
+Home Assistant is running at {url}  (log: {config}/home-assistant.log)
+
+  1. Open {url} and create your user (first start only).
+     Location, units and currency come from {config}/configuration.yaml:
+     {LOCATION["country"]}, {LOCATION["currency"]}, {LOCATION["unit_system"]}, \
+{LOCATION["time_zone"]}.
   2. Settings → Devices & services → Add integration → "SmartPower Terminal".
   3. RS-485 line: serial port {panel.modbus_port}
      protocol "Modbus RTU", then baud rate 9600, parity none.
@@ -112,9 +121,9 @@ async def run(args: argparse.Namespace) -> int:
         process = HomeAssistantProcess(config_dir, args.port)
         process.start()
         try:
-            print(f"develop: starting Home Assistant (config {config_dir.relative_to(REPO)}) …")
+            print(f"develop: starting Home Assistant (config {_shown(config_dir)}) …")
             await process.wait_until_serving(timeout=180)
-            print(_instructions(process.url, panel, meter), flush=True)
+            print(_instructions(process.url, panel, meter, config_dir), flush=True)
             waiter = asyncio.create_task(stop.wait())
             while not waiter.done():
                 await asyncio.wait({waiter}, timeout=1)

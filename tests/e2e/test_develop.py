@@ -63,3 +63,12 @@ def test_the_printed_steps_say_when_values_really_change() -> None:
     assert f'readouts every" {MIN_SLOW_INTERVAL} min' in text
     assert "every second" not in text
     assert "60×" not in text
+
+
+def test_a_state_folder_outside_the_checkout_is_shown_as_it_is() -> None:
+    panel = SimpleNamespace(modbus_port=Path("/d/ttyUSB0"), meter_port=Path("/d/ttyUSB1"))
+    meter = SimpleNamespace(address="MSY1")
+    text = _instructions("http://x", panel, meter, Path("/srv/dev/config"))  # type: ignore[arg-type]
+    assert "(log: /srv/dev/config/home-assistant.log)" in text
+    default = _instructions("http://x", panel, meter)  # type: ignore[arg-type]
+    assert "(log: .dev/config/home-assistant.log)" in default

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Literal
 
@@ -22,7 +22,7 @@ __all__ = [
     "Value",
 ]
 
-type Value = float | int | bool | str | datetime | None
+type Value = float | int | bool | str | datetime | date | None
 
 
 class PollGroup(StrEnum):
@@ -39,7 +39,11 @@ class LineProtocol(StrEnum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MeasurementSpec:
-    """One value a device can report, with the hints an entity needs."""
+    """One value a device can report, with the hints an entity needs.
+
+    ``kind`` says what the value is: a ``number`` (int or float, in ``unit``), a ``bool``, a
+    ``text``, a ``timestamp`` (an aware datetime) or a ``date`` (a calendar day, no time).
+    """
 
     key: str
     name: str
@@ -47,7 +51,7 @@ class MeasurementSpec:
     device_class: str | None = None
     state_class: str | None = None
     precision: int | None = None
-    kind: Literal["number", "bool", "text", "timestamp"] = "number"
+    kind: Literal["number", "bool", "text", "timestamp", "date"] = "number"
     group: PollGroup = PollGroup.FAST
     enabled_by_default: bool = True
     diagnostic: bool = False

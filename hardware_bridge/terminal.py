@@ -26,8 +26,10 @@ from typing import Literal, Self
 from hardware_bridge.iec62056 import ClientSettings, IecError, LineError, MeterClient, OptionMode
 from hardware_bridge.meter_clock import parse_meter_date_time, parse_meter_stamp
 from hardware_bridge.modbus import (
+    DataType,
     ModbusBus,
     ModbusConnectionError,
+    Point,
     Profile,
     ProfileCatalogue,
     ScanHit,
@@ -42,6 +44,7 @@ from hardware_bridge.models import (
     Value,
 )
 from hardware_bridge.obis import OBIS_TABLE, MeterValues, ObisDefinition, map_datasets
+from hardware_bridge.precision import display_precision, resolution_decimals
 from hardware_bridge.serial_line import SerialSettings
 
 __all__ = [
@@ -126,18 +129,32 @@ class LineConfig:
             raise ValueError("device keys on one line must be unique")
 
 
+# OBIS kind → the spec's kind: counts are numbers without decimals; a time of day stays text.
+_SPEC_KINDS: Mapping[str, Literal["number", "bool", "text", "timestamp", "date"]] = {
+    "number": "number",
+    "integer": "number",
+    "flag": "bool",
+    "date": "date",
+    "timestamp": "timestamp",
+    "time": "text",
+    "text": "text",
+}
+
+
 def _spec_from_obis(definition: ObisDefinition, unit: str | None = None) -> MeasurementSpec:
-    counter = definition.state_class == "total_increasing"
+    unit = unit if unit is not None else definition.unit
+    stated = 0 if definition.kind == "integer" else definition.precision
+    precision = display_precision(unit, definition.device_class, stated=stated)
     return MeasurementSpec(
         key=definition.key,
         name=definition.name,
-        unit=unit if unit is not None else definition.unit,
+        unit=unit,
         device_class=definition.device_class,
         state_class=definition.state_class,
-        kind="text" if definition.kind == "text" else "number",
+        kind=_SPEC_KINDS[definition.kind],
         group=PollGroup.SLOW,
-        diagnostic=definition.kind == "text",
-        precision=3 if counter else None,
+        diagnostic=definition.kind != "number",
+        precision=precision if definition.kind in ("number", "integer") else None,
     )
 
 
@@ -164,7 +181,12 @@ def profile_specs(profile: Profile) -> tuple[MeasurementSpec, ...]:
                     unit=point.unit,
                     device_class=point.device_class,
                     state_class=point.state_class,
-                    precision=point.precision,
+                    precision=display_precision(
+                        point.unit,
+                        point.device_class,
+                        stated=point.precision,
+                        resolution=_register_resolution(point),
+                    ),
                     group=group,
                     enabled_by_default=point.enabled_by_default,
                     diagnostic=bool(point.bits),
@@ -181,6 +203,13 @@ def profile_specs(profile: Profile) -> tuple[MeasurementSpec, ...]:
             for bit in point.bits
         )
     return tuple(specs)
+
+
+def _register_resolution(point: Point) -> int | None:
+    """Decimals an integer register resolves after scale and offset; None for a float."""
+    if point.type is DataType.FLOAT32:
+        return None
+    return max(resolution_decimals(point.scale), resolution_decimals(point.offset))
 
 
 @dataclass(slots=True)
@@ -364,7 +393,7 @@ class LineTerminal:
             line_error = str(exc) if isinstance(exc, LineError) else None
             snapshot = _unavailable(key, state, str(exc))
         else:
-            values = map_datasets(reading.datasets)
+            values = map_datasets(reading.datasets, self.config.meter_timezone)
             units = {k: m.unit for k, m in values.measurements.items()}
             state.values = {k: m.value for k, m in values.measurements.items()}
             state.values.update(_clock_values(values, self.config.meter_timezone))
@@ -421,8 +450,8 @@ the maximum demand occurred."""
 def _clock_values(values: MeterValues, tz: tzinfo | None) -> dict[str, Value]:
     zone = tz or datetime.now().astimezone().tzinfo or UTC
     out: dict[str, Value] = {}
-    date, clock = values.value("meter_date"), values.value("meter_time")
-    if isinstance(date, str) and isinstance(clock, str):
+    date, clock = values.sent("meter_date"), values.sent("meter_time")
+    if date is not None and clock is not None:
         meter_now = parse_meter_date_time(date, clock, zone)
         if meter_now is not None:
             # The clock was read a moment ago; a readout's few seconds are within a meter's

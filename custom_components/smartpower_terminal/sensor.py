@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from homeassistant.components.sensor import (
     SensorDeviceClass,
@@ -33,7 +33,7 @@ from .reactive import has_reactive_counters
 
 PARALLEL_UPDATES = 0  # the coordinator does all I/O
 
-type SensorValue = StateType | datetime
+type SensorValue = StateType | date | datetime
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,11 +66,19 @@ def _measurement_value(key: str, kind: str) -> Callable[[LineHub, str], SensorVa
             return None
         if kind == "timestamp":
             return raw if isinstance(raw, datetime) else None
+        if kind == "date":
+            return raw if isinstance(raw, date) and not isinstance(raw, datetime) else None
         if kind == "text":
             return str(raw)
         return raw if isinstance(raw, int | float) else None
 
     return value
+
+
+_KIND_DEVICE_CLASSES = {
+    "timestamp": SensorDeviceClass.TIMESTAMP,
+    "date": SensorDeviceClass.DATE,
+}
 
 
 def spec_description(spec: MeasurementSpec) -> SmartPowerSensorDescription:
@@ -81,13 +89,8 @@ def spec_description(spec: MeasurementSpec) -> SmartPowerSensorDescription:
         translation_key=spec.key,
         name=spec.name,
         native_unit_of_measurement=spec.unit if numeric else None,
-        device_class=(
-            SensorDeviceClass.TIMESTAMP
-            if spec.kind == "timestamp"
-            else _device_class(spec.device_class)
-            if numeric
-            else None
-        ),
+        device_class=_KIND_DEVICE_CLASSES.get(spec.kind)
+        or (_device_class(spec.device_class) if numeric else None),
         state_class=_state_class(spec.state_class) if numeric else None,
         suggested_display_precision=spec.precision if numeric else None,
         entity_registry_enabled_default=spec.enabled_by_default,

@@ -11,15 +11,25 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ctypes.util
+import os
 import signal
+import time
 from pathlib import Path
 
+from custom_components.smartpower_terminal.const import (
+    DEFAULT_FAST_INTERVAL,
+    DEFAULT_SLOW_INTERVAL,
+    MIN_FAST_INTERVAL,
+    MIN_SLOW_INTERVAL,
+)
 from hardware_bridge import load_catalogue
 from hardware_bridge.simulators.iec_meter import SimulatedMeter
 from hardware_bridge.simulators.modbus_line import devices_from_specs
 
 from .harness import (
     DEVELOP_INTEGRATIONS,
+    LOCATION,
     REPO,
     HomeAssistantProcess,
     SimulatedPanel,
@@ -28,13 +38,37 @@ from .harness import (
 )
 
 DEFAULT_DEVICES = ["1:eastron_sdm630", "2:generic_compensation_relay"]
+MODBUS_UPDATE_INTERVAL = 1.0
+"""Seconds between changes of the simulated Modbus devices' values."""
 
 
-def _instructions(url: str, panel: SimulatedPanel, meter: SimulatedMeter) -> str:
+def _when_values_change(panel_update: float) -> str:
+    """What step 5 promises, from the integration's default and minimum read intervals."""
+    return f"""\
+     - Modbus voltages, currents, power, cos φ, stages: read every {DEFAULT_FAST_INTERVAL} s
+       (the simulated devices change them every {panel_update:g} s);
+     - energy counters and the meter's readout: read every {DEFAULT_SLOW_INTERVAL} min. Sooner:
+       the line's Configure → "Energy counters and meter readouts every" {MIN_SLOW_INTERVAL} min
+       ("Instantaneous values every" goes down to {MIN_FAST_INTERVAL} s). The simulated meter's
+       counters grow with its load in real time."""
+
+
+def _shown(path: Path) -> str:
+    """A path as the user typed it from the checkout: relative when inside it."""
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+
+
+def _instructions(
+    url: str, panel: SimulatedPanel, meter: SimulatedMeter, config_dir: Path = REPO / ".dev/config"
+) -> str:
+    config = _shown(config_dir)
     return f"""
-Home Assistant is running at {url}  (log: .dev/config/home-assistant.log)
+Home Assistant is running at {url}  (log: {config}/home-assistant.log)
 
   1. Open {url} and create your user (first start only).
+     Location, units and currency come from {config}/configuration.yaml:
+     {LOCATION["country"]}, {LOCATION["currency"]}, {LOCATION["unit_system"]}, \
+{LOCATION["time_zone"]}.
   2. Settings → Devices & services → Add integration → "SmartPower Terminal".
   3. RS-485 line: serial port {panel.modbus_port}
      protocol "Modbus RTU", then baud rate 9600, parity none.
@@ -42,10 +76,20 @@ Home Assistant is running at {url}  (log: .dev/config/home-assistant.log)
      address 2, profile generic_compensation_relay.
   4. Optical head: Add integration again, serial port {panel.meter_port}
      protocol "IEC 62056-21 meters"; then Add meter (address {meter.address}, or leave empty).
-  5. Open a device to watch live values (they change every second; the meter's clock runs 60×).
+  5. Open a device to watch its values:
+{_when_values_change(MODBUS_UPDATE_INTERVAL)}
 
 Ctrl-C stops Home Assistant and the simulators.
 """
+
+
+def _missing_system_libraries() -> list[str]:
+    """Libraries Home Assistant loads at start and logs an error without."""
+    missing = []
+    if ctypes.util.find_library("turbojpeg") is None:
+        # homeassistant.components.camera (imported by the service helper) loads it.
+        missing.append("libturbojpeg (Debian/Ubuntu: apt-get install libturbojpeg0)")
+    return missing
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -54,13 +98,18 @@ async def run(args: argparse.Namespace) -> int:
     if not frontend_installed():
         print("develop: the Home Assistant frontend is not installed; run scripts/setup")
         return 1
+    for library in _missing_system_libraries():
+        print(f"develop: {library} is not installed: Home Assistant will log an error for it")
+    # The simulated meters keep local time where the panel is, as real ones do.
+    os.environ["TZ"] = LOCATION["time_zone"]
+    time.tzset()
     catalogue = load_catalogue()
-    meter = SimulatedMeter("makel_c520_3p", time_scale=60.0)
+    meter = SimulatedMeter("makel_c520_3p")
     panel = SimulatedPanel(
         dev / "serial",
         devices=devices_from_specs(args.device or DEFAULT_DEVICES, catalogue),
         meters=[meter],
-        update_interval=1.0,
+        update_interval=MODBUS_UPDATE_INTERVAL,
         meter_reaction_time=0.2,
     )
     write_config(config_dir, args.port, frontend=True, extra=DEVELOP_INTEGRATIONS)
@@ -72,9 +121,9 @@ async def run(args: argparse.Namespace) -> int:
         process = HomeAssistantProcess(config_dir, args.port)
         process.start()
         try:
-            print(f"develop: starting Home Assistant (config {config_dir.relative_to(REPO)}) …")
+            print(f"develop: starting Home Assistant (config {_shown(config_dir)}) …")
             await process.wait_until_serving(timeout=180)
-            print(_instructions(process.url, panel, meter), flush=True)
+            print(_instructions(process.url, panel, meter, config_dir), flush=True)
             waiter = asyncio.create_task(stop.wait())
             while not waiter.done():
                 await asyncio.wait({waiter}, timeout=1)

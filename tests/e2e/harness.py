@@ -6,8 +6,9 @@ Used by the end-to-end test and by ``scripts/develop``:
   bridge's simulators in this process, reachable at stable symlinks (``<dir>/ttyUSB0``,
   ``<dir>/ttyUSB1``) so a config entry keeps its port across runs.
 * :func:`write_config` — a configuration directory: ``configuration.yaml`` with only what the
-  frontend and this integration need (nothing that reaches the network), and the integration
-  linked into ``custom_components/``.
+  frontend and this integration need (nothing that reaches the network), the integration
+  linked into ``custom_components/``, and onboarding's location and analytics steps marked
+  done (see :func:`skip_onboarding_defaults`).
 * :class:`HomeAssistantProcess` — ``python -m homeassistant --config DIR --skip-pip`` from this
   interpreter (the project's venv); stopped with SIGTERM, killed only if it does not stop.
 * :class:`HomeAssistantClient` — onboarding, config and subentry flows, states and registries
@@ -22,6 +23,7 @@ import asyncio
 import contextlib
 import importlib.util
 import itertools
+import json
 import os
 import signal
 import socket
@@ -34,12 +36,14 @@ from typing import Any, Self
 
 import aiohttp
 
+import hardware_bridge
 from hardware_bridge.simulators.iec_meter import MeterSimulator, SimulatedMeter
 from hardware_bridge.simulators.modbus_line import ModbusLineSimulator, SimulatedDevice
 
 __all__ = [
     "DEVELOP_INTEGRATIONS",
     "DOMAIN",
+    "LOCATION",
     "REPO",
     "HomeAssistantClient",
     "HomeAssistantError",
@@ -48,6 +52,7 @@ __all__ = [
     "free_port",
     "frontend_installed",
     "running_home_assistant",
+    "skip_onboarding_defaults",
     "wait_for",
     "write_config",
 ]
@@ -63,6 +68,26 @@ FRONTEND_INTEGRATIONS = ("frontend",)
 # Only for scripts/develop: history graphs and the logbook on device pages, the energy
 # dashboard and automations (all local; the recorder writes SQLite in the config directory).
 DEVELOP_INTEGRATIONS = ("history", "logbook", "energy", "automation", "script", "person")
+
+# Where the simulated panel stands: a Turkish site, as the terminals and meters are.
+LOCATION = {
+    "name": "SmartPower panel (simulated)",
+    "latitude": 39.92,
+    "longitude": 32.85,
+    "elevation": 900,
+    "unit_system": "metric",
+    "currency": "TRY",
+    "country": "TR",
+    "time_zone": "Europe/Istanbul",
+}
+
+# Onboarding steps a development configuration has no use for. "core_config" is the location
+# form: the frontend fills it from the browser's locale (United States, USD, °F) and saves it
+# over the configuration above; finishing it also starts config flows for google_translate,
+# met, radio_browser and shopping_list, whose packages --skip-pip does not install. "analytics"
+# asks whether to send usage data; a development instance sends none.
+ONBOARDING_STEPS_SKIPPED = ("core_config", "analytics")
+_ONBOARDING_STORE_VERSION = 4  # homeassistant.components.onboarding STORAGE_VERSION since 2023
 
 
 class HomeAssistantError(RuntimeError):
@@ -182,14 +207,7 @@ def write_config(
     lines = [
         "# Written by tests/e2e/harness.py; rewritten on every start.",
         "homeassistant:",
-        "  name: SmartPower panel (simulated)",
-        "  latitude: 39.92",
-        "  longitude: 32.85",
-        "  elevation: 900",
-        "  unit_system: metric",
-        "  currency: TRY",
-        "  country: TR",
-        "  time_zone: Europe/Istanbul",
+        *(f"  {key}: {value}" for key, value in LOCATION.items()),
         "http:",
         "  server_host: 127.0.0.1",
         f"  server_port: {http_port}",
@@ -200,6 +218,31 @@ def write_config(
         *(f"{domain}:" for domain in integrations),
     ]
     (config_dir / "configuration.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    skip_onboarding_defaults(config_dir)
+
+
+def skip_onboarding_defaults(config_dir: Path) -> None:
+    """Mark :data:`ONBOARDING_STEPS_SKIPPED` done in onboarding's store, keeping what is there.
+
+    The owner account is still created in onboarding (browser or API); the location and units
+    stay the configuration's.
+    """
+    store = config_dir / ".storage" / "onboarding"
+    data: dict[str, Any] = {
+        "version": _ONBOARDING_STORE_VERSION,
+        "minor_version": 1,
+        "key": "onboarding",
+        "data": {"done": []},
+    }
+    if store.exists():
+        data = json.loads(store.read_text(encoding="utf-8"))
+    done: list[str] = data["data"]["done"]
+    missing = [step for step in ONBOARDING_STEPS_SKIPPED if step not in done]
+    if not missing and store.exists():
+        return
+    done.extend(missing)
+    store.parent.mkdir(parents=True, exist_ok=True)
+    store.write_text(json.dumps(data, indent=2), encoding="utf-8")
 
 
 # -- the Home Assistant process -------------------------------------------------------------------
@@ -217,6 +260,8 @@ class HomeAssistantProcess:
         log = self.log_path.open("wb")
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         env.pop("PYTHONPATH", None)
+        if not os.environ.get("SMARTPOWER_E2E_INTEGRATION"):
+            env["PYTHONPATH"] = str(self._bridge_path())
         try:
             # cwd = the config directory: the checkout's own custom_components/ must not shadow
             # the config directory's (python -m puts the working directory first on sys.path).
@@ -241,6 +286,18 @@ class HomeAssistantProcess:
             )
         finally:
             log.close()
+
+    def _bridge_path(self) -> Path:
+        """A folder holding only a link to the ``hardware_bridge`` this process imported.
+
+        Home Assistant then runs the same bridge as the tests (the checkout's), even when the
+        venv's editable install points at another checkout; nothing else of the checkout
+        lands on its import path.
+        """
+        folder = self.config_dir.parent / "pythonpath"
+        folder.mkdir(parents=True, exist_ok=True)
+        _relink(folder / "hardware_bridge", str(Path(hardware_bridge.__file__).parent))
+        return folder
 
     @property
     def running(self) -> bool:

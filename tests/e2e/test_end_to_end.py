@@ -19,6 +19,7 @@ import contextlib
 import dataclasses
 import math
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -36,6 +37,7 @@ from hardware_bridge.simulators.modbus_line import Fault, SimulatedDevice
 
 from .harness import (
     DOMAIN,
+    LOCATION,
     REPO,
     HomeAssistantClient,
     HomeAssistantProcess,
@@ -104,6 +106,7 @@ class Stack:
         self.client = HomeAssistantClient(self.process.url)
         self.ids: dict[str, str] = {}
         """Config entry and subentry ids by role, filled by the flows."""
+        self._log_lines_seen = 0
 
     def run[T](self, coro: Coroutine[Any, Any, T], timeout: float = 180) -> T:
         try:
@@ -139,6 +142,24 @@ class Stack:
             self._executor.shutdown(wait=True)
             shutil.rmtree(self.serial_dir, ignore_errors=True)
 
+    # -- Home Assistant's log ----------------------------------------------------------
+    @property
+    def log_file(self) -> Path:
+        return self.config_dir / "home-assistant.log"
+
+    def log_problems(self) -> list[str]:
+        """ERROR/CRITICAL records and blocking-call reports in Home Assistant's log that
+        :meth:`log_problems` has not returned before (first line of each, plus the line that
+        names the exception of a traceback)."""
+        try:
+            text = self.log_file.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return []
+        lines = text.splitlines()
+        found = _log_problems(lines[self._log_lines_seen :])
+        self._log_lines_seen = len(lines)
+        return found
+
     # -- helpers the tests share -------------------------------------------------------
     async def entities_of(self, subentry_id: str) -> dict[str, dict[str, Any]]:
         """Registry entries of one device (subentry), by measurement key, enabled ones only."""
@@ -157,6 +178,37 @@ class Stack:
         return next(d for d in await self.client.device_registry() if d["id"] == device_id)
 
 
+_RECORD = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? (?P<level>[A-Z]+) ")
+_EXCEPTION = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b")
+
+
+def _log_problems(lines: list[str]) -> list[str]:
+    """Records logged at ERROR or CRITICAL, and every "Detected blocking call" report."""
+    found: list[str] = []
+    in_error = False
+    for line in lines:
+        record = _RECORD.match(line)
+        if record is not None:
+            in_error = record["level"] in ("ERROR", "CRITICAL")
+            if in_error or "Detected blocking call" in line:
+                found.append(line)
+        elif in_error and _EXCEPTION.match(line):
+            found.append(f"    {line}")
+        elif "Detected blocking call" in line:
+            found.append(line)
+    return found
+
+
+def _explain(problems: list[str]) -> str:
+    hints = []
+    if any("libturbojpeg" in line for line in problems):
+        hints.append(
+            "libturbojpeg is missing on this machine: Home Assistant's camera helper loads it "
+            "(Debian/Ubuntu: apt-get install libturbojpeg0)"
+        )
+    return "\n".join([*problems, *(f"hint: {hint}" for hint in hints)])
+
+
 @pytest.fixture(scope="module")
 def home_assistant(tmp_path_factory: pytest.TempPathFactory) -> Generator[Stack]:
     pytest_socket.enable_socket()  # loopback HTTP to the Home Assistant process
@@ -167,12 +219,41 @@ def home_assistant(tmp_path_factory: pytest.TempPathFactory) -> Generator[Stack]
     finally:
         pytest_socket.enable_socket()
         stack.stop()
+    # Shutting down is part of the run: what it logs after the last test looked.
+    problems = stack.log_problems()
+    assert not problems, "Home Assistant logged while stopping:\n" + _explain(problems)
 
 
 @pytest.fixture
 def hass_stack(home_assistant: Stack, socket_enabled: None) -> Stack:
     """The shared stack, with sockets allowed for this test (HA's test plugin blocks them)."""
     return home_assistant
+
+
+# -- 0. onboarding ------------------------------------------------------------------------------
+def test_onboarding_keeps_the_configured_location_and_units(hass_stack: Stack) -> None:
+    stack = hass_stack
+    steps = stack.run(stack.client.get("/api/onboarding"))
+    assert all(step["done"] for step in steps), steps
+    config = stack.run(stack.client.get("/api/config"))
+    shown = {
+        "country": config["country"],
+        "currency": config["currency"],
+        "time_zone": config["time_zone"],
+        "length": config["unit_system"]["length"],
+        "temperature": config["unit_system"]["temperature"],
+    }
+    assert shown == {
+        "country": LOCATION["country"],
+        "currency": LOCATION["currency"],
+        "time_zone": LOCATION["time_zone"],
+        "length": "km",
+        "temperature": "°C",
+    }
+    # Finishing onboarding's location step sets these up (their packages are absent here).
+    entries = stack.run(stack.client.get("/api/config/config_entries/entry"))
+    onboarding_extras = {"google_translate", "met", "radio_browser", "shopping_list"}
+    assert not onboarding_extras & {e["domain"] for e in entries}, entries
 
 
 # -- 1. flows, as the frontend drives them ------------------------------------------------------
@@ -488,13 +569,68 @@ _DEEP_TEXT = """() => {
 }"""
 
 
+def _precision(entity: dict[str, Any]) -> int | None:
+    """The decimals the entity registry says to show (a user's choice, else the suggestion)."""
+    sensor = (entity.get("options") or {}).get("sensor") or {}
+    precision = sensor.get("display_precision", sensor.get("suggested_display_precision"))
+    return None if precision is None else int(precision)
+
+
 def _shown_value(state: dict[str, Any], entity: dict[str, Any]) -> str:
-    """The number as the frontend shows it: rounded to the entity's display precision."""
-    options = entity.get("options") or {}
-    precision = (options.get("sensor") or {}).get("suggested_display_precision")
+    """The number as the frontend shows it (en-US): rounded to the entity's display precision."""
+    precision = _precision(entity)
     if precision is None:
         return state["state"]
-    return f"{float(state['state']):.{precision}f}"
+    return f"{float(state['state']):,.{precision}f}"
+
+
+# What the frontend shows for each entity: its own formatter, the one its rows use.
+_FORMATTED_STATES = """(ids) => {
+  const hass = document.querySelector('home-assistant')?.hass;
+  if (!hass || typeof hass.formatEntityState !== 'function') return null;
+  const out = {};
+  for (const id of ids) {
+    const state = hass.states[id];
+    out[id] = state ? [state.state, hass.formatEntityState(state)] : null;
+  }
+  return out;
+}"""
+_SHOWN_NUMBER = re.compile(r"-?\d[\d,]*(?:\.(\d+))?")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
+
+
+async def _too_precise(page: Any, entities: dict[str, dict[str, Any]]) -> list[str]:
+    """Entities whose number the page shows with more decimals than their display precision
+    (none stated: a whole number only)."""
+    by_id = {e["entity_id"]: e for e in entities.values()}
+    shown = await page.evaluate(_FORMATTED_STATES, list(by_id))
+    assert shown is not None, "the frontend's hass object (formatEntityState) is not there"
+    wrong = []
+    numeric = 0
+    for entity_id, entity in sorted(by_id.items()):
+        if shown.get(entity_id) is None:
+            continue
+        state, text = shown[entity_id]
+        if not _is_number(state):
+            continue  # text, dates, times, on/off, unknown, unavailable
+        numeric += 1
+        number = _SHOWN_NUMBER.search(text)
+        assert number is not None, (entity_id, state, text)
+        decimals = len(number.group(1) or "")
+        allowed = _precision(entity) or 0
+        if decimals > allowed:
+            wrong.append(
+                f"{entity_id}: shows {text!r} ({decimals} decimals) for {state}; "
+                f"display precision {_precision(entity)}"
+            )
+    assert numeric >= 3, f"only {numeric} numeric entities found among {sorted(by_id)}"
+    return wrong
 
 
 def test_the_frontend_shows_the_lines_devices_and_values(hass_stack: Stack, tmp_path: Path) -> None:
@@ -517,6 +653,7 @@ async def _browse(stack: Stack, shots: Path, profile_dir: Path) -> None:
     relay_device = await stack.device_of(stack.ids["Compensation relay"])
     meter_entities = await stack.entities_of(stack.ids["Grid meter"])
     relay_entities = await stack.entities_of(stack.ids["Compensation relay"])
+    main_meter_entities = await stack.entities_of(stack.ids["Main meter"])
     meter_voltage = await client.state(meter_entities["voltage_l1"]["entity_id"])
     relay_voltage = await client.state(relay_entities["voltage_l1"]["entity_id"])
     assert meter_voltage is not None
@@ -575,6 +712,7 @@ async def _browse(stack: Stack, shots: Path, profile_dir: Path) -> None:
                 ],
             )
             await page.screenshot(path=str(shots / "meter_device.png"))
+            too_precise = await _too_precise(page, meter_entities)
 
             await page.goto(
                 f"{stack.process.url}/config/devices/device/{relay_device['id']}",
@@ -590,5 +728,18 @@ async def _browse(stack: Stack, shots: Path, profile_dir: Path) -> None:
                 ],
             )
             await page.screenshot(path=str(shots / "relay_device.png"))
+            too_precise += await _too_precise(page, relay_entities)
+            too_precise += await _too_precise(page, main_meter_entities)
         finally:
             await context.close()
+    assert not too_precise, "numbers shown with more decimals than their quantity needs:\n" + (
+        "\n".join(too_precise)
+    )
+
+
+# -- 4. a healthy run is quiet ------------------------------------------------------------------
+def test_home_assistant_logged_no_error_and_no_blocking_call(hass_stack: Stack) -> None:
+    """Everything above is healthy operation (a device that stops answering is a warning,
+    not an error): Home Assistant's log has no ERROR and no blocking call in the event loop."""
+    problems = hass_stack.log_problems()
+    assert not problems, "Home Assistant logged:\n" + _explain(problems)

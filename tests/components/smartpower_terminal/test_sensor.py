@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from homeassistant.const import STATE_UNAVAILABLE
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, State
 from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
 
@@ -74,6 +74,26 @@ async def test_meter_entities_follow_the_first_readout(hass: HomeAssistant) -> N
         terminal = get_device(hass, entry)
         assert (terminal.manufacturer, terminal.model) == ("SmartPower", "USB serial adapter")
         assert not entry.runtime_data.hub.wanted(PollGroup.FAST)  # meters: slow cycle only
+        await unload(hass, entry)
+
+
+async def test_meter_status_values_show_as_counts_dates_and_states(hass: HomeAssistant) -> None:
+    meter = SimulatedMeter("makel_c520_3p")
+    async with meter_line([meter]) as sim:
+        entry = meter_entry(sim.path, [("mk", meter.address)])
+        await setup_entry(hass, entry)
+
+        def state(key: str, platform: str = "sensor") -> State:
+            found = hass.states.get(entity_id(hass, entry, "mk", key, platform))
+            assert found is not None, key
+            return found
+
+        assert state("billing_period_count").state == "42"  # 0.1.0(42): a count, not 42.0
+        production = state("production_date")  # 96.1.3(18-11-27)
+        assert (production.state, production.attributes["device_class"]) == ("2018-11-27", "date")
+        assert state("terminal_cover_opened").state == "unknown"  # 00-00-00,00:00: never
+        assert state("terminal_cover_opened").attributes["device_class"] == "timestamp"
+        assert state("battery_low", "binary_sensor").state == "off"  # 96.6.1(1): full
         await unload(hass, entry)
 
 
@@ -220,7 +240,6 @@ def test_descriptions_from_unusual_specs() -> None:
 async def test_a_misread_right_after_a_restart_does_not_go_back(
     hass: HomeAssistant, tmp_path: Path
 ) -> None:
-    from homeassistant.core import State
     from pytest_homeassistant_custom_component.common import mock_restore_cache
 
     async with modbus_line(tmp_path / "ttyUSB0", [(1, "eastron_sdm630")]) as line:

@@ -71,9 +71,10 @@ Home Assistant is running at {url}  (log: {config}/home-assistant.log)
 {LOCATION["time_zone"]}.
   2. Settings → Devices & services → Add integration → "SmartPower Terminal".
   3. RS-485 line: serial port {panel.modbus_port}
-     protocol "Modbus RTU", then baud rate 9600, parity none.
-     On the line: Add Modbus device → scan 1–5, or manual: address 1, profile eastron_sdm630;
-     address 2, profile generic_compensation_relay.
+     (listed in the form), protocol "Modbus RTU", then baud rate 9600, parity none;
+     then "Scan for devices" finds the SDM630 at 1 and the compensation relay at 2
+     (or later, on the line: Add Modbus device → address 1, profile eastron_sdm630;
+     address 2, profile generic_compensation_relay).
   4. Optical head: Add integration again, serial port {panel.meter_port}
      protocol "IEC 62056-21 meters"; then Add meter (address {meter.address}, or leave empty).
   5. Open a device to watch its values:
@@ -103,6 +104,8 @@ async def run(args: argparse.Namespace) -> int:
     # The simulated meters keep local time where the panel is, as real ones do.
     os.environ["TZ"] = LOCATION["time_zone"]
     time.tzset()
+    # The add-line form lists the simulators' ports (ptys are not seen by a port scan).
+    os.environ["SMARTPOWER_DEV_SERIAL_DIR"] = str(dev / "serial")
     catalogue = load_catalogue()
     meter = SimulatedMeter("makel_c520_3p")
     panel = SimulatedPanel(

@@ -12,8 +12,9 @@ Ids that no simulated device owns are dropped too: on a real line nobody answers
 (pymodbus's server would answer them with exception 4). With ``echo=True`` every response is
 preceded by the client's own request, like a 2-wire RS-485 adapter that hears itself.
 
-Register contents come from :func:`render_device` at the simulator's clock: advance it with
-:meth:`ModbusLineSimulator.advance`, or give ``update_interval`` to let it run by itself.
+Register contents come from each device's :class:`DeviceSimulation` (a physical site model:
+counters integrate the powers it serves) at the simulator's clock, in seconds: advance it with
+:meth:`ModbusLineSimulator.advance`, or give ``update_interval`` to let it run with real time.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import Self
 from hardware_bridge.modbus import Profile, ProfileCatalogue, Value
 from hardware_bridge.simulators.modbus_frames import RtuFrameSplitter, with_crc
 from hardware_bridge.simulators.modbus_server import SerialRegisterServer
-from hardware_bridge.simulators.modbus_values import DeviceImage, render_device
+from hardware_bridge.simulators.modbus_values import DeviceImage, DeviceSimulation
 from hardware_bridge.simulators.virtual_serial import VirtualSerialLink
 
 __all__ = ["Fault", "ModbusLineSimulator", "SimulatedDevice", "devices_from_specs"]
@@ -107,6 +108,14 @@ class ModbusLineSimulator:
         self._pending: dict[int, tuple[int, int, int]] = {}
         self._refusals: dict[int, int] = {}
         self._images: dict[int, tuple[float, DeviceImage]] = {}
+        self._simulations = {
+            d.device_id: DeviceSimulation(
+                d.profile,
+                seed=d.seed if d.seed is not None else d.device_id * 1.3,
+                overrides=d.overrides,
+            )
+            for d in devices
+        }
 
     # -- public API --------------------------------------------------------------------
     @property
@@ -127,7 +136,7 @@ class ModbusLineSimulator:
         return dict(self._image(device_id).values)
 
     def advance(self, seconds: float) -> None:
-        """Move the simulated clock: values drift, energy counters grow."""
+        """Move the simulated clock: powers drift, energy counters integrate them."""
         self.time += seconds
 
     def set_fault(self, device_id: int, fault: Fault | str, *, exception_code: int = 4) -> None:
@@ -204,9 +213,7 @@ class ModbusLineSimulator:
         cached = self._images.get(device_id)
         if cached is not None and cached[0] == self.time:
             return cached[1]
-        device = self._states[device_id].device
-        seed = device.seed if device.seed is not None else device_id * 1.3
-        image = render_device(device.profile, self.time, seed=seed, overrides=device.overrides)
+        image = self._simulations[device_id].render(self.time)
         self._images[device_id] = (self.time, image)
         return image
 

@@ -14,7 +14,8 @@ preceded by the client's own request, like a 2-wire RS-485 adapter that hears it
 
 Register contents come from each device's :class:`DeviceSimulation` (a physical site model:
 counters integrate the powers it serves) at the simulator's clock, in seconds: advance it with
-:meth:`ModbusLineSimulator.advance`, or give ``update_interval`` to let it run with real time.
+:meth:`ModbusLineSimulator.advance`, or give ``update_interval`` to let it run with real time
+(``time_scale`` times faster, when a demonstration wants counters to move visibly).
 """
 
 from __future__ import annotations
@@ -90,13 +91,18 @@ class ModbusLineSimulator:
         update_interval: float | None = None,
         echo: bool = False,
         start_time: float = 0.0,
+        time_scale: float = 1.0,
     ) -> None:
         ids = [d.device_id for d in devices]
         if len(set(ids)) != len(ids):
             raise ValueError("device ids on one line must be unique")
         self._states = {d.device_id: _State(d) for d in devices}
         self._baudrate = baudrate
+        if time_scale <= 0:
+            raise ValueError(f"time_scale must be positive, not {time_scale}")
         self._update_interval = update_interval
+        self.time_scale = time_scale
+        """Simulated seconds per real second while ``update_interval`` runs the clock."""
         self.echo = echo
         self.time = start_time
         self._link = VirtualSerialLink()
@@ -200,7 +206,7 @@ class ModbusLineSimulator:
     async def _tick(self, interval: float) -> None:
         while True:
             await asyncio.sleep(interval)
-            self.advance(interval)
+            self.advance(interval * self.time_scale)
 
     @staticmethod
     def _span(profile: Profile) -> tuple[int, int]:

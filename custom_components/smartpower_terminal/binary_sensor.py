@@ -36,6 +36,7 @@ from .reactive import (
     ATTR_RATE_WINDOW_HOURS,
     PROJECTION_METHOD,
     has_reactive_counters,
+    month_start_attributes,
 )
 
 PARALLEL_UPDATES = 0  # the coordinator does all I/O
@@ -122,6 +123,7 @@ class ReactiveLimitBinarySensor(SmartPowerEntity, BinarySensorEntity):
             ATTR_INDUCTIVE_LIMIT: inductive_limit,
             ATTR_CAPACITIVE_LIMIT: capacitive_limit,
             ATTR_BILLING_MONTH: ratios.month if ratios else None,
+            **month_start_attributes(self.hub.reactive.baseline(self.device_key)),
         }
 
 

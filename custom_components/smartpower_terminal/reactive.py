@@ -61,6 +61,7 @@ __all__ = [
     "compute_ratios",
     "meter_baseline",
     "month_bounds",
+    "month_start_attributes",
     "project_ratios",
 ]
 
@@ -257,6 +258,19 @@ def meter_baseline(
             period=period.period,
         )
     return None
+
+
+def month_start_attributes(baseline: MonthBaseline | None) -> dict[str, Any]:
+    """State attributes saying where a month's start counters came from."""
+    if baseline is None:
+        return {}
+    attributes: dict[str, Any] = {
+        ATTR_MONTH_START_SOURCE: baseline.source,
+        ATTR_MONTH_START_SINCE: baseline.since,
+    }
+    if baseline.period is not None:
+        attributes[ATTR_MONTH_START_PERIOD] = baseline.period
+    return attributes
 
 
 class _ReactiveStore(Store[dict[str, Any]]):

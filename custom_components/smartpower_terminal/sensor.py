@@ -33,13 +33,11 @@ from .entity import (
 )
 from .reactive import (
     ATTR_MONTH_END,
-    ATTR_MONTH_START_PERIOD,
-    ATTR_MONTH_START_SINCE,
-    ATTR_MONTH_START_SOURCE,
     ATTR_PROJECTION_METHOD,
     ATTR_RATE_WINDOW_HOURS,
     PROJECTION_METHOD,
     has_reactive_counters,
+    month_start_attributes,
 )
 
 PARALLEL_UPDATES = 0  # the coordinator does all I/O
@@ -174,14 +172,11 @@ def _projected(side: str) -> Callable[[LineHub, str], SensorValue]:
 
 def _month_start_attributes(hub: LineHub, device_key: str) -> dict[str, Any]:
     """Which month the ratio is for, and where its month-start counters came from."""
-    ratios, baseline = hub.reactive.ratios(device_key), hub.reactive.baseline(device_key)
-    attributes: dict[str, Any] = {ATTR_BILLING_MONTH: ratios.month if ratios else None}
-    if baseline is not None:
-        attributes[ATTR_MONTH_START_SOURCE] = baseline.source
-        attributes[ATTR_MONTH_START_SINCE] = baseline.since
-        if baseline.period is not None:
-            attributes[ATTR_MONTH_START_PERIOD] = baseline.period
-    return attributes
+    ratios = hub.reactive.ratios(device_key)
+    return {
+        ATTR_BILLING_MONTH: ratios.month if ratios else None,
+        **month_start_attributes(hub.reactive.baseline(device_key)),
+    }
 
 
 def _projection_attributes(hub: LineHub, device_key: str) -> dict[str, Any]:

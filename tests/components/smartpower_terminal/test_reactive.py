@@ -287,6 +287,7 @@ async def test_meter_ratio_is_known_from_the_first_readout_and_says_where_from(
         assert float(inductive.state) == pytest.approx(27.29, abs=0.01)
         assert float(capacitive.state) == pytest.approx(49.87, abs=0.01)
         assert hass.states.get(limit).state == "on"
+        assert hass.states.get(limit).attributes["month_start_source"] == SOURCE_METER
         assert inductive.attributes["month_start_source"] == SOURCE_METER
         assert inductive.attributes["month_start_period"] == 1
         assert inductive.attributes["month_start_since"].startswith(

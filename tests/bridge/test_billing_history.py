@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
-from hardware_bridge import LineConfig, LineProtocol, LineTerminal, MeterConfig, SerialSettings
+from hardware_bridge import (
+    BillingPeriod,
+    LineConfig,
+    LineProtocol,
+    LineTerminal,
+    MeterConfig,
+    SerialSettings,
+)
+from hardware_bridge.iec62056 import parse_readout
+from hardware_bridge.obis import map_datasets
 from hardware_bridge.simulators.iec_meter import MeterSimulator, SimulatedMeter
+from hardware_bridge.terminal import _billing_history
 
 
 async def test_meter_snapshot_carries_past_billing_periods_with_their_reset_dates() -> None:
@@ -33,3 +44,34 @@ async def test_meter_snapshot_carries_past_billing_periods_with_their_reset_date
     assert second.values["energy_import_total"] == pytest.approx(19.608)
     # the current value is never taken from the history
     assert snapshot.values["energy_import_total"] == pytest.approx(meter.counter("1.8.0"), abs=0.01)
+
+
+SAMPLES = Path(__file__).parent / "iec62056" / "samples"
+UTC_ZONE = UTC
+
+
+def _history(name: str) -> tuple[BillingPeriod, ...]:
+    readout = parse_readout((SAMPLES / name).read_bytes())
+    return _billing_history(map_datasets(readout.datasets), UTC_ZONE)
+
+
+def test_makel_sample_closed_its_last_period_at_the_start_of_june() -> None:
+    first = _history("tr_makel_c520_techviewer.txt")[0]
+    assert first.reset == datetime(2023, 6, 1, 0, 0, tzinfo=UTC_ZONE)  # read on 2023-06-14
+    assert first.values["reactive_inductive_total"] == pytest.approx(6.650)
+
+
+def test_iskra_sample_zero_padded_periods_and_compact_stamps() -> None:
+    """``1-0:0.1.2*01(1703010000)``: period 01 closed 2017-03-01 00:00 (read 2017-03-18)."""
+    history = _history("iskra_mt174_smartmeter-obis.txt")
+    assert [p.period for p in history[:3]] == [1, 2, 3]
+    assert history[0].reset == datetime(2017, 3, 1, 0, 0, tzinfo=UTC_ZONE)
+    assert history[0].values["energy_import_total"] == pytest.approx(7904.135)
+    assert history[1].reset == datetime(2017, 2, 1, 0, 0, tzinfo=UTC_ZONE)
+
+
+def test_luna_sample_last_closed_a_period_two_months_before_it_was_read() -> None:
+    """Read on 2020-04-06 with ``0.1.2*1(20-02-01,00:00)``: its ``*1`` counters are where
+    February started, not April — the reset date is what tells them apart."""
+    first = _history("tr_luna_embedded4ever.txt")[0]
+    assert first.reset == datetime(2020, 2, 1, 0, 0, tzinfo=UTC_ZONE)

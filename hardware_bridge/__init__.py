@@ -6,6 +6,7 @@ integration, the daemon); everything else is internal and may change.
 
 from hardware_bridge.modbus import Profile, ProfileCatalogue, ProfileError, ScanHit, load_catalogue
 from hardware_bridge.models import (
+    BillingPeriod,
     DeviceInfo,
     DeviceSnapshot,
     LineProtocol,
@@ -29,6 +30,7 @@ from hardware_bridge.terminal import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "BillingPeriod",
     "DeviceInfo",
     "DeviceSnapshot",
     "LineConfig",

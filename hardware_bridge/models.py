@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Literal
 
 __all__ = [
+    "BillingPeriod",
     "DeviceInfo",
     "DeviceSnapshot",
     "LineProtocol",
@@ -66,6 +67,20 @@ class DeviceInfo:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class BillingPeriod:
+    """Counters a meter stored when it closed a past billing period (OBIS ``X*N``).
+
+    ``period`` 1 is the most recent; ``reset`` is when the meter closed it (OBIS ``0.1.2*N``,
+    the meter's local time; ``None`` if the meter did not say), so its values are the
+    counters at the start of the period that followed.
+    """
+
+    period: int
+    reset: datetime | None
+    values: Mapping[str, Value] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DeviceSnapshot:
     """What one device answered in its last poll; ``available`` False means no value is trusted."""
 
@@ -78,3 +93,5 @@ class DeviceSnapshot:
     consecutive_failures: int = 0
     requests: int = 0
     round_trip: float | None = None
+    history: tuple[BillingPeriod, ...] = ()
+    """Past billing periods a meter keeps, most recent first (empty for other devices)."""

@@ -36,6 +36,7 @@ from hardware_bridge.modbus import (
     load_catalogue,
 )
 from hardware_bridge.models import (
+    BillingPeriod,
     DeviceInfo,
     DeviceSnapshot,
     LineProtocol,
@@ -43,7 +44,13 @@ from hardware_bridge.models import (
     PollGroup,
     Value,
 )
-from hardware_bridge.obis import OBIS_TABLE, MeterValues, ObisDefinition, map_datasets
+from hardware_bridge.obis import (
+    OBIS_TABLE,
+    MeterValues,
+    ObisDefinition,
+    map_datasets,
+    normalise_code,
+)
 from hardware_bridge.precision import display_precision, resolution_decimals
 from hardware_bridge.serial_line import SerialSettings
 
@@ -418,6 +425,7 @@ class LineTerminal:
                 last_error=None if reading.bcc_ok else "block check character mismatch",
                 requests=reading.attempts,
                 round_trip=time.monotonic() - started,
+                history=_billing_history(values, self.config.meter_timezone),
             )
         _log_transition(key, previous, snapshot)
         state.snapshot = snapshot
@@ -463,6 +471,28 @@ def _clock_values(values: MeterValues, tz: tzinfo | None) -> dict[str, Value]:
         if stamp is not None:
             out["max_demand_time"] = stamp
     return out
+
+
+_RESET_DATE = "0.1.2"  # TEDAŞ-MLZ/2017-062.B clause 102: date and time of the period's reset
+
+
+def _billing_history(values: MeterValues, tz: tzinfo | None) -> tuple[BillingPeriod, ...]:
+    """The billing periods a readout carries (``1.8.0*1``…), with their reset times."""
+    zone = tz or datetime.now().astimezone().tzinfo or UTC
+    counters: dict[int, dict[str, Value]] = {}
+    for measurement in values.history:
+        if measurement.key is None or measurement.period is None:
+            continue
+        if isinstance(measurement.value, float):
+            counters.setdefault(measurement.period, {})[measurement.key] = measurement.value
+    resets: dict[int, datetime | None] = {}
+    for dataset in values.extras:
+        code, period = normalise_code(dataset.address)
+        if code == _RESET_DATE and period is not None and dataset.values:
+            resets[period] = parse_meter_stamp(dataset.values[0].value, zone)
+    return tuple(
+        BillingPeriod(period=n, reset=resets.get(n), values=counters[n]) for n in sorted(counters)
+    )
 
 
 def _unavailable(key: str, state: _DeviceState, error: str, requests: int = 0) -> DeviceSnapshot:

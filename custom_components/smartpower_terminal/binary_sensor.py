@@ -1,4 +1,4 @@
-"""Binary sensors: compensation stages, status and alarm bits, reactive limit exceeded."""
+"""Binary sensors: compensation stages, status and alarm bits, reactive limit and penalty risk."""
 
 from __future__ import annotations
 
@@ -28,13 +28,27 @@ from .const import (
 from .coordinator import LineHub
 from .data import SmartPowerConfigEntry
 from .entity import SmartPowerEntity, async_add_device_entities, coordinator_for
-from .reactive import has_reactive_counters
+from .reactive import (
+    ATTR_MONTH_END,
+    ATTR_PROJECTED_CAPACITIVE,
+    ATTR_PROJECTED_INDUCTIVE,
+    ATTR_PROJECTION_METHOD,
+    ATTR_RATE_WINDOW_HOURS,
+    PROJECTION_METHOD,
+    has_reactive_counters,
+    month_start_attributes,
+)
 
 PARALLEL_UPDATES = 0  # the coordinator does all I/O
 
 REACTIVE_LIMIT = BinarySensorEntityDescription(
     key="reactive_limit_exceeded",
     translation_key="reactive_limit_exceeded",
+    device_class=BinarySensorDeviceClass.PROBLEM,
+)
+PENALTY_RISK = BinarySensorEntityDescription(
+    key="reactive_penalty_risk",
+    translation_key="reactive_penalty_risk",
     device_class=BinarySensorDeviceClass.PROBLEM,
 )
 
@@ -58,12 +72,12 @@ def _device_binary_sensors(
         for spec in specs
         if spec.kind == "bool" and spec.key not in known
     ]
-    if REACTIVE_LIMIT.key not in known and has_reactive_counters({s.key for s in specs}):
-        new.append(
-            ReactiveLimitBinarySensor(
-                coordinator_for(hub, PollGroup.SLOW), subentry, REACTIVE_LIMIT
-            )
-        )
+    if has_reactive_counters({s.key for s in specs}):
+        slow = coordinator_for(hub, PollGroup.SLOW)
+        if REACTIVE_LIMIT.key not in known:
+            new.append(ReactiveLimitBinarySensor(slow, subentry, REACTIVE_LIMIT))
+        if PENALTY_RISK.key not in known:
+            new.append(PenaltyRiskBinarySensor(slow, subentry, PENALTY_RISK))
     known.update(entity.entity_description.key for entity in new)
     return new
 
@@ -109,4 +123,31 @@ class ReactiveLimitBinarySensor(SmartPowerEntity, BinarySensorEntity):
             ATTR_INDUCTIVE_LIMIT: inductive_limit,
             ATTR_CAPACITIVE_LIMIT: capacitive_limit,
             ATTR_BILLING_MONTH: ratios.month if ratios else None,
+            **month_start_attributes(self.hub.reactive.baseline(self.device_key)),
+        }
+
+
+class PenaltyRiskBinarySensor(ReactiveLimitBinarySensor):
+    """On while a month-end projection of a ratio is above its limit (act before the bill)."""
+
+    @property
+    def is_on(self) -> bool | None:
+        ratios = self.hub.reactive.ratios(self.device_key)
+        projection = ratios.projection if ratios else None
+        if projection is None:
+            return None
+        inductive_limit, capacitive_limit = self._limits()
+        return projection.inductive > inductive_limit or projection.capacitive > capacitive_limit
+
+    @property
+    def extra_state_attributes(self) -> Mapping[str, Any]:
+        ratios = self.hub.reactive.ratios(self.device_key)
+        projection = ratios.projection if ratios else None
+        return {
+            **super().extra_state_attributes,
+            ATTR_PROJECTED_INDUCTIVE: projection.inductive if projection else None,
+            ATTR_PROJECTED_CAPACITIVE: projection.capacitive if projection else None,
+            ATTR_PROJECTION_METHOD: PROJECTION_METHOD,
+            ATTR_RATE_WINDOW_HOURS: projection.window_hours if projection else None,
+            ATTR_MONTH_END: projection.month_end.isoformat() if projection else None,
         }

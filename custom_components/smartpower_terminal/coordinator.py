@@ -43,18 +43,14 @@ from .const import (
 )
 from .data import SmartPowerConfigEntry
 from .guard import CounterGuard
-from .reactive import COUNTER_KEYS, ReactiveTracker
+from .reactive import COUNTER_KEYS, DERIVED_ENTITY_KEYS, ReactiveTracker
 
 __all__ = ["LineHub", "SmartPowerCoordinator", "entity_unique_id", "unreachable_issue_id"]
 
 _LOGGER = logging.getLogger(__name__)
 
 # Entities computed here from counters: polling them means polling the counters.
-DERIVED_KEYS: Mapping[str, tuple[str, ...]] = {
-    "reactive_inductive_ratio": COUNTER_KEYS,
-    "reactive_capacitive_ratio": COUNTER_KEYS,
-    "reactive_limit_exceeded": COUNTER_KEYS,
-}
+DERIVED_KEYS: Mapping[str, tuple[str, ...]] = dict.fromkeys(DERIVED_ENTITY_KEYS, COUNTER_KEYS)
 _METER_READOUT = "readout"  # any key: a meter readout returns everything
 
 
@@ -266,7 +262,7 @@ class LineHub:
                     shown = self.guard.check(device_key, key, float(value), spec.unit, now)
                 values[key] = shown
             if snapshot.available:
-                self.reactive.update(device_key, values, dt_util.as_local(now))
+                self.reactive.update(device_key, values, dt_util.as_local(now), snapshot.history)
                 self._update_device_info(device_key, snapshot.info)
             self._update_repair(device_key, snapshot, now)
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from homeassistant.components.sensor import (
     SensorDeviceClass,
@@ -21,6 +22,7 @@ from homeassistant.helpers.typing import StateType
 
 from hardware_bridge import MeasurementSpec, PollGroup
 
+from .const import ATTR_BILLING_MONTH
 from .coordinator import LineHub
 from .data import SmartPowerConfigEntry
 from .entity import (
@@ -29,7 +31,14 @@ from .entity import (
     coordinator_for,
     primary_coordinator,
 )
-from .reactive import has_reactive_counters
+from .reactive import (
+    ATTR_MONTH_END,
+    ATTR_PROJECTION_METHOD,
+    ATTR_RATE_WINDOW_HOURS,
+    PROJECTION_METHOD,
+    has_reactive_counters,
+    month_start_attributes,
+)
 
 PARALLEL_UPDATES = 0  # the coordinator does all I/O
 
@@ -116,16 +125,6 @@ def _round_trip(hub: LineHub, device_key: str) -> SensorValue:
     return round(snapshot.round_trip * 1000, 1)
 
 
-def _inductive(hub: LineHub, device_key: str) -> SensorValue:
-    ratios = hub.reactive.ratios(device_key)
-    return ratios.inductive if ratios else None
-
-
-def _capacitive(hub: LineHub, device_key: str) -> SensorValue:
-    ratios = hub.reactive.ratios(device_key)
-    return ratios.capacitive if ratios else None
-
-
 DIAGNOSTIC_SENSORS: tuple[SmartPowerSensorDescription, ...] = (
     SmartPowerSensorDescription(
         key="last_read",
@@ -155,23 +154,69 @@ DIAGNOSTIC_SENSORS: tuple[SmartPowerSensorDescription, ...] = (
     ),
 )
 
+
+# -- reactive ratios and their month-end projection --------------------------------------
+def _ratio(side: str) -> Callable[[LineHub, str], SensorValue]:
+    def value(hub: LineHub, device_key: str) -> SensorValue:
+        ratios = hub.reactive.ratios(device_key)
+        return getattr(ratios, side) if ratios else None
+
+    return value
+
+
+def _projected(side: str) -> Callable[[LineHub, str], SensorValue]:
+    def value(hub: LineHub, device_key: str) -> SensorValue:
+        ratios = hub.reactive.ratios(device_key)
+        projection = ratios.projection if ratios else None
+        return getattr(projection, side) if projection else None
+
+    return value
+
+
+def _month_start_attributes(hub: LineHub, device_key: str) -> dict[str, Any]:
+    """Which month the ratio is for, and where its month-start counters came from."""
+    ratios = hub.reactive.ratios(device_key)
+    return {
+        ATTR_BILLING_MONTH: ratios.month if ratios else None,
+        **month_start_attributes(hub.reactive.baseline(device_key)),
+    }
+
+
+def _projection_attributes(hub: LineHub, device_key: str) -> dict[str, Any]:
+    ratios = hub.reactive.ratios(device_key)
+    projection = ratios.projection if ratios else None
+    return {
+        **_month_start_attributes(hub, device_key),
+        ATTR_PROJECTION_METHOD: PROJECTION_METHOD,
+        ATTR_RATE_WINDOW_HOURS: projection.window_hours if projection else None,
+        ATTR_MONTH_END: projection.month_end.isoformat() if projection else None,
+    }
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReactiveSensorDescription(SmartPowerSensorDescription):
+    attributes_fn: Callable[[LineHub, str], Mapping[str, Any]]
+
+
+def _reactive_description(
+    key: str, value_fn: Callable[[LineHub, str], SensorValue], projection: bool
+) -> ReactiveSensorDescription:
+    return ReactiveSensorDescription(
+        key=key,
+        translation_key=key,
+        native_unit_of_measurement=PERCENTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=1,
+        value_fn=value_fn,
+        attributes_fn=_projection_attributes if projection else _month_start_attributes,
+    )
+
+
 REACTIVE_SENSORS: tuple[SmartPowerSensorDescription, ...] = (
-    SmartPowerSensorDescription(
-        key="reactive_inductive_ratio",
-        translation_key="reactive_inductive_ratio",
-        native_unit_of_measurement=PERCENTAGE,
-        state_class=SensorStateClass.MEASUREMENT,
-        suggested_display_precision=1,
-        value_fn=_inductive,
-    ),
-    SmartPowerSensorDescription(
-        key="reactive_capacitive_ratio",
-        translation_key="reactive_capacitive_ratio",
-        native_unit_of_measurement=PERCENTAGE,
-        state_class=SensorStateClass.MEASUREMENT,
-        suggested_display_precision=1,
-        value_fn=_capacitive,
-    ),
+    _reactive_description("reactive_inductive_ratio", _ratio("inductive"), False),
+    _reactive_description("reactive_capacitive_ratio", _ratio("capacitive"), False),
+    _reactive_description("reactive_inductive_projection", _projected("inductive"), True),
+    _reactive_description("reactive_capacitive_projection", _projected("capacitive"), True),
 )
 
 
@@ -197,7 +242,8 @@ def _device_sensors(
             coordinator = (
                 coordinator_for(hub, group) if group else primary_coordinator(hub, subentry)
             )
-            new.append(SmartPowerSensor(coordinator, subentry, description))
+            cls = ReactiveSensor if description in REACTIVE_SENSORS else SmartPowerSensor
+            new.append(cls(coordinator, subentry, description))
     known.update(entity.entity_description.key for entity in new)
     return new
 
@@ -226,3 +272,13 @@ class SmartPowerSensor(SmartPowerEntity, SensorEntity):
 
 class CounterSensor(SmartPowerSensor, RestoreEntity):
     """An energy counter: its last state seeds the guard after a restart (see guard.py)."""
+
+
+class ReactiveSensor(SmartPowerSensor):
+    """A reactive ratio or its projection, with where its month start and rates come from."""
+
+    entity_description: ReactiveSensorDescription
+
+    @property
+    def extra_state_attributes(self) -> Mapping[str, Any]:
+        return self.entity_description.attributes_fn(self.hub, self.device_key)

@@ -12,8 +12,10 @@ Ids that no simulated device owns are dropped too: on a real line nobody answers
 (pymodbus's server would answer them with exception 4). With ``echo=True`` every response is
 preceded by the client's own request, like a 2-wire RS-485 adapter that hears itself.
 
-Register contents come from :func:`render_device` at the simulator's clock: advance it with
-:meth:`ModbusLineSimulator.advance`, or give ``update_interval`` to let it run by itself.
+Register contents come from each device's :class:`DeviceSimulation` (a physical site model:
+counters integrate the powers it serves) at the simulator's clock, in seconds: advance it with
+:meth:`ModbusLineSimulator.advance`, or give ``update_interval`` to let it run with real time
+(``time_scale`` times faster, when a demonstration wants counters to move visibly).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import Self
 from hardware_bridge.modbus import Profile, ProfileCatalogue, Value
 from hardware_bridge.simulators.modbus_frames import RtuFrameSplitter, with_crc
 from hardware_bridge.simulators.modbus_server import SerialRegisterServer
-from hardware_bridge.simulators.modbus_values import DeviceImage, render_device
+from hardware_bridge.simulators.modbus_values import DeviceImage, DeviceSimulation
 from hardware_bridge.simulators.virtual_serial import VirtualSerialLink
 
 __all__ = ["Fault", "ModbusLineSimulator", "SimulatedDevice", "devices_from_specs"]
@@ -89,13 +91,18 @@ class ModbusLineSimulator:
         update_interval: float | None = None,
         echo: bool = False,
         start_time: float = 0.0,
+        time_scale: float = 1.0,
     ) -> None:
         ids = [d.device_id for d in devices]
         if len(set(ids)) != len(ids):
             raise ValueError("device ids on one line must be unique")
         self._states = {d.device_id: _State(d) for d in devices}
         self._baudrate = baudrate
+        if time_scale <= 0:
+            raise ValueError(f"time_scale must be positive, not {time_scale}")
         self._update_interval = update_interval
+        self.time_scale = time_scale
+        """Simulated seconds per real second while ``update_interval`` runs the clock."""
         self.echo = echo
         self.time = start_time
         self._link = VirtualSerialLink()
@@ -107,6 +114,14 @@ class ModbusLineSimulator:
         self._pending: dict[int, tuple[int, int, int]] = {}
         self._refusals: dict[int, int] = {}
         self._images: dict[int, tuple[float, DeviceImage]] = {}
+        self._simulations = {
+            d.device_id: DeviceSimulation(
+                d.profile,
+                seed=d.seed if d.seed is not None else d.device_id * 1.3,
+                overrides=d.overrides,
+            )
+            for d in devices
+        }
 
     # -- public API --------------------------------------------------------------------
     @property
@@ -127,7 +142,7 @@ class ModbusLineSimulator:
         return dict(self._image(device_id).values)
 
     def advance(self, seconds: float) -> None:
-        """Move the simulated clock: values drift, energy counters grow."""
+        """Move the simulated clock: powers drift, energy counters integrate them."""
         self.time += seconds
 
     def set_fault(self, device_id: int, fault: Fault | str, *, exception_code: int = 4) -> None:
@@ -191,7 +206,7 @@ class ModbusLineSimulator:
     async def _tick(self, interval: float) -> None:
         while True:
             await asyncio.sleep(interval)
-            self.advance(interval)
+            self.advance(interval * self.time_scale)
 
     @staticmethod
     def _span(profile: Profile) -> tuple[int, int]:
@@ -204,9 +219,7 @@ class ModbusLineSimulator:
         cached = self._images.get(device_id)
         if cached is not None and cached[0] == self.time:
             return cached[1]
-        device = self._states[device_id].device
-        seed = device.seed if device.seed is not None else device_id * 1.3
-        image = render_device(device.profile, self.time, seed=seed, overrides=device.overrides)
+        image = self._simulations[device_id].render(self.time)
         self._images[device_id] = (self.time, image)
         return image
 

@@ -146,7 +146,8 @@ async def test_values_change_and_counters_grow(catalogue: ProfileCatalogue) -> N
         ModbusBus(SerialSettings(port=sim.path), timeout=0.5) as bus,
     ):
         first = await bus.read_device(4, em24)
-        sim.advance(20.0)
+        # the EM24 counts in 0.1 kWh: ten minutes of a few kW move it by several steps
+        sim.advance(600.0)
         second = await bus.read_device(4, em24)
         assert_same_values(second.values, sim.values(4))
     energy_before = first.values["energy_import_total"]

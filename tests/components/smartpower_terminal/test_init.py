@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from homeassistant.config_entries import ConfigEntryState, ConfigSubentry
-from homeassistant.const import STATE_UNAVAILABLE
+from homeassistant.const import EVENT_HOMEASSISTANT_FINAL_WRITE, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers import issue_registry as ir
@@ -190,6 +190,8 @@ async def test_scan_while_loaded_and_removal_forgets_the_month_start(
             "sensor", DOMAIN, "somebody_else", config_entry=entry
         )
         assert data.hub.wanted(coordinator_module.PollGroup.FAST)
+        # the month start is written shortly after the first readings, at the latest at stop
+        hass.bus.async_fire(EVENT_HOMEASSISTANT_FINAL_WRITE)
         await hass.async_block_till_done()
         assert f"{DOMAIN}.{entry.entry_id}.reactive" in hass_storage
         await hass.config_entries.async_remove(entry.entry_id)

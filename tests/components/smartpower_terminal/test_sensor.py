@@ -14,6 +14,7 @@ from homeassistant.util import dt as dt_util
 
 from custom_components.smartpower_terminal.const import DOMAIN
 from custom_components.smartpower_terminal.guard import CounterGuard
+from custom_components.smartpower_terminal.reactive import DERIVED_ENTITY_KEYS
 from hardware_bridge import PollGroup
 from hardware_bridge.simulators.iec_meter import SimulatedMeter
 from hardware_bridge.simulators.modbus_line import Fault
@@ -174,14 +175,12 @@ async def test_disabled_entities_are_not_read(hass: HomeAssistant, tmp_path: Pat
         assert "voltage_l2" in fast
         # the reactive ratios still need the active energy counter
         assert "energy_import_total" in hub.wanted(PollGroup.SLOW)["ana"]
-        for key in ("reactive_inductive_ratio", "reactive_capacitive_ratio"):
+        for key in DERIVED_ENTITY_KEYS:
+            platform = "binary_sensor" if key.endswith(("_exceeded", "_risk")) else "sensor"
             registry.async_update_entity(
-                entity_id(hass, entry, "ana", key), disabled_by=er.RegistryEntryDisabler.USER
+                entity_id(hass, entry, "ana", key, platform),
+                disabled_by=er.RegistryEntryDisabler.USER,
             )
-        registry.async_update_entity(
-            entity_id(hass, entry, "ana", "reactive_limit_exceeded", "binary_sensor"),
-            disabled_by=er.RegistryEntryDisabler.USER,
-        )
         assert "energy_import_total" not in hub.wanted(PollGroup.SLOW)["ana"]
         await unload(hass, entry)
 

@@ -148,12 +148,16 @@ def fresh_home_assistant_venv(venv: Path, version: str) -> Path:
 
 def installed_version(python: Path, distribution: str) -> str | None:
     script = "import importlib.metadata as m, sys; print(m.version(sys.argv[1]))"
+    # Clean environment, run from the venv: neither PYTHONPATH nor the working directory may
+    # show the checkout (an editable install leaves its metadata there).
     done = subprocess.run(
         [str(python), "-c", script, distribution],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
+        cwd=python.parent,
+        env=_clean_env(),
     )
     return done.stdout.strip() if done.returncode == 0 else None
 

@@ -119,8 +119,11 @@ def build_distributions(dist: Path) -> Path:
     with tempfile.TemporaryDirectory(prefix="smartpower-src-") as tmp:
         source = Path(tmp) / "src"
         shutil.copytree(REPO, source, ignore=NOT_SOURCE, symlinks=True)
+        # Without --sdist/--wheel uv builds the sdist, then the wheel from the sdist (as
+        # `python -m build` does in the release workflow): a file left out of the sdist is
+        # missing from the wheel too.
         _run(
-            _uv("build", "--quiet", "--sdist", "--wheel", "--out-dir", str(dist), str(source)),
+            _uv("build", "--quiet", "--out-dir", str(dist), str(source)),
             "building the sdist and wheel",
             BUILD_TIMEOUT,
             env=_clean_env(),

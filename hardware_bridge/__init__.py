@@ -27,7 +27,7 @@ from hardware_bridge.terminal import (
     scan_modbus_line,
 )
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "BillingPeriod",

@@ -74,3 +74,6 @@ class DeviceSnapshot:
     consecutive_failures: int = 0
     requests: int = 0
     round_trip: float | None = None
+    read_keys: frozenset[str] | None = None
+    """The keys this poll actually read; the other ``values`` are carried over from earlier
+    polls (another poll group). None means every value is fresh (a meter readout)."""

@@ -87,6 +87,8 @@ class MeterConfig:
     address: str = ""
     mode: Literal["full", "short"] = "full"
     max_baud: int = 9600
+    name: str | None = None
+    """What log lines call the meter (the key when None)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -94,6 +96,8 @@ class ModbusDeviceConfig:
     key: str
     device_id: int
     profile_id: str
+    name: str | None = None
+    """What log lines call the device (the key when None)."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.device_id <= 247:
@@ -202,6 +206,9 @@ class LineTerminal:
         self._state: dict[str, _DeviceState] = {}
         self._catalogue: ProfileCatalogue | None = None
         self._line_error: str | None = None
+        self._devices = {d.key: d for d in config.devices}
+        self._names = {m.key: m.name or m.key for m in config.meters}
+        self._names.update({d.key: d.name or d.key for d in config.devices})
         if config.protocol is LineProtocol.MODBUS:
             catalogue = catalogue or load_catalogue(config.profiles_dir)
             self._catalogue = catalogue
@@ -310,7 +317,7 @@ class LineTerminal:
     ) -> tuple[DeviceSnapshot, str | None]:
         if self._bus is None:
             raise RuntimeError("the line is not open")
-        device = next(d for d in self.config.devices if d.key == key)
+        device = self._devices[key]
         profile = self._profiles[key]
         state = self._state[key]
         started = time.monotonic()
@@ -335,12 +342,13 @@ class LineTerminal:
                 last_error=error,
                 requests=reading.requests,
                 round_trip=elapsed / reading.requests if reading.requests else None,
+                read_keys=frozenset(reading.values),
             )
         else:
             snapshot = _unavailable(
                 key, state, error or "no value could be read", requests=reading.requests
             )
-        _log_transition(key, previous, snapshot)
+        _log_transition(self._names[key], previous, snapshot)
         state.snapshot = snapshot
         return snapshot, error if line_failed else None
 
@@ -389,7 +397,7 @@ class LineTerminal:
                 requests=reading.attempts,
                 round_trip=time.monotonic() - started,
             )
-        _log_transition(key, previous, snapshot)
+        _log_transition(self._names[key], previous, snapshot)
         state.snapshot = snapshot
         return snapshot, line_error
 
@@ -468,13 +476,13 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _log_transition(key: str, before: DeviceSnapshot | None, after: DeviceSnapshot) -> None:
+def _log_transition(name: str, before: DeviceSnapshot | None, after: DeviceSnapshot) -> None:
     """Log once when a device stops answering and once when it is back."""
     was_available = before.available if before is not None else True
     if was_available and not after.available:
-        _LOGGER.warning("%s is not answering: %s", key, after.last_error)
+        _LOGGER.warning("%s is not answering: %s", name, after.last_error)
     elif not was_available and after.available:
-        _LOGGER.info("%s answers again", key)
+        _LOGGER.info("%s answers again", name)
 
 
 async def scan_modbus_line(

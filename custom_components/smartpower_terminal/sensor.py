@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 
 from homeassistant.components.sensor import (
     SensorDeviceClass,
@@ -73,8 +74,18 @@ def _measurement_value(key: str, kind: str) -> Callable[[LineHub, str], SensorVa
     return value
 
 
+# Values that change on every readout (a meter's clock): as entities they would write a state
+# and a logbook entry on every poll. Disabled by default; ``meter_time_drift`` shows the clock.
+TICKING_KEYS = frozenset({"meter_time"})
+
+
+@cache
 def spec_description(spec: MeasurementSpec) -> SmartPowerSensorDescription:
-    """An entity description from what the bridge says about one value."""
+    """An entity description from what the bridge says about one value.
+
+    Shared by every device with the same spec (the same profile): a line of 247 devices
+    would otherwise hold thousands of equal descriptions.
+    """
     numeric = spec.kind == "number"
     return SmartPowerSensorDescription(
         key=spec.key,
@@ -90,7 +101,7 @@ def spec_description(spec: MeasurementSpec) -> SmartPowerSensorDescription:
         ),
         state_class=_state_class(spec.state_class) if numeric else None,
         suggested_display_precision=spec.precision if numeric else None,
-        entity_registry_enabled_default=spec.enabled_by_default,
+        entity_registry_enabled_default=spec.enabled_by_default and spec.key not in TICKING_KEYS,
         entity_category=EntityCategory.DIAGNOSTIC if spec.diagnostic else None,
         value_fn=_measurement_value(spec.key, spec.kind),
     )
@@ -123,12 +134,15 @@ def _capacitive(hub: LineHub, device_key: str) -> SensorValue:
     return ratios.capacitive if ratios else None
 
 
+# ``last_read`` and ``round_trip`` change on every poll of every device: enabled, they would
+# write a state (and, for the timestamp, a logbook entry) each time. Disabled by default.
 DIAGNOSTIC_SENSORS: tuple[SmartPowerSensorDescription, ...] = (
     SmartPowerSensorDescription(
         key="last_read",
         translation_key="last_read",
         device_class=SensorDeviceClass.TIMESTAMP,
         entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
         value_fn=_last_read,
         line_level=True,
     ),
@@ -148,6 +162,7 @@ DIAGNOSTIC_SENSORS: tuple[SmartPowerSensorDescription, ...] = (
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=0,
         entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
         value_fn=_round_trip,
     ),
 )
@@ -219,6 +234,9 @@ class SmartPowerSensor(SmartPowerEntity, SensorEntity):
     @property
     def native_value(self) -> SensorValue:
         return self.entity_description.value_fn(self.hub, self.device_key)
+
+    def shown(self) -> object:
+        return (self.available, self.native_value, self.extra_state_attributes)
 
 
 class CounterSensor(SmartPowerSensor, RestoreEntity):

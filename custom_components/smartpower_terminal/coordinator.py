@@ -121,6 +121,7 @@ class LineHub:
         self.specs_version = 0
         """Grows whenever a device's set of values changes (a meter's readout brings new keys)."""
         self._wanted: dict[PollGroup, dict[str, set[str]]] = {}
+        """Keys to read per poll group and device; emptied when they may have changed."""
         self._issue_may_exist = set(terminal.device_keys)
         """Devices whose unreachable repair may exist (at start: any, from an earlier run)."""
         self.guard.names = {
@@ -197,11 +198,11 @@ class LineHub:
         readout failed) gets its enabled-by-default keys. Worked out again only when this
         entry's entities or a device's values changed.
         """
-        if (cached := self._wanted.get(group)) is None:
-            cached = self._wanted[group] = self._work_out_wanted(group)
-        return cached
+        if not self._wanted:
+            self._wanted = self._work_out_wanted()
+        return self._wanted[group]
 
-    def _work_out_wanted(self, group: PollGroup) -> dict[str, set[str]]:
+    def _work_out_wanted(self) -> dict[PollGroup, dict[str, set[str]]]:
         registry = er.async_get(self.hass)
         device_keys = set(self.terminal.device_keys)
         enabled: dict[str, set[str]] = {}
@@ -213,21 +214,22 @@ class LineHub:
             registered.add(device_key)
             if reg_entry.disabled_by is None:
                 enabled.setdefault(device_key, set()).update(DERIVED_KEYS.get(key, (key,)))
-        out: dict[str, set[str]] = {}
+        out: dict[PollGroup, dict[str, set[str]]] = {group: {} for group in PollGroup}
+        iec = self.terminal.config.protocol is LineProtocol.IEC62056
         for device_key in self.terminal.device_keys:
             specs = self.specs(device_key)
             if not specs:
-                iec = self.terminal.config.protocol is LineProtocol.IEC62056
-                if iec and group is PollGroup.SLOW:
-                    out[device_key] = {_METER_READOUT}
+                if iec:
+                    out[PollGroup.SLOW][device_key] = {_METER_READOUT}
                 continue
             if device_key in registered:
                 keys = enabled.get(device_key, set())
-                chosen = {s.key for s in specs if s.group is group and s.key in keys}
+                wanted = [s for s in specs if s.key in keys]
             else:
-                chosen = {s.key for s in specs if s.group is group and s.enabled_by_default}
-            if chosen:
-                out[device_key] = chosen
+                wanted = [s for s in specs if s.enabled_by_default]
+            for group, per_device in out.items():
+                if chosen := {s.key for s in wanted if s.group is group}:
+                    per_device[device_key] = chosen
         return out
 
     @callback

@@ -14,9 +14,8 @@ from typing import Any
 from homeassistant.components.diagnostics import REDACTED, async_redact_data
 from homeassistant.core import HomeAssistant
 
-from .data import SmartPowerConfigEntry
-
 from .const import CONF_ADDRESS, CONF_PORT
+from .data import SmartPowerConfigEntry
 
 TO_REDACT = {
     CONF_PORT,

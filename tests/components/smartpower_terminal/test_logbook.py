@@ -41,9 +41,13 @@ async def test_polling_steady_values_writes_no_logbook_entries(
     hass: HomeAssistant,
     hass_client: ClientSessionGenerator,
     tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # every poll must be answered: a busy machine must not make a device miss one
+    monkeypatch.setattr("custom_components.smartpower_terminal.MODBUS_TIMEOUT", 2.0)
+    monkeypatch.setattr("custom_components.smartpower_terminal.METER_REACTION_TIMEOUT", 2.0)
     assert await async_setup_component(hass, "logbook", {})
-    meter = SimulatedMeter("makel_c520_3p")
+    meter = SimulatedMeter("makel_c520_3p", load_kw=0.0, reactive_kvar=0.0)  # steady counters
     async with (
         modbus_line(tmp_path / "ttyUSB0", [(1, "eastron_sdm630"), (2, "kael_varkombi")]) as line,
         meter_line([meter]) as meters,

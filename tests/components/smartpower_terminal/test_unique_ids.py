@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from unittest.mock import AsyncMock, patch
 
+import pytest
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
@@ -43,8 +44,10 @@ def _entities(hass: HomeAssistant, entry: MockConfigEntry) -> dict[str, str]:
 
 
 async def test_a_line_moved_to_another_adapter_keeps_its_entities(
-    hass: HomeAssistant, tmp_path: Path
+    hass: HomeAssistant, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # every poll must be answered: a busy machine must not make a device miss one
+    monkeypatch.setattr("custom_components.smartpower_terminal.MODBUS_TIMEOUT", 2.0)
     async with modbus_line(tmp_path / "ttyUSB0", [(1, "eastron_sdm630")]) as line:
         entry = modbus_entry(str(line.port), [("sdm", 1, "eastron_sdm630")])
         entry.add_to_hass(hass)

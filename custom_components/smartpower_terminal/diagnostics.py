@@ -67,6 +67,8 @@ def _jsonable(value: object) -> object:
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
+    if isinstance(value, set | frozenset):
+        return sorted(str(v) for v in value)
     if isinstance(value, str | int | float | bool) or value is None:
         return value
     return str(value)

@@ -58,6 +58,7 @@ def test_values_become_plain_json() -> None:
 
     when = datetime(2025, 5, 1, tzinfo=UTC)
     assert _jsonable({"a": (1, when), 2: None}) == {"a": [1, str(when)], "2": None}
+    assert _jsonable({"read_keys": frozenset({"b", "a"})}) == {"read_keys": ["a", "b"]}
 
 
 async def test_diagnostics_hide_meter_serial_numbers(

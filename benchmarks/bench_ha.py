@@ -64,30 +64,29 @@ def markdown(results: list[dict[str, float]]) -> str:
         "still brings new snapshots); *all changed*: every value of every device changed.",
         "",
         "| devices | entities (enabled) | steady ms | all changed ms | steady ÷ all changed "
-        f"| steady share of a {FAST_INTERVAL_S} s poll | KiB per added entity |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
+        f"| steady share of a {FAST_INTERVAL_S} s poll |",
+        "|---:|---:|---:|---:|---:|---:|",
     ]
-    previous: dict[str, float] | None = None
     for r in results:
-        per_entity = "–"
-        if previous is not None:
-            added = (r["bytes"] - previous["bytes"]) / (r["entities"] - previous["entities"])
-            per_entity = f"{added / 1024:.1f}"
-        previous = r
         lines.append(
             f"| {r['devices']:.0f} | {r['entities']:.0f} ({r['enabled']:.0f}) "
             f"| {r['unchanged_ms']:.1f} | {r['changed_ms']:.1f} "
             f"| {r['unchanged_ms'] / r['changed_ms']:.2f} "
-            f"| {r['unchanged_ms'] / (FAST_INTERVAL_S * 1000):.2%} "
-            f"| {per_entity} |"
+            f"| {r['unchanged_ms'] / (FAST_INTERVAL_S * 1000):.2%} |"
         )
+    small, large = results[-2], results[-1]
+    added = (large["bytes"] - small["bytes"]) / (large["entities"] - small["entities"])
+    lines += [
+        "",
+        f"Memory: {added / 1024:.1f} KiB per entity, what tracemalloc sees the setup allocate",
+        "(registries, states, entities, the integration's data) from the "
+        f"{small['devices']:.0f}- to the {large['devices']:.0f}-device line, fixed costs left out.",
+    ]
     lines += [
         "",
         "Reproduce: `python -m benchmarks.bench_ha` (or `python -m pytest -p no:logging "
         "benchmarks/test_bench_ha.py -s` for the raw figures; `BENCH_HA_PROFILE=1` adds a",
-        "profile of the measured updates). Memory is what tracemalloc sees the setup",
-        "allocate (registries, states, entities, the integration's data), per entity added",
-        "from the row above: fixed costs drop out.",
+        "profile of the measured updates, `BENCH_HA_MEMORY=1` the largest allocations).",
         "",
     ]
     return "\n".join(lines)

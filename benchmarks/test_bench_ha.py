@@ -70,7 +70,10 @@ class InstantTerminal:
         catalogue = catalogue or load_catalogue()
         self.config = config
         self.line_error: str | None = None
-        self._specs = {d.key: profile_specs(catalogue.get(d.profile_id)) for d in config.devices}
+        shared = {
+            p: profile_specs(catalogue.get(p)) for p in {d.profile_id for d in config.devices}
+        }
+        self._specs = {d.key: shared[d.profile_id] for d in config.devices}
         self._info = {
             d.key: DeviceInfo(
                 manufacturer=catalogue.get(d.profile_id).manufacturer,
@@ -182,6 +185,8 @@ async def test_event_loop_cost_per_update(
 ) -> None:
     monkeypatch.setattr("custom_components.smartpower_terminal.LineTerminal", InstantTerminal)
     InstantTerminal.generation = 0
+    # as Home Assistant runs: no asyncio debug mode (it keeps a traceback per task)
+    hass.loop.set_debug(False)
     entry = _entry(devices)
     entry.add_to_hass(hass)
     gc.collect()
@@ -191,6 +196,9 @@ async def test_event_loop_cost_per_update(
     await hass.async_block_till_done()
     gc.collect()
     grown = tracemalloc.get_traced_memory()[0] - before
+    if os.environ.get("BENCH_HA_MEMORY"):
+        for stat in tracemalloc.take_snapshot().statistics("lineno")[:30]:
+            print(stat)
     tracemalloc.stop()
     data = entry.runtime_data
     entities = len(er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id))
@@ -202,8 +210,7 @@ async def test_event_loop_cost_per_update(
         return now
 
     data.hub.clock = clock
-    # as Home Assistant runs: no asyncio debug mode, no debug or info log records
-    hass.loop.set_debug(False)
+    # as Home Assistant runs: no debug or info log records
     logging.disable(logging.INFO)
     profile = cProfile.Profile() if os.environ.get("BENCH_HA_PROFILE") else None
 

@@ -212,12 +212,16 @@ class LineTerminal:
         if config.protocol is LineProtocol.MODBUS:
             catalogue = catalogue or load_catalogue(config.profiles_dir)
             self._catalogue = catalogue
+            # devices of one model share their specs (a line can carry 247 of them)
+            shared: dict[str, tuple[MeasurementSpec, ...]] = {}
             for device in config.devices:
                 profile = catalogue.get(device.profile_id)
                 self._profiles[device.key] = profile
+                if (specs := shared.get(device.profile_id)) is None:
+                    specs = shared[device.profile_id] = profile_specs(profile)
                 self._state[device.key] = _DeviceState(
                     info=DeviceInfo(manufacturer=profile.manufacturer, model=profile.model),
-                    specs=profile_specs(profile),
+                    specs=specs,
                 )
         else:
             for meter in config.meters:

@@ -159,3 +159,8 @@ async def test_an_entry_from_a_newer_release_is_not_loaded(
     hass.config_entries.async_update_entry(entry, version=CURRENT_VERSION + 1)
     await setup_entry(hass, entry)
     assert entry.state is ConfigEntryState.MIGRATION_ERROR
+
+
+def test_new_entries_are_made_at_the_version_migrations_lead_to() -> None:
+    flow = SmartPowerConfigFlow
+    assert (flow.VERSION, flow.MINOR_VERSION) == (CURRENT_VERSION, CURRENT_MINOR_VERSION)

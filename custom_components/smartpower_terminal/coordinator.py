@@ -119,14 +119,12 @@ class LineHub:
         self.entity_device_infos: dict[str, tuple[object, Any]] = {}
         """Device info shared by a device's entities (see entity.subentry_device_info)."""
         self.specs_version = 0
-        """Grows whenever a device's set of values changes (a meter's readout brings new keys)."""
+        """Grows whenever a device's specs change (a meter's readout brings new keys)."""
         self._wanted: dict[PollGroup, dict[str, set[str]]] = {}
         """Keys to read per poll group and device; emptied when they may have changed."""
         self._issue_may_exist = set(terminal.device_keys)
         """Devices whose unreachable repair may exist (at start: any, from an earlier run)."""
-        self.guard.names = {
-            k: s.title for k, s in entry.subentries.items() if k in self._issue_may_exist
-        }
+        self.guard.names = {k: s.title for k, s in entry.subentries.items()}
 
     # -- devices ------------------------------------------------------------------------
     @property
@@ -337,7 +335,8 @@ class LineHub:
                 spec = specs.get(key)
                 shown = value
                 if spec is not None:
-                    other_group = other_group or spec.group is not group
+                    if snapshot.available and spec.group is not group:
+                        other_group = True
                     if (
                         value is not None
                         and spec.state_class == "total_increasing"

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import functools
 import logging
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant
@@ -16,9 +18,11 @@ from homeassistant.util import dt as dt_util
 
 from custom_components.smartpower_terminal import coordinator as coordinator_module
 from custom_components.smartpower_terminal.guard import CONFIRMING_READINGS, CounterGuard
+from hardware_bridge import PollGroup
 
 from .runtime_helpers import (
     CATALOGUE,
+    entity_id,
     modbus_entry,
     modbus_line,
     runtime_setup,  # noqa: F401
@@ -191,3 +195,32 @@ def test_wh_counters_allow_a_thousand_times_the_number() -> None:
     assert guard.check("d", "w", 10_000_000.0, "Wh", _at(60)) == 150_000.0
     assert guard.check("d", "w", 10_000_001.0, "Wh", _at(60)) == 10_000_001.0
     assert guard.max_power_kw == 100
+
+
+async def test_a_counter_read_by_the_other_poll_group_is_shown_at_once(
+    hass: HomeAssistant, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A terminal that reports every value as fresh (a remote one sends all it has): a fast
+    poll that brings a new counter reading updates the counter's (slow) entity too."""
+    monkeypatch.setattr("custom_components.smartpower_terminal.MODBUS_TIMEOUT", 2.0)
+    async with modbus_line(tmp_path / "ttyUSB0", [(1, "eastron_sdm630")]) as line:
+        entry = modbus_entry(str(line.port), [("sdm", 1, "eastron_sdm630")])
+        await setup_entry(hass, entry)
+        data = entry.runtime_data
+        terminal = data.hub.terminal
+        poll = terminal.poll
+
+        async def poll_all(group: PollGroup, wanted: Any) -> dict[str, Any]:
+            snapshots = await poll(None, None)  # every value of every device
+            return {k: replace(s, read_keys=None) for k, s in snapshots.items()}
+
+        monkeypatch.setattr(terminal, "poll", poll_all)
+        later = dt_util.utcnow() + timedelta(minutes=15)
+        data.hub.clock = lambda: later
+        line.sim.advance(900)
+        await data.fast.async_refresh()
+        await hass.async_block_till_done()
+        energy = hass.states.get(entity_id(hass, entry, "sdm", "energy_import_total"))
+        served = float(line.sim.values(1)["energy_import_total"])
+        assert float(energy.state) == pytest.approx(served, rel=1e-6)
+        await unload(hass, entry)

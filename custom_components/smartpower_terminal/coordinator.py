@@ -65,18 +65,20 @@ DERIVED_KEYS: Mapping[str, tuple[str, ...]] = {
 _METER_READOUT = "readout"  # any key: a meter readout returns everything
 
 
-def entity_unique_id(subentry_id: str, key: str) -> str:
-    """An entity's unique id: its device's subentry id and the value key.
+def entity_unique_id(entry_id: str, subentry_id: str, key: str) -> str:
+    """An entity's unique id: the ids of its line's entry and its device's subentry, and the
+    value key.
 
     Nothing a user can change (the port, a name) is in it, so a line moved to another adapter
-    keeps its entities and their history. Subentry ids are ULIDs: they hold no underscore.
+    keeps its entities and their history. Entry and subentry ids are ULIDs: no underscore.
     """
-    return f"{subentry_id}_{key}"
+    return f"{entry_id}_{subentry_id}_{key}"
 
 
 def split_unique_id(unique_id: str) -> tuple[str, str]:
     """``(device key, value key)`` of one of our entities' unique ids."""
-    device_key, _, key = unique_id.partition("_")
+    _entry_id, _, rest = unique_id.partition("_")
+    device_key, _, key = rest.partition("_")
     return device_key, key
 
 

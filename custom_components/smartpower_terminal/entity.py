@@ -95,7 +95,9 @@ class SmartPowerEntity(CoordinatorEntity[SmartPowerCoordinator]):
         self.entity_description = description
         self.hub = coordinator.hub
         self.device_key = subentry.subentry_id
-        self._attr_unique_id = entity_unique_id(subentry.subentry_id, description.key)
+        self._attr_unique_id = entity_unique_id(
+            coordinator.config_entry.entry_id, subentry.subentry_id, description.key
+        )
         self._attr_device_info = subentry_device_info(self.hub, subentry)
 
     @property

@@ -1,9 +1,10 @@
 """Config entry migrations: entries and entities made by earlier releases keep their history.
 
 1.1 → 1.2: entity unique ids were ``{entry unique id (the port)}_{subentry id}_{key}``; moving
-the line to another adapter changed every one of them. They become ``{subentry id}_{key}``
-(entity ids stay as they are). Diagnostic sensors whose state changes on every poll are
-disabled unless a user enabled them: they filled the logbook and cost a state write per poll.
+the line to another adapter changed every one of them. They become
+``{entry id}_{subentry id}_{key}`` (entity ids stay as they are). Diagnostic sensors whose
+state changes on every poll are disabled unless a user enabled them: they filled the logbook
+and cost a state write per poll.
 """
 
 from __future__ import annotations
@@ -57,11 +58,13 @@ async def _async_migrate_unique_ids(hass: HomeAssistant, entry: SmartPowerConfig
 
     @callback
     def migrate(reg_entry: er.RegistryEntry) -> dict[str, Any] | None:
-        new = new_unique_id(reg_entry.unique_id)
-        if new is None or new == reg_entry.unique_id:
+        rest = new_unique_id(reg_entry.unique_id)
+        if rest is None:
             return None
-        device_key, _, key = new.partition("_")
-        new = entity_unique_id(device_key, key)
+        device_key, _, key = rest.partition("_")
+        new = entity_unique_id(entry.entry_id, device_key, key)
+        if new == reg_entry.unique_id:
+            return None
         if registry.async_get_entity_id(reg_entry.domain, DOMAIN, new) is not None:
             _LOGGER.debug("%s: %s already exists, left as it is", reg_entry.entity_id, new)
             return None

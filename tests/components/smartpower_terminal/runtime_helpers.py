@@ -111,7 +111,7 @@ def entity_id(
     key: str,
     platform: str = "sensor",
 ) -> str:
-    unique_id = entity_unique_id(subentry_id, key)
+    unique_id = entity_unique_id(entry.entry_id, subentry_id, key)
     found = er.async_get(hass).async_get_entity_id(platform, DOMAIN, unique_id)
     assert found is not None, f"no {platform} entity for {key}"
     return found

@@ -256,7 +256,7 @@ async def test_a_lost_line_is_logged_once_and_its_return_once(
 
 
 def test_unique_ids_split_into_device_and_key() -> None:
-    """Subentry ids are ULIDs (no underscore): one partition splits a unique id."""
-    unique_id = coordinator_module.entity_unique_id("01JABC", "voltage_l1")
-    assert unique_id == "01JABC_voltage_l1"
+    """Entry and subentry ids are ULIDs (no underscore): two partitions split a unique id."""
+    unique_id = coordinator_module.entity_unique_id("01JENTRY", "01JABC", "voltage_l1")
+    assert unique_id == "01JENTRY_01JABC_voltage_l1"
     assert coordinator_module.split_unique_id(unique_id) == ("01JABC", "voltage_l1")

@@ -232,12 +232,12 @@ async def test_a_misread_right_after_a_restart_does_not_go_back(
         counter = registry.async_get_or_create(
             "sensor",
             DOMAIN,
-            "sdm_energy_import_total",
+            f"{entry.entry_id}_sdm_energy_import_total",
             config_entry=entry,
             suggested_object_id="sdm_imported_energy",
         )
         export = registry.async_get_or_create(
-            "sensor", DOMAIN, "sdm_energy_export_total", config_entry=entry
+            "sensor", DOMAIN, f"{entry.entry_id}_sdm_energy_export_total", config_entry=entry
         )
         shown = line.sim.values(1)["energy_import_total"] + 500
         mock_restore_cache(

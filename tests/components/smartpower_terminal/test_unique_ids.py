@@ -114,13 +114,15 @@ async def test_entities_of_0_1_0_are_migrated_with_their_entity_ids(
         for key, reg_entry in old.items():
             migrated = registry.async_get(reg_entry.entity_id)
             assert migrated is not None, key
-            assert migrated.unique_id == f"01JSDM_{key}"
+            assert migrated.unique_id == f"{entry.entry_id}_01JSDM_{key}"
             assert migrated.entity_id == f"sensor.main_analyser_{key}"
-        assert registry.async_get(moved.entity_id).unique_id == "01JSDM_current_l1"
+        assert (
+            registry.async_get(moved.entity_id).unique_id == f"{entry.entry_id}_01JSDM_current_l1"
+        )
         assert registry.async_get(foreign.entity_id).unique_id == foreign.unique_id
         # no second entity for a migrated value, and the history's entity shows the value
         entities = _entities(hass, entry)
-        assert list(entities).count("01JSDM_energy_import_total") == 1
+        assert list(entities).count(f"{entry.entry_id}_01JSDM_energy_import_total") == 1
         assert not [u for u in entities if u.startswith(port)]
         energy = hass.states.get("sensor.main_analyser_energy_import_total")
         assert float(energy.state) > 0
@@ -142,7 +144,9 @@ async def test_a_migration_leaves_a_taken_unique_id_alone(
     old = registry.async_get_or_create(
         "sensor", DOMAIN, "/dev/ttyUSB0_01JSDM_voltage_l1", config_entry=entry
     )
-    new = registry.async_get_or_create("sensor", DOMAIN, "01JSDM_voltage_l1", config_entry=entry)
+    new = registry.async_get_or_create(
+        "sensor", DOMAIN, f"{entry.entry_id}_01JSDM_voltage_l1", config_entry=entry
+    )
     odd = registry.async_get_or_create("sensor", DOMAIN, "unrelated", config_entry=entry)
     await setup_entry(hass, entry)  # the port is gone: migrated, then retried later
     assert entry.minor_version == CURRENT_MINOR_VERSION

@@ -95,3 +95,6 @@ class DeviceSnapshot:
     round_trip: float | None = None
     history: tuple[BillingPeriod, ...] = ()
     """Past billing periods a meter keeps, most recent first (empty for other devices)."""
+    read_keys: frozenset[str] | None = None
+    """The keys this poll actually read; the other ``values`` are carried over from earlier
+    polls (another poll group). None means every value is fresh (a meter readout)."""

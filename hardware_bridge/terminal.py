@@ -97,6 +97,8 @@ class MeterConfig:
     address: str = ""
     mode: Literal["full", "short"] = "full"
     max_baud: int = 9600
+    name: str | None = None
+    """What log lines call the meter (the key when None)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -104,6 +106,8 @@ class ModbusDeviceConfig:
     key: str
     device_id: int
     profile_id: str
+    name: str | None = None
+    """What log lines call the device (the key when None)."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.device_id <= 247:
@@ -238,16 +242,23 @@ class LineTerminal:
         self._state: dict[str, _DeviceState] = {}
         self._catalogue: ProfileCatalogue | None = None
         self._line_error: str | None = None
+        self._devices = {d.key: d for d in config.devices}
+        self._names = {m.key: m.name or m.key for m in config.meters}
+        self._names.update({d.key: d.name or d.key for d in config.devices})
         if config.protocol is LineProtocol.MODBUS:
             if catalogue is None:  # an empty catalogue given on purpose is not "none given"
                 catalogue = load_catalogue(config.profiles_dir)
             self._catalogue = catalogue
+            # devices of one model share their specs (a line can carry 247 of them)
+            shared: dict[str, tuple[MeasurementSpec, ...]] = {}
             for device in config.devices:
                 profile = catalogue.get(device.profile_id)
                 self._profiles[device.key] = profile
+                if (specs := shared.get(device.profile_id)) is None:
+                    specs = shared[device.profile_id] = profile_specs(profile)
                 self._state[device.key] = _DeviceState(
                     info=DeviceInfo(manufacturer=profile.manufacturer, model=profile.model),
-                    specs=profile_specs(profile),
+                    specs=specs,
                 )
         else:
             for meter in config.meters:
@@ -347,7 +358,7 @@ class LineTerminal:
     ) -> tuple[DeviceSnapshot, str | None]:
         if self._bus is None:
             raise RuntimeError("the line is not open")
-        device = next(d for d in self.config.devices if d.key == key)
+        device = self._devices[key]
         profile = self._profiles[key]
         state = self._state[key]
         started = time.monotonic()
@@ -372,12 +383,13 @@ class LineTerminal:
                 last_error=error,
                 requests=reading.requests,
                 round_trip=elapsed / reading.requests if reading.requests else None,
+                read_keys=frozenset(reading.values),
             )
         else:
             snapshot = _unavailable(
                 key, state, error or "no value could be read", requests=reading.requests
             )
-        _log_transition(key, previous, snapshot)
+        _log_transition(self._names[key], previous, snapshot)
         state.snapshot = snapshot
         return snapshot, error if line_failed else None
 
@@ -427,7 +439,7 @@ class LineTerminal:
                 round_trip=time.monotonic() - started,
                 history=_billing_history(values, self.config.meter_timezone),
             )
-        _log_transition(key, previous, snapshot)
+        _log_transition(self._names[key], previous, snapshot)
         state.snapshot = snapshot
         return snapshot, line_error
 
@@ -528,13 +540,13 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _log_transition(key: str, before: DeviceSnapshot | None, after: DeviceSnapshot) -> None:
+def _log_transition(name: str, before: DeviceSnapshot | None, after: DeviceSnapshot) -> None:
     """Log once when a device stops answering and once when it is back."""
     was_available = before.available if before is not None else True
     if was_available and not after.available:
-        _LOGGER.warning("%s is not answering: %s", key, after.last_error)
+        _LOGGER.warning("%s is not answering: %s", name, after.last_error)
     elif not was_available and after.available:
-        _LOGGER.info("%s answers again", key)
+        _LOGGER.info("%s answers again", name)
 
 
 async def scan_modbus_line(

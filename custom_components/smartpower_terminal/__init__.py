@@ -52,10 +52,13 @@ from .const import (
 from .coordinator import LineHub, SmartPowerCoordinator
 from .data import SmartPowerConfigEntry, SmartPowerData
 from .entity import line_device_info
+from .migration import async_migrate_entry
 from .reactive import ReactiveTracker
 from .services import async_setup_services
 
 _LOGGER = logging.getLogger(__name__)
+
+__all__ = ["async_migrate_entry", "async_setup", "async_setup_entry", "async_unload_entry"]
 
 PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.SENSOR]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
@@ -94,6 +97,7 @@ def build_line_config(
                     address=str(data.get(CONF_ADDRESS, "")),
                     mode="short" if data.get(CONF_READOUT_MODE) == "short" else "full",
                     max_baud=int(data.get(CONF_MAX_BAUD, DEFAULT_METER_MAX_BAUD)),
+                    name=subentry.title,
                 )
             )
         elif subentry.subentry_type == SUBENTRY_MODBUS_DEVICE and modbus:
@@ -107,6 +111,7 @@ def build_line_config(
                     key=subentry_id,
                     device_id=int(data[CONF_DEVICE_ID]),
                     profile_id=str(data[CONF_PROFILE]),
+                    name=subentry.title,
                 )
             )
     config = LineConfig(
@@ -159,6 +164,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: SmartPowerConfigEntry) -
         hub=hub, fast=fast, slow=slow, reactive=reactive, catalogue=catalogue
     )
     hub.async_seed_counters()
+    hub.async_start()
     try:
         # Counters and meter readouts first: a meter's entities follow from its readout.
         await slow.async_config_entry_first_refresh()

@@ -115,7 +115,7 @@ class SmartPowerConfigFlow(ConfigFlow, domain=DOMAIN):
     """Add a serial line: a USB adapter or optical head standing in for an HT G2x terminal."""
 
     VERSION = 1
-    MINOR_VERSION = 1
+    MINOR_VERSION = 2
 
     def __init__(self) -> None:
         self._line: dict[str, Any] = {}

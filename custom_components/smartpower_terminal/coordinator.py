@@ -11,8 +11,9 @@ and reopen the port with a growing back-off.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 from homeassistant.config_entries import ConfigSubentry
 from homeassistant.core import HomeAssistant, callback
@@ -45,7 +46,13 @@ from .data import SmartPowerConfigEntry
 from .guard import CounterGuard
 from .reactive import COUNTER_KEYS, DERIVED_ENTITY_KEYS, ReactiveTracker
 
-__all__ = ["LineHub", "SmartPowerCoordinator", "entity_unique_id", "unreachable_issue_id"]
+__all__ = [
+    "LineHub",
+    "SmartPowerCoordinator",
+    "entity_unique_id",
+    "split_unique_id",
+    "unreachable_issue_id",
+]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -54,8 +61,21 @@ DERIVED_KEYS: Mapping[str, tuple[str, ...]] = dict.fromkeys(DERIVED_ENTITY_KEYS,
 _METER_READOUT = "readout"  # any key: a meter readout returns everything
 
 
-def entity_unique_id(entry: SmartPowerConfigEntry, subentry_id: str, key: str) -> str:
-    return f"{entry.unique_id or entry.entry_id}_{subentry_id}_{key}"
+def entity_unique_id(entry_id: str, subentry_id: str, key: str) -> str:
+    """An entity's unique id: the ids of its line's entry and its device's subentry, and the
+    value key.
+
+    Nothing a user can change (the port, a name) is in it, so a line moved to another adapter
+    keeps its entities and their history. Entry and subentry ids are ULIDs: no underscore.
+    """
+    return f"{entry_id}_{subentry_id}_{key}"
+
+
+def split_unique_id(unique_id: str) -> tuple[str, str]:
+    """``(device key, value key)`` of one of our entities' unique ids."""
+    _entry_id, _, rest = unique_id.partition("_")
+    device_key, _, key = rest.partition("_")
+    return device_key, key
 
 
 def unreachable_issue_id(entry_id: str, subentry_id: str) -> str:
@@ -92,6 +112,17 @@ class LineHub:
         self._retry_at: datetime | None = None
         self._values: dict[str, dict[str, Value]] = {}
         self._info: dict[str, DeviceInfo] = {}
+        self._configs = {d.key: d for d in terminal.config.devices}
+        self._specs: dict[str, tuple[tuple[MeasurementSpec, ...], dict[str, MeasurementSpec]]] = {}
+        self.entity_device_infos: dict[str, tuple[object, Any]] = {}
+        """Device info shared by a device's entities (see entity.subentry_device_info)."""
+        self.specs_version = 0
+        """Grows whenever a device's specs change (a meter's readout brings new keys)."""
+        self._wanted: dict[PollGroup, dict[str, set[str]]] = {}
+        """Keys to read per poll group and device; emptied when they may have changed."""
+        self._issue_may_exist = set(terminal.device_keys)
+        """Devices whose unreachable repair may exist (at start: any, from an earlier run)."""
+        self.guard.names = {k: s.title for k, s in entry.subentries.items()}
 
     # -- devices ------------------------------------------------------------------------
     @property
@@ -108,16 +139,14 @@ class LineHub:
 
     def device_info(self, device_key: str) -> DeviceInfo | None:
         """What is known of a device before it answered: its profile's maker and model."""
-        for device in self.terminal.config.devices:
-            if device.key == device_key:
-                profile = self.catalogue.get(device.profile_id)
-                return DeviceInfo(manufacturer=profile.manufacturer, model=profile.model)
-        return None
+        if (device := self._configs.get(device_key)) is None:
+            return None
+        profile = self.catalogue.get(device.profile_id)
+        return DeviceInfo(manufacturer=profile.manufacturer, model=profile.model)
 
     def profile_id(self, device_key: str) -> str | None:
-        return next(
-            (d.profile_id for d in self.terminal.config.devices if d.key == device_key), None
-        )
+        device = self._configs.get(device_key)
+        return device.profile_id if device is not None else None
 
     def available(self, device_key: str) -> bool:
         snapshot = self.terminal.snapshot(device_key)
@@ -136,77 +165,106 @@ class LineHub:
 
     # -- what to read -------------------------------------------------------------------
     @callback
+    def async_start(self) -> None:
+        """Follow entity registry changes of this entry: they change what is read."""
+        self.entry.async_on_unload(
+            self.hass.bus.async_listen(
+                er.EVENT_ENTITY_REGISTRY_UPDATED,
+                self._registry_updated,
+                event_filter=self._is_ours,
+            )
+        )
+
+    @callback
+    def _is_ours(self, data: Mapping[str, object]) -> bool:
+        if data.get("action") == "remove":
+            return True
+        entity = er.async_get(self.hass).async_get(str(data.get("entity_id")))
+        return entity is None or entity.config_entry_id == self.entry.entry_id
+
+    @callback
+    def _registry_updated(self, _event: object) -> None:
+        self._wanted.clear()
+
+    @callback
     def wanted(self, group: PollGroup) -> dict[str, set[str]]:
         """Keys to read per device in ``group``: those enabled entities show.
 
         A device without any registered entity yet (first start, or a meter whose first
-        readout failed) gets its enabled-by-default keys.
+        readout failed) gets its enabled-by-default keys. Worked out again only when this
+        entry's entities or a device's values changed.
         """
+        if not self._wanted:
+            self._wanted = self._work_out_wanted()
+        return self._wanted[group]
+
+    def _work_out_wanted(self) -> dict[PollGroup, dict[str, set[str]]]:
         registry = er.async_get(self.hass)
-        base = self.entry.unique_id or self.entry.entry_id
         device_keys = set(self.terminal.device_keys)
         enabled: dict[str, set[str]] = {}
         registered: set[str] = set()
         for reg_entry in er.async_entries_for_config_entry(registry, self.entry.entry_id):
-            device_key, key = _split_unique_id(reg_entry.unique_id, base, device_keys)
-            if device_key is None:
+            device_key, key = split_unique_id(reg_entry.unique_id)
+            if device_key not in device_keys:
                 continue
             registered.add(device_key)
             if reg_entry.disabled_by is None:
                 enabled.setdefault(device_key, set()).update(DERIVED_KEYS.get(key, (key,)))
-        out: dict[str, set[str]] = {}
+        out: dict[PollGroup, dict[str, set[str]]] = {group: {} for group in PollGroup}
+        iec = self.terminal.config.protocol is LineProtocol.IEC62056
         for device_key in self.terminal.device_keys:
             specs = self.specs(device_key)
             if not specs:
-                iec = self.terminal.config.protocol is LineProtocol.IEC62056
-                if iec and group is PollGroup.SLOW:
-                    out[device_key] = {_METER_READOUT}
+                if iec:
+                    out[PollGroup.SLOW][device_key] = {_METER_READOUT}
                 continue
             if device_key in registered:
                 keys = enabled.get(device_key, set())
-                chosen = {s.key for s in specs if s.group is group and s.key in keys}
+                wanted = [s for s in specs if s.key in keys]
             else:
-                chosen = {s.key for s in specs if s.group is group and s.enabled_by_default}
-            if chosen:
-                out[device_key] = chosen
+                wanted = [s for s in specs if s.enabled_by_default]
+            for group, per_device in out.items():
+                if chosen := {s.key for s in wanted if s.group is group}:
+                    per_device[device_key] = chosen
         return out
 
     @callback
     def async_seed_counters(self) -> None:
         """Seed the energy guard with the counters shown before the restart."""
         registry = er.async_get(self.hass)
-        base = self.entry.unique_id or self.entry.entry_id
         device_keys = set(self.terminal.device_keys)
         last_states = restore_state.async_get(self.hass).last_states
         for reg_entry in er.async_entries_for_config_entry(registry, self.entry.entry_id):
             stored = last_states.get(reg_entry.entity_id)
             if stored is None or stored.state.attributes.get("state_class") != "total_increasing":
                 continue
-            device_key, key = _split_unique_id(reg_entry.unique_id, base, device_keys)
+            device_key, key = split_unique_id(reg_entry.unique_id)
             try:
                 value = float(stored.state.state)
             except ValueError:
                 continue
-            if device_key is not None:
+            if device_key in device_keys:
                 self.guard.seed(device_key, key, value, stored.last_seen)
 
     # -- polling ------------------------------------------------------------------------
-    async def poll(self, group: PollGroup, wanted: Mapping[str, Iterable[str]]) -> set[str]:
-        """Poll once; returns the device keys whose availability changed.
+    async def poll(self, group: PollGroup, wanted: Mapping[str, Collection[str]]) -> bool:
+        """Poll once; True when entities of the other poll group must look again.
 
-        Raises UpdateFailed (translated) when the line itself is unusable.
+        That is when a device's availability changed, or a value of the other group was read
+        (a meter's readout brings everything). Raises UpdateFailed (translated) when the line
+        itself is unusable.
         """
         if self._reopen:
             await self._reopen_line()
         before = {k: self.available(k) for k in self.terminal.device_keys}
-        snapshots = await self.terminal.poll(group, {k: set(v) for k, v in wanted.items()})
+        snapshots = await self.terminal.poll(group, wanted)
         if self.terminal.line_error is not None:
             self._line_failed(self.terminal.line_error)
         if not self.line_ok:
             _LOGGER.info("%s: the serial line works again", self.entry.title)
         self.line_ok, self.line_error, self._line_failures = True, None, 0
-        self._process(snapshots)
-        return {k for k in self.terminal.device_keys if self.available(k) != before[k]}
+        others = self._process(snapshots, group)
+        return others or any(self.available(k) != was for k, was in before.items())
 
     async def _reopen_line(self) -> None:
         now = self.clock()
@@ -244,27 +302,52 @@ class LineHub:
             },
         )
 
-    def _process(self, snapshots: Mapping[str, DeviceSnapshot]) -> None:
+    def _specs_by_key(self, device_key: str) -> dict[str, MeasurementSpec]:
+        specs = self.terminal.specs(device_key)
+        cached = self._specs.get(device_key)
+        if cached is not None and cached[0] is specs:
+            return cached[1]
+        by_key = {s.key: s for s in specs}
+        if cached is None or cached[1] != by_key:
+            self.specs_version += 1
+            self._wanted.clear()
+        self._specs[device_key] = (specs, by_key)
+        return by_key
+
+    def _process(self, snapshots: Mapping[str, DeviceSnapshot], group: PollGroup) -> bool:
+        """Take in what the poll read; True if it read values of the other poll group.
+
+        Only the values this poll read go through the energy guard, at the time of this
+        poll: values carried along from the other group's last poll are not new readings.
+        """
         now = self.clock()
+        local_now = dt_util.as_local(now)
+        other_group = False
         for device_key, snapshot in snapshots.items():
-            specs = {s.key: s for s in self.specs(device_key)}
+            specs = self._specs_by_key(device_key)
             values = self._values.setdefault(device_key, {})
-            for key, value in snapshot.values.items():
+            fresh = snapshot.values
+            if snapshot.available and snapshot.read_keys is not None:
+                fresh = {k: fresh.get(k) for k in snapshot.read_keys}
+            for key, value in fresh.items():
                 spec = specs.get(key)
                 shown = value
-                if (
-                    value is not None
-                    and spec is not None
-                    and spec.state_class == "total_increasing"
-                    and isinstance(value, int | float)
-                    and not isinstance(value, bool)
-                ):
-                    shown = self.guard.check(device_key, key, float(value), spec.unit, now)
+                if spec is not None:
+                    if snapshot.available and spec.group is not group:
+                        other_group = True
+                    if (
+                        value is not None
+                        and spec.state_class == "total_increasing"
+                        and isinstance(value, int | float)
+                        and not isinstance(value, bool)
+                    ):
+                        shown = self.guard.check(device_key, key, float(value), spec.unit, now)
                 values[key] = shown
             if snapshot.available:
-                self.reactive.update(device_key, values, dt_util.as_local(now), snapshot.history)
+                self.reactive.update(device_key, values, local_now, snapshot.history)
                 self._update_device_info(device_key, snapshot.info)
             self._update_repair(device_key, snapshot, now)
+        return other_group
 
     def _update_device_info(self, device_key: str, info: DeviceInfo) -> None:
         if self._info.get(device_key) == info:
@@ -285,11 +368,14 @@ class LineHub:
     def _update_repair(self, device_key: str, snapshot: DeviceSnapshot, now: datetime) -> None:
         issue_id = unreachable_issue_id(self.entry.entry_id, device_key)
         if snapshot.available:
-            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+            if device_key in self._issue_may_exist:  # only on the transition
+                self._issue_may_exist.discard(device_key)
+                ir.async_delete_issue(self.hass, DOMAIN, issue_id)
             return
         since = snapshot.last_success or self.started
         if now - since < timedelta(hours=UNREACHABLE_ISSUE_HOURS):
             return
+        self._issue_may_exist.add(device_key)
         subentry = self.entry.subentries.get(device_key)
         ir.async_create_issue(
             self.hass,
@@ -328,21 +414,6 @@ def find_device(
     return registry.async_get_device(identifiers={identifier})
 
 
-def _split_unique_id(
-    unique_id: str, base: str, device_keys: Collection[str]
-) -> tuple[str | None, str]:
-    if not unique_id.startswith(f"{base}_"):
-        return None, ""
-    rest = unique_id[len(base) + 1 :]
-    device_key, _, key = rest.partition("_")
-    if device_key in device_keys:  # subentry ids (ULIDs) have no underscore: one lookup
-        return device_key, key
-    for device_key in device_keys:
-        if rest.startswith(f"{device_key}_"):
-            return device_key, rest[len(device_key) + 1 :]
-    return None, ""
-
-
 class SmartPowerCoordinator(DataUpdateCoordinator[dict[str, DeviceSnapshot]]):
     """Polls one group of values (fast or slow) of every device on the line."""
 
@@ -372,19 +443,19 @@ class SmartPowerCoordinator(DataUpdateCoordinator[dict[str, DeviceSnapshot]]):
         if wanted:
             was_ok = self.hub.line_ok
             try:
-                changed = await self.hub.poll(self.group, wanted)
+                others = await self.hub.poll(self.group, wanted)
             except UpdateFailed:
                 if was_ok:
                     self._notify_others()
                 raise
-            if changed or not was_ok:
+            if others or not was_ok:
                 self._notify_others()
         return {
             k: s for k in self.hub.terminal.device_keys if (s := self.hub.snapshot(k)) is not None
         }
 
     def _notify_others(self) -> None:
-        """Availability changed: entities of the other poll group re-evaluate it too."""
+        """Entities of the other poll group look again (availability, or values they show)."""
         for other in self.hub.coordinators:
             if other is not self:
                 other.async_update_listeners()

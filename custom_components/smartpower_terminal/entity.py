@@ -45,10 +45,14 @@ _VIA_DEVICE_ID = "via_device_id" in DeviceInfo.__annotations__
 
 
 def subentry_device_info(hub: LineHub, subentry: ConfigSubentry) -> DeviceInfo:
+    """The device of a subentry; one dict shared by all its entities while nothing changed."""
     snapshot = hub.snapshot(subentry.subentry_id)
     info = snapshot.info if snapshot is not None else None
     if info is None or (info.manufacturer is None and info.model is None):
         info = hub.device_info(subentry.subentry_id)
+    cached = hub.entity_device_infos.get(subentry.subentry_id)
+    if cached is not None and cached[0] == (info, hub.line_device_id, subentry.title):
+        return cached[1]
     device_info = DeviceInfo(
         identifiers={device_identifier(hub.entry, subentry.subentry_id)},
         name=str(subentry.data.get(CONF_NAME) or subentry.title),
@@ -59,15 +63,27 @@ def subentry_device_info(hub: LineHub, subentry: ConfigSubentry) -> DeviceInfo:
     )
     if not _VIA_DEVICE_ID or hub.line_device_id is None:
         device_info["via_device"] = (DOMAIN, hub.entry.entry_id)
-        return device_info
-    device_info["via_device_id"] = hub.line_device_id  # type: ignore[typeddict-unknown-key]
+    else:
+        device_info["via_device_id"] = hub.line_device_id  # type: ignore[typeddict-unknown-key]
+    hub.entity_device_infos[subentry.subentry_id] = (
+        (info, hub.line_device_id, subentry.title),
+        device_info,
+    )
     return device_info
 
 
+_UNWRITTEN = object()
+
+
 class SmartPowerEntity(CoordinatorEntity[SmartPowerCoordinator]):
-    """An entity of one device on the line; available only while that device answers."""
+    """An entity of one device on the line; available only while that device answers.
+
+    A refresh writes its state only when what it shows changed: a line of 247 devices has
+    thousands of entities, and most values are steady from one poll to the next.
+    """
 
     _attr_has_entity_name = True
+    _written: object = _UNWRITTEN
 
     def __init__(
         self,
@@ -80,13 +96,25 @@ class SmartPowerEntity(CoordinatorEntity[SmartPowerCoordinator]):
         self.hub = coordinator.hub
         self.device_key = subentry.subentry_id
         self._attr_unique_id = entity_unique_id(
-            coordinator.config_entry, subentry.subentry_id, description.key
+            coordinator.config_entry.entry_id, subentry.subentry_id, description.key
         )
         self._attr_device_info = subentry_device_info(self.hub, subentry)
 
     @property
     def available(self) -> bool:
         return super().available and self.hub.available(self.device_key)
+
+    def shown(self) -> object:
+        """What a state write would show; the write is skipped while this is unchanged."""
+        return (self.available, self.state, self.extra_state_attributes)
+
+    @callback
+    def _handle_coordinator_update(self) -> None:
+        shown = self.shown()
+        if shown == self._written:
+            return
+        self._written = shown
+        self.async_write_ha_state()
 
 
 type EntityFactory = Callable[[LineHub, ConfigSubentry, set[str]], Iterable[Entity]]
@@ -113,9 +141,14 @@ def async_add_device_entities(
     """Add each device's entities now, and new ones when a later readout brings new keys."""
     hub = entry.runtime_data.hub
     known: dict[str, set[str]] = {}
+    seen_version = -1
 
     @callback
     def add_new() -> None:
+        nonlocal seen_version
+        if hub.specs_version == seen_version:  # no device's set of values changed
+            return
+        seen_version = hub.specs_version
         for subentry_id, subentry in hub.devices.items():
             seen = known.setdefault(subentry_id, set())
             if entities := list(factory(hub, subentry, seen)):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cache
 from typing import Any
 
 from homeassistant.components.sensor import (
@@ -89,9 +90,18 @@ _KIND_DEVICE_CLASSES = {
     "date": SensorDeviceClass.DATE,
 }
 
+# Values that change on every readout (a meter's clock): as entities they would write a state
+# and a logbook entry on every poll. Disabled by default; ``meter_time_drift`` shows the clock.
+TICKING_KEYS = frozenset({"meter_time"})
 
+
+@cache
 def spec_description(spec: MeasurementSpec) -> SmartPowerSensorDescription:
-    """An entity description from what the bridge says about one value."""
+    """An entity description from what the bridge says about one value.
+
+    Shared by every device with the same spec (the same profile): a line of 247 devices
+    would otherwise hold thousands of equal descriptions.
+    """
     numeric = spec.kind == "number"
     return SmartPowerSensorDescription(
         key=spec.key,
@@ -102,7 +112,7 @@ def spec_description(spec: MeasurementSpec) -> SmartPowerSensorDescription:
         or (_device_class(spec.device_class) if numeric else None),
         state_class=_state_class(spec.state_class) if numeric else None,
         suggested_display_precision=spec.precision if numeric else None,
-        entity_registry_enabled_default=spec.enabled_by_default,
+        entity_registry_enabled_default=spec.enabled_by_default and spec.key not in TICKING_KEYS,
         entity_category=EntityCategory.DIAGNOSTIC if spec.diagnostic else None,
         value_fn=_measurement_value(spec.key, spec.kind),
     )
@@ -125,12 +135,15 @@ def _round_trip(hub: LineHub, device_key: str) -> SensorValue:
     return round(snapshot.round_trip * 1000, 1)
 
 
+# ``last_read`` and ``round_trip`` change on every poll of every device: enabled, they would
+# write a state (and, for the timestamp, a logbook entry) each time. Disabled by default.
 DIAGNOSTIC_SENSORS: tuple[SmartPowerSensorDescription, ...] = (
     SmartPowerSensorDescription(
         key="last_read",
         translation_key="last_read",
         device_class=SensorDeviceClass.TIMESTAMP,
         entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
         value_fn=_last_read,
         line_level=True,
     ),
@@ -150,6 +163,7 @@ DIAGNOSTIC_SENSORS: tuple[SmartPowerSensorDescription, ...] = (
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=0,
         entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
         value_fn=_round_trip,
     ),
 )
@@ -268,6 +282,9 @@ class SmartPowerSensor(SmartPowerEntity, SensorEntity):
     @property
     def native_value(self) -> SensorValue:
         return self.entity_description.value_fn(self.hub, self.device_key)
+
+    def shown(self) -> object:
+        return (self.available, self.native_value, self.extra_state_attributes)
 
 
 class CounterSensor(SmartPowerSensor, RestoreEntity):

@@ -32,6 +32,7 @@ from custom_components.smartpower_terminal.const import (
     SUBENTRY_METER,
     SUBENTRY_MODBUS_DEVICE,
 )
+from custom_components.smartpower_terminal.coordinator import entity_unique_id
 from hardware_bridge import load_catalogue
 from hardware_bridge.simulators.iec_meter import MeterSimulator, SimulatedMeter
 from hardware_bridge.simulators.modbus_line import ModbusLineSimulator, SimulatedDevice
@@ -110,7 +111,7 @@ def entity_id(
     key: str,
     platform: str = "sensor",
 ) -> str:
-    unique_id = f"{entry.unique_id or entry.entry_id}_{subentry_id}_{key}"
+    unique_id = entity_unique_id(entry.entry_id, subentry_id, key)
     found = er.async_get(hass).async_get_entity_id(platform, DOMAIN, unique_id)
     assert found is not None, f"no {platform} entity for {key}"
     return found

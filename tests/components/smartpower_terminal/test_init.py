@@ -258,9 +258,7 @@ async def test_a_lost_line_is_logged_once_and_its_return_once(
 
 
 def test_unique_ids_split_into_device_and_key() -> None:
-    split = coordinator_module._split_unique_id
-    keys = {"01JABC", "odd_key"}
-    assert split("line_01JABC_voltage_l1", "line", keys) == ("01JABC", "voltage_l1")
-    assert split("line_odd_key_voltage_l1", "line", keys) == ("odd_key", "voltage_l1")
-    assert split("line_gone_voltage_l1", "line", keys) == (None, "")
-    assert split("other_01JABC_voltage_l1", "line", keys) == (None, "")
+    """Entry and subentry ids are ULIDs (no underscore): two partitions split a unique id."""
+    unique_id = coordinator_module.entity_unique_id("01JENTRY", "01JABC", "voltage_l1")
+    assert unique_id == "01JENTRY_01JABC_voltage_l1"
+    assert coordinator_module.split_unique_id(unique_id) == ("01JABC", "voltage_l1")

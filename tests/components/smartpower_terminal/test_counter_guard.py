@@ -134,8 +134,12 @@ async def test_counters_follow_the_device_over_hours(
         if polls_to_converge == 0:
             assert not [r for r in warnings if r.name.endswith("guard")]
         else:
-            raised = [r for r in warnings if "assumed" in r.getMessage()]
-            assert len(raised) == len(counters)
+            # once per counter that rises faster than assumed (the simulated site consumes:
+            # its import counter does, its export counter barely moves)
+            raised = [r.getMessage() for r in warnings if "assumed" in r.getMessage()]
+            raised_keys = [k for m in raised for k in counters if f" {k}:" in m]
+            assert len(raised_keys) == len(set(raised_keys)) == len(raised)
+            assert "energy_import_total" in raised_keys
             assert "eastron_sdm630 @ 1 energy_import_total" in caplog.text  # device name
         await unload(hass, entry)
 

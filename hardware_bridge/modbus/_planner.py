@@ -3,8 +3,10 @@
 Wire cost of one read of N registers (Modbus over Serial Line V1.02 §2.5.1.1): request
 8 bytes + response 5 + 2N bytes + 2 × t3.5 silence + the device's reaction time. An unused
 register inside a read costs 2 characters; a separate request costs 13 characters of framing,
-two t3.5 gaps and one reaction time. At 9600 8N1 with a 20 ms reaction that is ~20 registers,
-so by default gaps of up to :data:`DEFAULT_MAX_GAP` unused registers are read across.
+two t3.5 gaps and one reaction time: :func:`break_even_gap`. At 9600 8N1 with a 20 ms
+reaction that is 19 registers, at 5 ms 12. The bus plans with the break-even gap of its line
+and of each device's measured reaction time; without a line (``plan_reads`` alone) gaps of
+up to the profile's ``max_gap`` or :data:`DEFAULT_MAX_GAP` unused registers are read across.
 
 Greedy left-to-right merging is optimal here: points do not overlap, and every constraint
 (gap, span, holes) only ever forbids extending a block further to the right.
@@ -18,9 +20,19 @@ from dataclasses import dataclass
 from hardware_bridge.modbus._profile import Point, PollGroup, Profile
 from hardware_bridge.serial_line import SerialSettings, char_time
 
-__all__ = ["DEFAULT_MAX_GAP", "ReadRequest", "break_even_gap", "plan_reads", "resolve_keys"]
+__all__ = [
+    "DEFAULT_MAX_GAP",
+    "DEFAULT_REACTION_TIME",
+    "ReadRequest",
+    "break_even_gap",
+    "plan_reads",
+    "resolve_keys",
+    "silent_interval",
+]
 
 DEFAULT_MAX_GAP = 16
+DEFAULT_REACTION_TIME = 0.02
+"""Seconds a device is assumed to take between a request and its answer until measured."""
 MAX_REGISTERS_PER_READ = 125
 
 
@@ -38,12 +50,19 @@ class ReadRequest:
         return self.address + self.count
 
 
-def break_even_gap(settings: SerialSettings, device_latency: float = 0.02) -> int:
-    """Unused registers worth reading across instead of starting a new request."""
+def silent_interval(settings: SerialSettings) -> float:
+    """t3.5: 3.5 characters of this line's framing; a fixed 1.75 ms above 19200 baud."""
+    return 0.00175 if settings.baudrate > 19200 else 3.5 * char_time(settings)
+
+
+def break_even_gap(settings: SerialSettings, device_latency: float = DEFAULT_REACTION_TIME) -> int:
+    """Unused registers worth reading across instead of starting a new request.
+
+    ``device_latency``: the device's reaction time (round trip minus wire time and t3.5).
+    """
     tc = char_time(settings)
-    t35 = 0.00175 if settings.baudrate > 19200 else 3.5 * 11 / settings.baudrate
-    new_request = 13 * tc + 2 * t35 + device_latency
-    return int(new_request // (2 * tc))
+    new_request = 13 * tc + 2 * silent_interval(settings) + max(0.0, device_latency)
+    return min(MAX_REGISTERS_PER_READ, int(new_request // (2 * tc)))
 
 
 def resolve_keys(profile: Profile, keys: Iterable[str] | None) -> tuple[Point, ...]:

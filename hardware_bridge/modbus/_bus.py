@@ -16,7 +16,7 @@ unavailable values until the back-off period ends, then one single-attempt probe
 whether it is back (the period doubles up to a maximum while it stays silent). A silent
 device therefore costs the others at most one timeout and one drain per back-off period.
 
-Reads are planned with the break-even gap of this line (its character time) and of each
+Reads are planned for the least wire time on this line (its character time) and with each
 device's reaction time, measured as an exponentially weighted mean of the round trip minus
 the wire time (:data:`DEFAULT_REACTION_TIME` until the first answer).
 """
@@ -43,6 +43,7 @@ from hardware_bridge.modbus._planner import (
     ReadRequest,
     break_even_gap,
     plan_reads,
+    request_cost,
     resolve_keys,
     silent_interval,
 )
@@ -236,6 +237,10 @@ class ModbusBus:
         """Unused registers worth reading across for this device on this line."""
         return break_even_gap(self.settings, self.reaction_time(device_id))
 
+    def request_cost(self, device_id: int) -> float:
+        """What one more request to this device costs on this line, in registers read."""
+        return request_cost(self.settings, self.reaction_time(device_id))
+
     def _learn_reaction(self, device_id: int, round_trip: float, count: int) -> None:
         wire = (8 + 5 + 2 * count) * char_time(self.settings) + silent_interval(self.settings)
         sample = max(0.0, round_trip - wire)
@@ -296,15 +301,18 @@ class ModbusBus:
         self._client.stray_bytes = 0
 
     async def _pace(self, device_id: int) -> None:
-        await self._drain()
+        """Wait until the line may carry the next request: drained, then idle for t3.5."""
         gap = self.inter_frame_delay
         if self._last_device is not None and device_id != self._last_device:
             gap += self.device_switch_delay
-        last = max(self._last_io, self._client.last_input_at)
-        wait = last + gap - time.monotonic()
-        if wait > 0:
-            await asyncio.sleep(wait)
-        self._client.stray_bytes = 0  # what arrived in the t3.5 silence is dropped unread
+        while True:
+            await self._drain()
+            last = max(self._last_io, self._client.last_input_at)
+            wait = last + gap - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            if not self._client.stray_bytes:
+                return  # nothing arrived while we waited: the line is ours
 
     async def _ensure_connected(self) -> None:
         if self._client.connected:
@@ -393,17 +401,17 @@ class ModbusBus:
     ) -> DeviceReading:
         """Read ``keys`` (every value if None; only ``group``'s if given) in the cheapest reads.
 
-        Unused registers are read across up to ``max_gap``; by default the break-even gap of
-        this line and of the device's measured reaction time (:meth:`planning_gap`).
+        By default the plan is the cheapest for this line and the device's measured reaction
+        time (:meth:`request_cost`); with ``max_gap``, the fewest reads that read across at most
+        that many unused registers.
 
         Never raises for device or line failures: failed values are None and the reason is
         in ``errors``. Unknown keys raise KeyError (a caller bug).
         """
         _check_device_id(device_id)
         wanted_keys = list(keys) if keys is not None else None
-        if max_gap is None:
-            max_gap = self.planning_gap(device_id)
-        plan = plan_reads(profile, wanted_keys, group=group, max_gap=max_gap)
+        cost = None if max_gap is not None else self.request_cost(device_id)
+        plan = plan_reads(profile, wanted_keys, group=group, max_gap=max_gap, request_cost=cost)
         out_keys = _output_keys(profile, wanted_keys, group)
         h = self._health.setdefault(device_id, _Health())
         if h.state == "backed_off" and h.retry_at is not None and self._clock() < h.retry_at:

@@ -492,7 +492,8 @@ async def test_silent_device_in_real_time_is_probed_once_per_period(
         "5:klemsan_klea",
     ]
     devices = devices_from_specs(specs, catalogue)
-    timeout, backoff, duration = 0.15, 0.5, 1.5
+    # a probe costs its timeout and the drain after it (as long again): 0.3 s of each 1 s
+    timeout, backoff, duration = 0.15, 1.0, 3.0
     async with ModbusLineSimulator(devices) as sim:
         sim.set_fault(3, Fault.SILENT)
         async with ModbusBus(

@@ -105,6 +105,9 @@ class FaultProxy:
         self._stop = False
         self.exchanges: list[Exchange] = []
         self.errors: list[BaseException] = []
+        self.late_answers = 0
+        """Answers the line behind the proxy gave too late to be sent on time (then they go at
+        once): a benchmark is only as good as this is low."""
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
@@ -191,7 +194,9 @@ class FaultProxy:
                 begin = start + self.reaction
                 finished = start
                 for delay, frame in self.behaviour(exchange):
-                    sent = max(begin + delay, to_master_free)
+                    if begin + delay < now:
+                        self.late_answers += 1
+                    sent = max(begin + delay, to_master_free, now)
                     arrives = sent + len(frame) * self._tc
                     to_master_free = arrives
                     finished = max(finished, arrives)

@@ -308,7 +308,7 @@ class ModbusBus:
         gap = self.inter_frame_delay
         if self._last_device is not None and device_id != self._last_device:
             gap += self.device_switch_delay
-        while True:
+        for _ in range(2):  # a line that never falls silent gets the request anyway
             await self._drain()
             await _sleep_until(max(self._last_io, self._client.last_input_at) + gap)
             if not self._client.stray_bytes:

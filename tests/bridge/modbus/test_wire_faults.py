@@ -7,6 +7,7 @@ never be wrong.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -265,3 +266,21 @@ async def test_scan_and_polls_of_silent_devices_log_no_error(
             assert reading.values == {"voltage_l1": None}
     loud = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert loud == [], [r.getMessage() for r in loud][:3]
+
+
+async def test_a_line_that_never_falls_silent_does_not_hang_the_bus(
+    catalogue: ProfileCatalogue,
+) -> None:
+    sdm = catalogue.get("eastron_sdm630")
+
+    def babble(exchange: Exchange) -> Sequence[Emission]:
+        return [(i * 0.002, b"\xff\x00\x13") for i in range(10_000)]  # 20 s of noise
+
+    async with (
+        proxied(sdm, babble) as (_, proxy),
+        ModbusBus(SerialSettings(port=proxy.path), timeout=0.05, retries=1, **NO_BACKOFF) as bus,
+    ):
+        async with asyncio.timeout(10):
+            for _ in range(2):
+                reading = await bus.read_device(1, sdm, ["voltage_l1"])
+                assert reading.values == {"voltage_l1": None}

@@ -2,14 +2,18 @@
 
 Every transaction on the line goes through one lock, so exactly one request is in flight.
 Before each request the line is left idle for the inter-frame delay (t3.5 by default,
-counted from the last byte sent or received), and input is discarded.
+counted from the end of the last transaction or the last byte received), and input is
+discarded.
 
 RTU answers carry no transaction id, so a late answer is kept off the line by time: after a
 request fails (no answer in time, or a frame that answers something else) the line is
 *drained* — everything that arrives is discarded until it has been silent for the
 quarantine window (the failed request's timeout unless set) — before any next request,
 the retry included. A request is never re-sent at once. Bytes that arrive after an
-accepted answer (a duplicate, a replay) start the same drain.
+accepted answer (a duplicate, a replay) start the same drain. What this cannot catch: a
+frame from the addressed device, of the right function and length, arriving inside a later
+request's own window — an answer later than its timeout + quarantine, or a replay injected
+there — is indistinguishable from the answer on RTU.
 
 A device that stops answering is backed off: its reads are answered at once with
 unavailable values until the back-off period ends, then one single-attempt probe decides

@@ -35,9 +35,12 @@ from hardware_bridge.modbus._loader import (
 )
 from hardware_bridge.modbus._planner import (
     DEFAULT_MAX_GAP,
+    DEFAULT_REACTION_TIME,
     ReadRequest,
     break_even_gap,
     plan_reads,
+    request_cost,
+    silent_interval,
 )
 from hardware_bridge.modbus._profile import (
     Bit,
@@ -53,6 +56,7 @@ from hardware_bridge.modbus._profile import (
 
 __all__ = [
     "DEFAULT_MAX_GAP",
+    "DEFAULT_REACTION_TIME",
     "Bit",
     "DataType",
     "DeviceHealth",
@@ -87,4 +91,6 @@ __all__ = [
     "load_profile_text",
     "plan_reads",
     "raw_for_value",
+    "request_cost",
+    "silent_interval",
 ]

@@ -1,12 +1,28 @@
 """Bus master: one owner per serial line, per-device timeouts, retries and back-off.
 
 Every transaction on the line goes through one lock, so exactly one request is in flight.
-Before each request the line is left idle for the inter-frame delay (t3.5 by default; the
-async pymodbus client sends immediately). A device that stops answering is backed off:
-its reads are answered at once with unavailable values until the back-off period ends,
-then one single-attempt probe decides whether it is back (the period doubles up to a
-maximum while it stays silent). A silent device therefore costs the others at most one
-timeout per back-off period.
+Before each request the line is left idle for the inter-frame delay (t3.5 by default,
+counted from the end of the last transaction or the last byte received), and input is
+discarded.
+
+RTU answers carry no transaction id, so a late answer is kept off the line by time: after a
+request fails (no answer in time, or a frame that answers something else) the line is
+*drained* — everything that arrives is discarded until it has been silent for the
+quarantine window (the failed request's timeout unless set) — before any next request,
+the retry included. A request is never re-sent at once. Bytes that arrive after an
+accepted answer (a duplicate, a replay) start the same drain. What this cannot catch: a
+frame from the addressed device, of the right function and length, arriving inside a later
+request's own window — an answer later than its timeout + quarantine, or a replay injected
+there — is indistinguishable from the answer on RTU.
+
+A device that stops answering is backed off: its reads are answered at once with
+unavailable values until the back-off period ends, then one single-attempt probe decides
+whether it is back (the period doubles up to a maximum while it stays silent). A silent
+device therefore costs the others at most one timeout and one drain per back-off period.
+
+Reads are planned for the least wire time on this line (its character time) and with each
+device's reaction time, measured as an exponentially weighted mean of the round trip minus
+the wire time (:data:`DEFAULT_REACTION_TIME` until the first answer).
 """
 
 from __future__ import annotations
@@ -26,9 +42,17 @@ from hardware_bridge.modbus._errors import (
     ModbusNoResponse,
 )
 from hardware_bridge.modbus._loader import ProfileCatalogue
-from hardware_bridge.modbus._planner import ReadRequest, plan_reads, resolve_keys
+from hardware_bridge.modbus._planner import (
+    DEFAULT_REACTION_TIME,
+    ReadRequest,
+    break_even_gap,
+    plan_reads,
+    request_cost,
+    resolve_keys,
+    silent_interval,
+)
 from hardware_bridge.modbus._profile import Point, PollGroup, Probe, Profile
-from hardware_bridge.serial_line import SerialSettings
+from hardware_bridge.serial_line import SerialSettings, char_time
 
 __all__ = [
     "DeviceHealth",
@@ -118,10 +142,17 @@ class _Outcome:
 
 
 def default_inter_frame_delay(settings: SerialSettings) -> float:
-    """t3.5 (Modbus over Serial Line V1.02 §2.5.1.1): 3.5 × 11-bit characters, 1.75 ms >19200."""
-    if settings.baudrate > 19200:
-        return 0.00175
-    return 3.5 * 11 / settings.baudrate
+    """t3.5 (Modbus over Serial Line V1.02 §2.5.1.1): 3.5 characters of this line's framing
+    (start + data + parity + stop bits: 10 for 8N1, 11 for 8E1), fixed 1.75 ms above 19200."""
+    return silent_interval(settings)
+
+
+_REACTION_WEIGHT = 0.25
+"""Weight of the newest round trip in a device's reaction-time average."""
+_PLAN_CACHE_SIZE = 1024
+_TIMER_SLACK = 0.0012
+_DRAIN_LIMIT = 4.0
+"""A drain ends after this many quarantine windows even if the line never falls silent."""
 
 
 class ModbusBus:
@@ -140,12 +171,20 @@ class ModbusBus:
         failures_before_backoff: int = 1,
         handle_local_echo: bool = False,
         reconnect_delay: float = 1.0,
+        quarantine: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """``clock`` measures back-off periods and reconnect delays (tests pass a fake one);
-        line timing (inter-frame delay) always uses the real monotonic clock."""
+        line timing (inter-frame delay, drain) always uses the real monotonic clock.
+
+        ``quarantine``: silence required on the line after a failed request before the next
+        one (None: the failed request's own timeout). An answer later than its timeout is
+        then discarded as long as it comes within timeout + quarantine of its request.
+        """
         if timeout <= 0 or retries < 0 or failures_before_backoff < 1:
             raise ValueError("timeout must be > 0, retries >= 0, failures_before_backoff >= 1")
+        if quarantine is not None and quarantine < 0:
+            raise ValueError("quarantine must be >= 0")
         self.settings = settings
         self.timeout = timeout
         self.retries = retries
@@ -157,6 +196,7 @@ class ModbusBus:
         self.backoff_max = backoff_max
         self.failures_before_backoff = failures_before_backoff
         self.reconnect_delay = reconnect_delay
+        self.quarantine = quarantine
         self._clock = clock
         self._client = RtuClient(settings, handle_local_echo=handle_local_echo)
         self._lock = asyncio.Lock()
@@ -165,7 +205,14 @@ class ModbusBus:
         self._last_io = 0.0
         self._last_device: int | None = None
         self._reconnect_at = 0.0
+        self._drain_from: float | None = None
+        self._drain_window = 0.0
+        self._last_timeout = timeout
+        self._reaction: dict[int, float] = {}
+        self._plans: dict[tuple[object, ...], list[ReadRequest]] = {}
         self.requests_sent = 0
+        self.drains = 0
+        """How many times the line was drained after a failure or stray input."""
 
     # -- lifecycle ---------------------------------------------------------------------
     async def open(self) -> None:
@@ -188,6 +235,26 @@ class ModbusBus:
     def set_device_timeout(self, device_id: int, timeout: float) -> None:
         """Use a different response timeout for one device (a slow relay, say)."""
         self._timeouts[device_id] = timeout
+
+    def reaction_time(self, device_id: int) -> float:
+        """The device's measured reaction time (round trip minus wire time), in seconds."""
+        return self._reaction.get(device_id, DEFAULT_REACTION_TIME)
+
+    def planning_gap(self, device_id: int) -> int:
+        """Unused registers worth reading across for this device on this line."""
+        return break_even_gap(self.settings, self.reaction_time(device_id))
+
+    def request_cost(self, device_id: int) -> float:
+        """What one more request to this device costs on this line, in registers read."""
+        return request_cost(self.settings, self.reaction_time(device_id))
+
+    def _learn_reaction(self, device_id: int, round_trip: float, count: int) -> None:
+        wire = (8 + 5 + 2 * count) * char_time(self.settings) + silent_interval(self.settings)
+        sample = max(0.0, round_trip - wire)
+        old = self._reaction.get(device_id)
+        self._reaction[device_id] = (
+            sample if old is None else old + _REACTION_WEIGHT * (sample - old)
+        )
 
     def health(self, device_id: int) -> DeviceHealth:
         h = self._health.get(device_id, _Health())
@@ -219,13 +286,37 @@ class ModbusBus:
             h.retry_at = self._clock() + h.backoff
 
     # -- line access -------------------------------------------------------------------
+    def _start_drain(self, window: float) -> None:
+        self._drain_from = time.monotonic()
+        self._drain_window = window if self.quarantine is None else self.quarantine
+
+    async def _drain(self) -> None:
+        """Discard input until the line has been silent for the quarantine window."""
+        if self._client.stray_bytes and self._drain_from is None:
+            self._start_drain(self._last_timeout)  # bytes that answered nothing arrived
+        if self._drain_from is None:
+            return
+        self.drains += 1
+        started, window = self._drain_from, self._drain_window
+        while True:
+            quiet_at = max(started, self._client.last_input_at) + window
+            now = time.monotonic()
+            if now >= quiet_at or now - started >= _DRAIN_LIMIT * max(window, 0.25):
+                break
+            await asyncio.sleep(quiet_at - now)
+        self._drain_from = None
+        self._client.stray_bytes = 0
+
     async def _pace(self, device_id: int) -> None:
+        """Wait until the line may carry the next request: drained, then idle for t3.5."""
         gap = self.inter_frame_delay
         if self._last_device is not None and device_id != self._last_device:
             gap += self.device_switch_delay
-        wait = self._last_io + gap - time.monotonic()
-        if wait > 0:
-            await asyncio.sleep(wait)
+        for _ in range(2):  # a line that never falls silent gets the request anyway
+            await self._drain()
+            await _sleep_until(max(self._last_io, self._client.last_input_at) + gap)
+            if not self._client.stray_bytes:
+                return  # nothing arrived while we waited: the line is ours
 
     async def _ensure_connected(self) -> None:
         if self._client.connected:
@@ -256,29 +347,28 @@ class ModbusBus:
         async with self._lock:
             await self._ensure_connected()
             last: ModbusNoResponse | None = None
-            attempts, spurious = retries + 1, 1
-            while attempts > 0:
+            for _attempt in range(retries + 1):
                 await self._pace(device_id)
                 self.requests_sent += 1
                 if outcome is not None:
                     outcome.requests += 1
+                self._last_timeout = response_timeout
                 started = time.monotonic()
                 try:
-                    return await self._client.read_registers(
+                    registers = await self._client.read_registers(
                         device_id, function_code, address, count, response_timeout=response_timeout
                     )
                 except ModbusNoResponse as exc:
+                    # Whatever answers now may be the late answer to this request: the next
+                    # request (the retry too) waits until the line has drained.
                     last = exc
-                    # Failing well before the timeout means a wrong frame arrived (e.g. a late
-                    # answer to the previous request, from another device): ask again once
-                    # rather than blame this device.
-                    if spurious and time.monotonic() - started < 0.8 * response_timeout:
-                        spurious -= 1
-                        continue
-                    attempts -= 1
+                    self._start_drain(response_timeout)
+                    continue
                 finally:
                     self._last_io = time.monotonic()
                     self._last_device = device_id
+                self._learn_reaction(device_id, self._last_io - started, count)
+                return registers
             assert last is not None
             raise last
 
@@ -313,14 +403,18 @@ class ModbusBus:
         *,
         max_gap: int | None = None,
     ) -> DeviceReading:
-        """Read ``keys`` (every value if None; only ``group``'s if given) in the fewest requests.
+        """Read ``keys`` (every value if None; only ``group``'s if given) in the cheapest reads.
+
+        By default the plan is the cheapest for this line and the device's measured reaction
+        time (:meth:`request_cost`); with ``max_gap``, the fewest reads that read across at most
+        that many unused registers.
 
         Never raises for device or line failures: failed values are None and the reason is
         in ``errors``. Unknown keys raise KeyError (a caller bug).
         """
         _check_device_id(device_id)
         wanted_keys = list(keys) if keys is not None else None
-        plan = plan_reads(profile, wanted_keys, group=group, max_gap=max_gap)
+        plan = self._plan(profile, wanted_keys, group, max_gap, device_id)
         out_keys = _output_keys(profile, wanted_keys, group)
         h = self._health.setdefault(device_id, _Health())
         if h.state == "backed_off" and h.retry_at is not None and self._clock() < h.retry_at:
@@ -381,6 +475,27 @@ class ModbusBus:
             requests=outcome.requests,
             errors=tuple(outcome.errors),
         )
+
+    def _plan(
+        self,
+        profile: Profile,
+        keys: list[str] | None,
+        group: PollGroup | None,
+        max_gap: int | None,
+        device_id: int,
+    ) -> list[ReadRequest]:
+        """The plan for one read, cached: the exact split takes a millisecond of idle line."""
+        # Rounding the request cost to a quarter register costs at most an eighth of a
+        # register per read, and keeps the cache small while reaction times wander.
+        cost = None if max_gap is not None else round(4 * self.request_cost(device_id)) / 4
+        key = (profile, None if keys is None else tuple(keys), group, max_gap, cost)
+        plan = self._plans.get(key)
+        if plan is None:
+            if len(self._plans) >= _PLAN_CACHE_SIZE:
+                self._plans.clear()
+            plan = plan_reads(profile, keys, group=group, max_gap=max_gap, request_cost=cost)
+            self._plans[key] = plan
+        return plan
 
     # -- discovery ---------------------------------------------------------------------
     async def scan(
@@ -444,6 +559,19 @@ class ModbusBus:
                 )
             )
         return hits
+
+
+async def _sleep_until(deadline: float) -> None:
+    """Sleep until ``time.monotonic()`` reaches ``deadline``, to a fraction of a millisecond.
+
+    The event loop's timers wake up to a millisecond late (epoll counts whole milliseconds);
+    t3.5 is 1.75 – 4 ms, so the last stretch is spent yielding to the loop instead.
+    """
+    wait = deadline - time.monotonic()
+    if wait > _TIMER_SLACK:
+        await asyncio.sleep(wait - _TIMER_SLACK)
+    while time.monotonic() < deadline:  # noqa: ASYNC110 - finer than the loop's timers
+        await asyncio.sleep(0)
 
 
 def _check_device_id(device_id: int) -> None:

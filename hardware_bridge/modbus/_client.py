@@ -1,44 +1,54 @@
 """The one place that calls pymodbus (client side).
 
-pymodbus's API moved a lot between 3.6 and 3.16 (``slave=`` → ``device_id=``, keyword-only
-``count=``, connection closing after unanswered requests, payload helpers removed). Everything
-version-sensitive is kept here; the rest of the package sees :class:`RtuClient` only.
+pymodbus opens and owns the serial port (its non-blocking serial transport); this module owns
+the frames. A read request is built here, sent through pymodbus's transport, and the bytes
+that come back are judged by :class:`~hardware_bridge.modbus._rtu.ResponseMatcher` instead of
+pymodbus's framer: pymodbus (3.11 – 3.16) takes any CRC-valid frame from the addressed
+device as the answer — whatever its function code or length — and logs an ERROR for every
+unanswered request. Received bytes reach us through the transport's ``callback_data`` hook,
+which has the same shape in every supported version; we consume them all, so pymodbus's own
+receive buffer and framer never see a byte. Every byte that arrives while no request is
+waiting, or after its answer, is counted as stray input: the bus uses it (and the time of the
+last byte) to keep the line quiet before the next request.
+
 Supported: pymodbus 3.11 – 3.16.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import time
 
 from pymodbus import FramerType
 from pymodbus.client import AsyncModbusSerialClient
-from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 
 from hardware_bridge.modbus._errors import (
     ModbusConnectionError,
     ModbusExceptionResponse,
     ModbusNoResponse,
 )
+from hardware_bridge.modbus._rtu import Foreign, Outcome, Refusal, ResponseMatcher, read_request
 from hardware_bridge.serial_line import SerialSettings
 
 __all__ = ["RtuClient", "quiet_pymodbus_logging"]
 
-_NEVER_DISCONNECT = 1_000_000_000
-
 
 def quiet_pymodbus_logging(level: int = logging.CRITICAL) -> None:
-    """pymodbus logs every unanswered request as an error; a CLI wants one line of its own."""
+    """Silence pymodbus's own logger (a CLI prints one line of its own per failure)."""
     logging.getLogger("pymodbus").setLevel(level)
 
 
 class RtuClient:
     """A Modbus RTU master on one serial port: open, read registers, close.
 
-    pymodbus retries and automatic reconnects are disabled: the bus owns both, per device.
+    No retries and no automatic reconnects here: the bus owns both, per device.
     """
 
     def __init__(self, settings: SerialSettings, *, handle_local_echo: bool = False) -> None:
         self._settings = settings
+        self._echo = handle_local_echo
         self._client = AsyncModbusSerialClient(
             settings.port,
             framer=FramerType.RTU,
@@ -46,15 +56,18 @@ class RtuClient:
             bytesize=settings.bytesize,
             parity=settings.parity,
             stopbits=settings.stopbits,
-            handle_local_echo=handle_local_echo,
             timeout=1.0,
             retries=0,
             reconnect_delay=0,
         )
-        # Before 3.16 a run of unanswered requests (retries + 3) closes the serial port: one
-        # silent device would take the whole line down. Device failures are counted per
-        # device by the bus instead.
-        self._client.set_max_no_responses(_NEVER_DISCONNECT)
+        self._protocol = self._client.ctx
+        self._protocol.callback_data = self._on_data  # type: ignore[method-assign]
+        self._matcher: ResponseMatcher | None = None
+        self._answer: asyncio.Future[Outcome] | None = None
+        self.last_input_at = 0.0
+        """time.monotonic() of the last byte received."""
+        self.stray_bytes = 0
+        """Bytes received that answered no request (late answers, duplicates, noise)."""
 
     @property
     def connected(self) -> bool:
@@ -72,15 +85,30 @@ class RtuClient:
     def close(self) -> None:
         self._client.close()
 
-    def _set_timeout(self, timeout: float) -> None:
-        # The per-attempt response timeout is comm_params.timeout_connect of the transaction
-        # manager (a copy of the client's, 3.11 – 3.16); set per request so each device can
-        # have its own.
-        for owner in (self._client, getattr(self._client, "ctx", None)):
-            params = getattr(owner, "comm_params", None)
-            if params is not None and hasattr(params, "timeout_connect"):
-                params.timeout_connect = timeout
+    # -- receive side ------------------------------------------------------------------
+    def _on_data(self, data: bytes, addr: object = None) -> int:
+        """pymodbus's transport hands us what it received; we take all of it."""
+        self.last_input_at = time.monotonic()
+        matcher, answer = self._matcher, self._answer
+        if matcher is None or answer is None or answer.done():
+            self.stray_bytes += len(data)
+            return len(data)
+        outcome = matcher.feed(data)
+        if outcome is not None:
+            self.stray_bytes += matcher.trailing
+            answer.set_result(outcome)
+        return len(data)
 
+    def discard_input(self) -> None:
+        """Drop whatever the OS holds for us that has not been delivered yet."""
+        transport = getattr(self._protocol, "transport", None)
+        port = getattr(transport, "sync_serial", None)
+        reset = getattr(port, "reset_input_buffer", None)
+        if reset is not None:
+            with contextlib.suppress(Exception):  # a vanishing port shows on the next send
+                reset()
+
+    # -- transactions ------------------------------------------------------------------
     async def read_registers(
         self,
         device_id: int,
@@ -90,31 +118,33 @@ class RtuClient:
         *,
         response_timeout: float,
     ) -> list[int]:
-        """One FC03/FC04 transaction, no retry. Raises a typed ModbusBusError on failure."""
-        if function_code not in (3, 4):
-            raise ValueError(f"function code {function_code} is not a register read")
-        self._set_timeout(response_timeout)
-        read = (
-            self._client.read_holding_registers
-            if function_code == 3
-            else self._client.read_input_registers
+        """One FC03/FC04 transaction, no retry. Raises a typed ModbusBusError on failure.
+
+        Input is discarded before the request is sent; the answer must match the request's
+        device id, function code and byte count (see ``_rtu``).
+        """
+        request = read_request(device_id, function_code, address, count)
+        if not self.connected or getattr(self._protocol, "transport", None) is None:
+            raise ModbusConnectionError(f"{self._settings.port} is not open")
+        self.discard_input()
+        answer: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        self._matcher = ResponseMatcher(
+            device_id, function_code, count, echo=request if self._echo else None
         )
+        self._answer = answer
         try:
-            response = await read(address, count=count, device_id=device_id)
-        except ConnectionException as exc:
-            raise ModbusConnectionError(f"{self._settings.port}: {exc}") from exc
-        except ModbusIOException as exc:
-            raise ModbusNoResponse(device_id, f"no response within {response_timeout:g} s") from exc
-        except ModbusException as exc:
-            raise ModbusNoResponse(device_id, f"invalid response: {exc}") from exc
-        if response.isError():
-            code = int(getattr(response, "exception_code", 0) or 0)
-            raise ModbusExceptionResponse(device_id, function_code, code)
-        registers = [int(r) for r in response.registers]
-        if len(registers) != count:
-            # A late answer to an earlier request (a slow device, a loaded host) has the same
-            # device id and function code; only its length can tell it apart. Never decode it.
+            self._protocol.send(request)
+            outcome = await asyncio.wait_for(answer, response_timeout)
+        except TimeoutError:
             raise ModbusNoResponse(
-                device_id, f"answer of {len(registers)} registers to a read of {count}"
-            )
-        return registers
+                device_id, f"no response within {response_timeout:g} s"
+            ) from None
+        except OSError as exc:
+            raise ModbusConnectionError(f"{self._settings.port}: {exc}") from exc
+        finally:
+            self._matcher = self._answer = None
+        if isinstance(outcome, Refusal):
+            raise ModbusExceptionResponse(device_id, function_code, outcome.exception_code)
+        if isinstance(outcome, Foreign):
+            raise ModbusNoResponse(device_id, f"not the answer to this read: {outcome.describe()}")
+        return list(outcome.values)

@@ -3,11 +3,20 @@
 Wire cost of one read of N registers (Modbus over Serial Line V1.02 §2.5.1.1): request
 8 bytes + response 5 + 2N bytes + 2 × t3.5 silence + the device's reaction time. An unused
 register inside a read costs 2 characters; a separate request costs 13 characters of framing,
-two t3.5 gaps and one reaction time. At 9600 8N1 with a 20 ms reaction that is ~20 registers,
-so by default gaps of up to :data:`DEFAULT_MAX_GAP` unused registers are read across.
+two t3.5 gaps and one reaction time: :func:`break_even_gap`. At 9600 8N1 with a 20 ms
+reaction that is 19 registers, at 5 ms 12. The bus plans with the break-even gap of its line
+and of each device's measured reaction time; without a line (``plan_reads`` alone) gaps of
+up to the profile's ``max_gap`` or :data:`DEFAULT_MAX_GAP` unused registers are read across.
 
-Greedy left-to-right merging is optimal here: points do not overlap, and every constraint
-(gap, span, holes) only ever forbids extending a block further to the right.
+Two ways to split the wanted points into reads:
+
+* with a gap limit (``max_gap``), greedy left-to-right merging gives the fewest reads that
+  never read across more than ``max_gap`` unused registers: points do not overlap, and every
+  constraint (gap, span, holes) only ever forbids extending a block further to the right;
+* with a per-request cost (``request_cost``, in registers: :func:`request_cost`), an exact
+  dynamic programme gives the cheapest split — registers read plus ``request_cost`` per read.
+  Greedy merging up to the break-even gap is the same thing until the device's registers per
+  read cut a block; then it can be a few per cent dearer.
 """
 
 from __future__ import annotations
@@ -18,9 +27,20 @@ from dataclasses import dataclass
 from hardware_bridge.modbus._profile import Point, PollGroup, Profile
 from hardware_bridge.serial_line import SerialSettings, char_time
 
-__all__ = ["DEFAULT_MAX_GAP", "ReadRequest", "break_even_gap", "plan_reads", "resolve_keys"]
+__all__ = [
+    "DEFAULT_MAX_GAP",
+    "DEFAULT_REACTION_TIME",
+    "ReadRequest",
+    "break_even_gap",
+    "plan_reads",
+    "request_cost",
+    "resolve_keys",
+    "silent_interval",
+]
 
 DEFAULT_MAX_GAP = 16
+DEFAULT_REACTION_TIME = 0.02
+"""Seconds a device is assumed to take between a request and its answer until measured."""
 MAX_REGISTERS_PER_READ = 125
 
 
@@ -38,12 +58,25 @@ class ReadRequest:
         return self.address + self.count
 
 
-def break_even_gap(settings: SerialSettings, device_latency: float = 0.02) -> int:
-    """Unused registers worth reading across instead of starting a new request."""
+def silent_interval(settings: SerialSettings) -> float:
+    """t3.5: 3.5 characters of this line's framing; a fixed 1.75 ms above 19200 baud."""
+    return 0.00175 if settings.baudrate > 19200 else 3.5 * char_time(settings)
+
+
+def break_even_gap(settings: SerialSettings, device_latency: float = DEFAULT_REACTION_TIME) -> int:
+    """Unused registers worth reading across instead of starting a new request.
+
+    ``device_latency``: the device's reaction time (round trip minus wire time and t3.5).
+    """
     tc = char_time(settings)
-    t35 = 0.00175 if settings.baudrate > 19200 else 3.5 * 11 / settings.baudrate
-    new_request = 13 * tc + 2 * t35 + device_latency
-    return int(new_request // (2 * tc))
+    new_request = 13 * tc + 2 * silent_interval(settings) + max(0.0, device_latency)
+    return min(MAX_REGISTERS_PER_READ, int(new_request // (2 * tc)))
+
+
+def request_cost(settings: SerialSettings, device_latency: float = DEFAULT_REACTION_TIME) -> float:
+    """What one more request costs on this line, in registers read (2 characters each)."""
+    tc = char_time(settings)
+    return (13 * tc + 2 * silent_interval(settings) + max(0.0, device_latency)) / (2 * tc)
 
 
 def resolve_keys(profile: Profile, keys: Iterable[str] | None) -> tuple[Point, ...]:
@@ -78,12 +111,17 @@ def plan_reads(
     split_groups: bool = False,
     max_gap: int | None = None,
     max_registers: int | None = None,
+    request_cost: float | None = None,
 ) -> list[ReadRequest]:
     """Plan the reads for ``keys`` (all points if None) of one device.
 
     ``group`` keeps only points of that poll group (their ``scale_by`` sources are kept
     whatever their group). ``split_groups`` never mixes fast and slow points in one read.
     Reads never touch a profile hole and never exceed the device's registers per read.
+
+    ``request_cost`` (registers, see :func:`request_cost`): plan the cheapest reads for that
+    cost; ``max_gap`` then stays a hard limit only if given. Without it: the fewest reads
+    that read across at most ``max_gap`` (else the profile's, else 16) unused registers.
     """
     points = resolve_keys(profile, keys)
     if group is not None:
@@ -91,6 +129,8 @@ def plan_reads(
         chosen |= {p.scale_by for p in points if p.key in chosen and p.scale_by}
         points = tuple(p for p in points if p.key in chosen)
     gap_limit = profile.max_gap if max_gap is None and profile.max_gap is not None else max_gap
+    if request_cost is not None:
+        gap_limit = max_gap if max_gap is not None else MAX_REGISTERS_PER_READ
     if gap_limit is None:
         gap_limit = DEFAULT_MAX_GAP
     span_limit = min(
@@ -107,6 +147,9 @@ def plan_reads(
     requests: list[ReadRequest] = []
     for (fc, _), members in sorted(buckets.items()):
         members.sort(key=lambda p: p.address)
+        if request_cost is not None:
+            requests += _cheapest(profile, fc, members, gap_limit, span_limit, request_cost)
+            continue
         start, end, carried = members[0].address, members[0].end, [members[0]]
         for point in members[1:]:
             new_end = max(end, point.end)
@@ -129,3 +172,42 @@ def plan_reads(
             ReadRequest(function_code=fc, address=start, count=end - start, points=tuple(carried))
         )
     return requests
+
+
+def _cheapest(
+    profile: Profile,
+    fc: int,
+    members: list[Point],
+    gap_limit: int,
+    span_limit: int,
+    cost: float,
+) -> list[ReadRequest]:
+    """Split address-sorted points into reads minimising registers + ``cost`` per read."""
+    n = len(members)
+    best = [0.0] + [float("inf")] * n  # best[j]: cheapest plan for members[:j]
+    cut = [0] * (n + 1)
+    for j in range(1, n + 1):
+        end = members[j - 1].end
+        for i in range(j, 0, -1):  # members[i-1 : j] in one read
+            start = members[i - 1].address
+            end = max(end, members[i - 1].end)
+            if i < j and members[i].address - members[i - 1].end > gap_limit:
+                break
+            if end - start > span_limit:
+                break
+            if any(h.overlaps(fc, start, end) for h in profile.holes):
+                break
+            total = best[i - 1] + cost + (end - start)
+            if total < best[j]:
+                best[j], cut[j] = total, i - 1
+    reads: list[ReadRequest] = []
+    j = n
+    while j > 0:
+        i = cut[j]
+        carried = members[i:j]
+        start, end = carried[0].address, max(p.end for p in carried)
+        reads.append(
+            ReadRequest(function_code=fc, address=start, count=end - start, points=tuple(carried))
+        )
+        j = i
+    return reads[::-1]

@@ -76,6 +76,8 @@ def render_table(data: dict[str, Any]) -> str:
         lines.append(f"baud:  {data['baud']}")
     bcc = {True: "ok", False: "MISMATCH", None: "not present"}[data["bcc_ok"]]
     lines.append(f"bcc:   {bcc}")
+    if data.get("complete") is False:
+        lines.append(f"end:   MISSING ({data.get('incomplete_reason')})")
     width = max((len(ds["address"]) for ds in data["datasets"]), default=0)
     for dataset in data["datasets"]:
         values = "  ".join(
@@ -104,6 +106,7 @@ def run_iec_parse(args: argparse.Namespace) -> int:
 
 
 def run_read_meter(args: argparse.Namespace) -> int:
+    """Read a meter; a readout cut short is printed (marked incomplete) and exits 1."""
     try:
         settings = ClientSettings(
             port=args.port,
@@ -125,4 +128,6 @@ def run_read_meter(args: argparse.Namespace) -> int:
     except IecError as err:
         return _fail(EXIT_DEVICE, f"{args.port}: {err}")
     _print(reading.to_dict(), args.json)
+    if reading.incomplete_reason is not None:
+        return _fail(EXIT_DEVICE, f"{args.port}: {reading.incomplete_reason}")
     return EXIT_OK

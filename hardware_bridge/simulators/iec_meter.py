@@ -11,8 +11,9 @@ side of mode C for one or several meters on the line (RS-485 multi-drop)::
     ← SOH B0 ETX BCC              break: back to idle
 
 Faults (:class:`Faults`) may be switched at any time: silence, bad BCC, echo of every byte
-received, garbage before answers, slow answers, and a cable that garbles data sent faster
-than a given rate.
+received, garbage before answers, slow answers, a cable that garbles data sent faster
+than a given rate, noise glued in front of the identification, garbled identifications, a
+readout cut short (with a valid BCC over what was sent) and a block that never ends.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import itertools
 import re
 import termios
 import time
@@ -182,8 +184,11 @@ class SimulatedMeter:
                 return float(dataset.value)
         raise KeyError(code)
 
-    def data_block(self, mode: str = "0") -> bytes:
-        """The text between STX and ETX: data lines, then ``!`` CR LF."""
+    def data_block(self, mode: str = "0", *, cut_after: int | None = None) -> bytes:
+        """The text between STX and ETX: data lines, then ``!`` CR LF.
+
+        ``cut_after``: only the first N data lines, and no ``!`` (a readout cut short).
+        """
         lines = [
             dataset.address
             + "".join(
@@ -192,6 +197,8 @@ class SimulatedMeter:
             )
             for dataset in self.datasets(mode)
         ]
+        if cut_after is not None:
+            return "".join(f"{line}\r\n" for line in lines[:cut_after]).encode("ascii")
         return ("\r\n".join([*lines, "!"]) + "\r\n").encode("ascii")
 
 
@@ -220,6 +227,18 @@ class Faults:
     delay: float = 0.0
     max_clean_baud: int | None = None
     """Data sent faster than this arrives garbled (a long or noisy cable)."""
+    noise_before_ident: bytes = b""
+    """Bytes glued in front of the identification line (``b"\\x82"``, a second ``/``)."""
+    garbled_idents: int = 0
+    """This many identification answers arrive garbled (then counts down to 0)."""
+    cut_after: int | None = None
+    """The readout stops after this many data sets, without ``!``, yet ends with ETX and a
+    BCC that is valid over what was sent (a meter that cut its own readout short)."""
+    stream: bool = False
+    """The readout never ends: its data lines repeat at the line's rate without ETX, until a
+    break or a new sign-on."""
+    stream_pause: float = 0.0
+    """Extra seconds between the lines of an endless readout (a meter that dribbles)."""
 
 
 @dataclass(slots=True)
@@ -260,6 +279,9 @@ class MeterSimulator:
         self._port: VirtualSerialPort | None = None
         self._task: asyncio.Task[None] | None = None
         self._session: _Session | None = None
+        self._stream: asyncio.Task[None] | None = None
+        self.streamed_bytes = 0
+        """Bytes sent by endless readouts (:attr:`Faults.stream`)."""
 
     @property
     def path(self) -> str:
@@ -280,12 +302,18 @@ class MeterSimulator:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        await self._stop_stream()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         if self._port is not None:
             self._port.close()
+
+    @property
+    def streaming(self) -> bool:
+        """An endless readout (:attr:`Faults.stream`) is being sent."""
+        return self._stream is not None and not self._stream.done()
 
     def client_baud(self) -> int | None:
         """The output baud rate the client last configured on its end of the pty."""
@@ -312,7 +340,15 @@ class MeterSimulator:
     async def _answer_delay(self) -> None:
         await asyncio.sleep(self.reaction_time + self.faults.delay)
 
+    async def _stop_stream(self) -> None:
+        if self._stream is not None:
+            self._stream.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._stream
+            self._stream = None
+
     async def _handle(self, message: bytes) -> None:
+        await self._stop_stream()  # whatever the client sends ends an endless readout
         if message.startswith(b"/?") and message.endswith(b"!"):
             await self._sign_on(message[2:-1].decode("latin-1"))
         elif message[:1] == bytes([ACK]) and len(message) == 4 and self._session is not None:
@@ -329,7 +365,11 @@ class MeterSimulator:
         await self._answer_delay()
         if self.faults.garbage:
             self.port.write(self.faults.garbage)
-        self.port.write(meter.identification.to_line())
+        line = meter.identification.to_line()
+        if self.faults.garbled_idents > 0:
+            self.faults.garbled_idents -= 1
+            line = line[:1] + b"\xff" + line[2:]  # a bit error in the manufacturer code
+        self.port.write(self.faults.noise_before_ident + line)
         self._session = _Session(meter=meter)
 
     async def _option_select(self, vzy: str) -> None:
@@ -355,7 +395,12 @@ class MeterSimulator:
         if self.last_client_baud != rate:
             self.port.write(b"\xf8\x80\xfe\x00" * 8)  # the client listens at the wrong rate
             return
-        data = session.meter.data_block(mode)
+        if self.faults.stream:
+            self._stream = asyncio.create_task(
+                self._send_endless(session.meter.data_block(mode), rate), name="iec-endless"
+            )
+            return
+        data = session.meter.data_block(mode, cut_after=self.faults.cut_after)
         size = self.partial_block_size
         while size is not None and len(data) > size:
             if not await self._send_partial(data[:size]):
@@ -376,6 +421,15 @@ class MeterSimulator:
             self.port.write(self.faults.garbage)
         self.port.write(frame)
         self.readouts_sent += 1
+
+    async def _send_endless(self, data: bytes, rate: int) -> None:
+        """STX, then the data lines again and again at ``rate`` (ten bits a character)."""
+        lines = data.replace(b"!\r\n", b"").splitlines(keepends=True)
+        self.port.write(bytes([STX]))
+        for line in itertools.cycle(lines):
+            self.port.write(line)
+            self.streamed_bytes += len(line)
+            await asyncio.sleep(len(line) * 10 / rate + self.faults.stream_pause)
 
     async def _send_partial(self, chunk: bytes) -> bool:
         """STX chunk EOT BCC, then wait for ACK (next) or NAK (resend); False if neither."""

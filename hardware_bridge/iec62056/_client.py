@@ -448,21 +448,20 @@ class MeterClient:
 
         Returns the identification and the framer holding whatever followed it.
         """
-        for attempt in (1, 2):
-            framer = self._framer(lines_only=True)  # no block can come before the ident
-            try:
-                ident = await self._await_identification(link, framer, sent)
-            except NoResponseError as err:
-                garbled = isinstance(err, _GarbledIdentificationError) or framer.buffered_size > 0
-                if attempt == 2 or not garbled:
-                    raise
-                _LOGGER.debug("garbled identification (%s); signing on again", err)
-                await self._end_session(link)
-                await link.send(request)
-                continue
-            framer.lines_only = False
-            return ident, framer
-        raise AssertionError("unreachable")
+        framer = self._framer(lines_only=True)  # no block can come before the ident
+        try:
+            ident = await self._await_identification(link, framer, sent)
+        except NoResponseError as err:
+            garbled = isinstance(err, _GarbledIdentificationError) or framer.buffered_size > 0
+            if not garbled:
+                raise  # a silent meter: asking again at once would not help
+            _LOGGER.debug("garbled identification (%s); signing on again", err)
+            await self._end_session(link)
+            await link.send(request)
+            framer = self._framer(lines_only=True)
+            ident = await self._await_identification(link, framer, sent)
+        framer.lines_only = False
+        return ident, framer
 
     async def _next_event(self, link: _Link, framer: Framer, what: str) -> Line | DataBlock:
         s = self.settings

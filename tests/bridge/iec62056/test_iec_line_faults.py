@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import io
 import json
+from pathlib import Path
 from types import ModuleType
 
 import pytest
@@ -206,3 +207,17 @@ async def test_a_silent_meter_is_not_asked_twice() -> None:
         with pytest.raises(NoResponseError):
             await MeterClient(fast_settings(sim.path, reaction_timeout=0.1)).read()
     assert sim.requests == [""]
+
+
+def test_iec_parse_marks_a_cut_capture_incomplete(iec_cli: ModuleType, tmp_path: Path) -> None:
+    capture = tmp_path / "cut.txt"
+    capture.write_bytes(
+        b"/MSY5<1>C520.KMY.2251\r\n\x020.0.0(80099921)\r\n1.8.0(000070.677*kWh)\r\n"
+    )
+    code, out, _ = _run_cli(iec_cli, ["iec-parse", str(capture), "--json"])
+    assert code == 0  # a capture is shown as it is, with what it lacks
+    data = json.loads(out)
+    assert data["complete"] is False
+    assert "ETX" in data["incomplete_reason"]
+    code, out, _ = _run_cli(iec_cli, ["iec-parse", str(capture)])
+    assert "end:   MISSING" in out

@@ -221,3 +221,15 @@ def test_iec_parse_marks_a_cut_capture_incomplete(iec_cli: ModuleType, tmp_path:
     assert "ETX" in data["incomplete_reason"]
     code, out, _ = _run_cli(iec_cli, ["iec-parse", str(capture)])
     assert "end:   MISSING" in out
+
+
+async def test_read_meter_gives_up_on_an_endless_readout(iec_cli: ModuleType) -> None:
+    async with _sim(Faults(stream=True)) as sim:
+        argv = ["read-meter", "--port", sim.path, "--switch-delay", "0.02", "--timeout", "0.4"]
+        argv += ["--max-readout-size", "1024"]
+        async with asyncio.timeout(GUARD):
+            code, out, err = await asyncio.to_thread(_run_cli, iec_cli, argv)
+    assert code == 1
+    assert out == ""
+    assert "1024 bytes" in err
+    assert err.count("\n") == 1

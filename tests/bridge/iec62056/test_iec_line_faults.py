@@ -119,10 +119,11 @@ async def test_a_meter_streaming_without_etx_is_cut_off_in_bounded_time() -> Non
 
 
 async def test_a_meter_dribbling_without_etx_hits_the_session_time_limit() -> None:
-    faults = Faults(stream=True, stream_pause=0.05)  # never silent long enough to time out
+    faults = Faults(stream=True, stream_pause=0.2)  # never silent long enough to time out
     async with _sim(faults) as sim:
-        settings = fast_settings(sim.path, max_readout_size=1024)
-        limit = readout_time_limit(1024, 9600, reaction=0.4, inter_char=0.4)
+        # a generous gap between characters, so only the session's own limit can end it
+        settings = fast_settings(sim.path, max_readout_size=1024, inter_char_timeout=2.0)
+        limit = readout_time_limit(1024, 9600, reaction=0.4, inter_char=2.0)
         async with asyncio.timeout(GUARD):
             with pytest.raises(SessionTimeoutError, match="did not end within"):
                 await MeterClient(settings).read()

@@ -23,14 +23,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, tzinfo
 from typing import Literal, Self
 
-from hardware_bridge.iec62056 import (
-    ClientSettings,
-    IecError,
-    LineError,
-    MeterClient,
-    MeterReading,
-    OptionMode,
-)
+from hardware_bridge.iec62056 import ClientSettings, IecError, LineError, MeterClient, OptionMode
 from hardware_bridge.meter_clock import parse_meter_date_time, parse_meter_stamp
 from hardware_bridge.modbus import (
     ModbusBus,
@@ -365,51 +358,42 @@ class LineTerminal:
         started = time.monotonic()
         line_error: str | None = None
         try:
-            reading = await MeterClient(settings).read()
+            # a cut readout is a failed read: the values it lacks must not keep their old
+            # readings as if fresh, nor the ones it holds pass for a full reading
+            reading = (await MeterClient(settings).read()).require_complete()
         except IecError as exc:
             line_error = str(exc) if isinstance(exc, LineError) else None
             snapshot = _unavailable(key, state, str(exc))
         else:
-            if reading.incomplete_reason is not None:
-                # A cut readout is a failed read: the values it lacks must not keep their
-                # old readings as if fresh, nor the ones it holds pass for a full reading.
-                snapshot = _unavailable(key, state, reading.incomplete_reason)
-            else:
-                snapshot = self._meter_snapshot(key, state, reading, time.monotonic() - started)
+            values = map_datasets(reading.datasets)
+            units = {k: m.unit for k, m in values.measurements.items()}
+            state.values = {k: m.value for k, m in values.measurements.items()}
+            state.values.update(_clock_values(values, self.config.meter_timezone))
+            ident = reading.identification
+            serial = values.value("meter_serial")
+            state.info = DeviceInfo(
+                manufacturer=manufacturer_name(ident.manufacturer),
+                model=ident.ident,
+                serial_number=str(serial) if serial is not None else None,
+                sw_version=_text_or_none(values.value("firmware_version")),
+            )
+            state.specs = tuple(
+                replace(spec, unit=units.get(spec.key, spec.unit))
+                for spec in meter_specs(state.values.keys())
+            ) + tuple(spec for spec in CLOCK_SPECS if spec.key in state.values)
+            snapshot = DeviceSnapshot(
+                device_key=key,
+                available=True,
+                values=dict(state.values),
+                info=state.info,
+                last_success=_now(),
+                last_error=None if reading.bcc_ok else "block check character mismatch",
+                requests=reading.attempts,
+                round_trip=time.monotonic() - started,
+            )
         _log_transition(key, previous, snapshot)
         state.snapshot = snapshot
         return snapshot, line_error
-
-    def _meter_snapshot(
-        self, key: str, state: _DeviceState, reading: MeterReading, elapsed: float
-    ) -> DeviceSnapshot:
-        """A complete readout: every value, the meter's identity and the specs it offers."""
-        values = map_datasets(reading.datasets)
-        units = {k: m.unit for k, m in values.measurements.items()}
-        state.values = {k: m.value for k, m in values.measurements.items()}
-        state.values.update(_clock_values(values, self.config.meter_timezone))
-        ident = reading.identification
-        serial = values.value("meter_serial")
-        state.info = DeviceInfo(
-            manufacturer=manufacturer_name(ident.manufacturer),
-            model=ident.ident,
-            serial_number=str(serial) if serial is not None else None,
-            sw_version=_text_or_none(values.value("firmware_version")),
-        )
-        state.specs = tuple(
-            replace(spec, unit=units.get(spec.key, spec.unit))
-            for spec in meter_specs(state.values.keys())
-        ) + tuple(spec for spec in CLOCK_SPECS if spec.key in state.values)
-        return DeviceSnapshot(
-            device_key=key,
-            available=True,
-            values=dict(state.values),
-            info=state.info,
-            last_success=_now(),
-            last_error=None if reading.bcc_ok else "block check character mismatch",
-            requests=reading.attempts,
-            round_trip=elapsed,
-        )
 
 
 CLOCK_SPECS: tuple[MeasurementSpec, ...] = (

@@ -19,6 +19,7 @@ from hardware_bridge.iec62056._datasets import (
 from hardware_bridge.iec62056._errors import (
     BccError,
     IecError,
+    IncompleteReadoutError,
     LineError,
     LocalProtocolError,
     NoResponseError,
@@ -82,6 +83,7 @@ __all__ = [
     "FramerEvent",
     "Identification",
     "IecError",
+    "IncompleteReadoutError",
     "Line",
     "LineError",
     "LocalProtocolError",

@@ -36,6 +36,7 @@ from hardware_bridge.iec62056._datasets import DataSet, scan_datasets
 from hardware_bridge.iec62056._errors import (
     BccError,
     IecError,
+    IncompleteReadoutError,
     LineError,
     NoResponseError,
     ReadoutOverrunError,
@@ -180,6 +181,12 @@ class MeterReading:
     def incomplete_reason(self) -> str | None:
         """Why the readout is not a full reading (no ``!`` before ETX), or ``None``."""
         return self.readout.incomplete_reason
+
+    def require_complete(self) -> MeterReading:
+        """This reading, or :class:`IncompleteReadoutError` if its readout was cut short."""
+        if self.incomplete_reason is not None:
+            raise IncompleteReadoutError(self.incomplete_reason)
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape of ``read-meter --json``."""

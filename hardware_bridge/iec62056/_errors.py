@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BccError",
     "IecError",
+    "IncompleteReadoutError",
     "LineError",
     "LocalProtocolError",
     "NoResponseError",
@@ -73,6 +74,10 @@ class ReadoutOverrunError(RemoteProtocolError):
 class SessionTimeoutError(ReadoutOverrunError):
     """The session outlasted what its readout could plausibly take (a meter that dribbles
     without ever ending its block, or a line that never falls silent)."""
+
+
+class IncompleteReadoutError(RemoteProtocolError):
+    """A readout ended without its end (``!``, ETX, BCC): what arrived is not a full reading."""
 
 
 class NotAReadoutError(RemoteProtocolError):

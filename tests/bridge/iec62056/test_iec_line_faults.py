@@ -19,6 +19,7 @@ from conftest import fast_settings
 from hardware_bridge.iec62056 import (
     NEED_DATA,
     Framer,
+    IncompleteReadoutError,
     Line,
     MeterClient,
     NoResponseError,
@@ -52,6 +53,8 @@ async def test_a_readout_cut_after_five_data_sets_is_incomplete() -> None:
     assert "5 data sets" in reading.incomplete_reason
     assert "'!'" in reading.incomplete_reason
     assert reading.to_dict()["complete"] is False
+    with pytest.raises(IncompleteReadoutError, match="5 data sets"):
+        reading.require_complete()
 
 
 async def test_a_full_readout_is_complete() -> None:
@@ -60,6 +63,7 @@ async def test_a_full_readout_is_complete() -> None:
     assert reading.complete
     assert reading.incomplete_reason is None
     assert reading.to_dict()["complete"] is True
+    assert reading.require_complete() is reading
 
 
 def _run_cli(cli: ModuleType, argv: list[str]) -> tuple[int, str, str]:

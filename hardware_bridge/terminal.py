@@ -407,7 +407,9 @@ class LineTerminal:
         started = time.monotonic()
         line_error: str | None = None
         try:
-            reading = await MeterClient(settings).read()
+            # a cut readout is a failed read: the values it lacks must not keep their old
+            # readings as if fresh, nor the ones it holds pass for a full reading
+            reading = (await MeterClient(settings).read()).require_complete()
         except IecError as exc:
             line_error = str(exc) if isinstance(exc, LineError) else None
             snapshot = _unavailable(key, state, str(exc))

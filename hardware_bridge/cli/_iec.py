@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from hardware_bridge.iec62056 import (
+    DEFAULT_MAX_READOUT_SIZE,
     ClientSettings,
     IecError,
     LocalProtocolError,
@@ -54,6 +55,12 @@ def register(subparsers: Any) -> None:
     read.add_argument("--switch-delay", type=float, default=0.3, help="pause before switch, s")
     read.add_argument("--wake-up", action="store_true", help="send NULs first (battery meters)")
     read.add_argument("--lenient", action="store_true", help="accept a readout with a bad BCC")
+    read.add_argument(
+        "--max-readout-size",
+        type=int,
+        default=DEFAULT_MAX_READOUT_SIZE,
+        help="longest plausible readout in bytes; with the baud rate it bounds the session time",
+    )
     read.add_argument("--json", action="store_true", help="print one JSON object")
     read.set_defaults(handler=run_read_meter)
 
@@ -76,6 +83,8 @@ def render_table(data: dict[str, Any]) -> str:
         lines.append(f"baud:  {data['baud']}")
     bcc = {True: "ok", False: "MISMATCH", None: "not present"}[data["bcc_ok"]]
     lines.append(f"bcc:   {bcc}")
+    if data.get("complete") is False:
+        lines.append(f"end:   MISSING ({data.get('incomplete_reason')})")
     width = max((len(ds["address"]) for ds in data["datasets"]), default=0)
     for dataset in data["datasets"]:
         values = "  ".join(
@@ -104,6 +113,7 @@ def run_iec_parse(args: argparse.Namespace) -> int:
 
 
 def run_read_meter(args: argparse.Namespace) -> int:
+    """Read a meter; a readout cut short is printed (marked incomplete) and exits 1."""
     try:
         settings = ClientSettings(
             port=args.port,
@@ -115,6 +125,7 @@ def run_read_meter(args: argparse.Namespace) -> int:
             switch_delay=args.switch_delay,
             wake_up=args.wake_up,
             strict_bcc=not args.lenient,
+            max_readout_size=args.max_readout_size,
         )
     except ValueError as err:
         return _fail(EXIT_INPUT, str(err))
@@ -125,4 +136,6 @@ def run_read_meter(args: argparse.Namespace) -> int:
     except IecError as err:
         return _fail(EXIT_DEVICE, f"{args.port}: {err}")
     _print(reading.to_dict(), args.json)
+    if reading.incomplete_reason is not None:
+        return _fail(EXIT_DEVICE, f"{args.port}: {reading.incomplete_reason}")
     return EXIT_OK

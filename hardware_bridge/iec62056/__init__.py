@@ -1,6 +1,13 @@
 """IEC 62056-21 (ex IEC 61107) meter reading: sans-I/O protocol core and an async client."""
 
-from hardware_bridge.iec62056._client import ClientSettings, MeterClient, MeterReading, Trace
+from hardware_bridge.iec62056._client import (
+    DEFAULT_MAX_READOUT_SIZE,
+    ClientSettings,
+    MeterClient,
+    MeterReading,
+    Trace,
+    readout_time_limit,
+)
 from hardware_bridge.iec62056._datasets import (
     DataSet,
     DataSetError,
@@ -12,12 +19,15 @@ from hardware_bridge.iec62056._datasets import (
 from hardware_bridge.iec62056._errors import (
     BccError,
     IecError,
+    IncompleteReadoutError,
     LineError,
     LocalProtocolError,
     NoResponseError,
     NotAReadoutError,
     ProtocolError,
+    ReadoutOverrunError,
     RemoteProtocolError,
+    SessionTimeoutError,
     UnexpectedFrameError,
 )
 from hardware_bridge.iec62056._frames import (
@@ -32,6 +42,7 @@ from hardware_bridge.iec62056._ident import (
     Identification,
     ProtocolMode,
     baud_char_for,
+    find_identification,
     parse_identification,
 )
 from hardware_bridge.iec62056._messages import (
@@ -59,6 +70,7 @@ from hardware_bridge.iec62056._session import (
 
 __all__ = [
     "CLOSED",
+    "DEFAULT_MAX_READOUT_SIZE",
     "NEED_DATA",
     "TRANSITIONS",
     "BccError",
@@ -71,6 +83,7 @@ __all__ = [
     "FramerEvent",
     "Identification",
     "IecError",
+    "IncompleteReadoutError",
     "Line",
     "LineError",
     "LocalProtocolError",
@@ -82,9 +95,11 @@ __all__ = [
     "ProtocolError",
     "ProtocolMode",
     "Readout",
+    "ReadoutOverrunError",
     "RemoteProtocolError",
     "SessionEvent",
     "SessionState",
+    "SessionTimeoutError",
     "SessionTracker",
     "Trace",
     "UnexpectedFrameError",
@@ -92,6 +107,7 @@ __all__ = [
     "baud_char_for",
     "bcc",
     "break_message",
+    "find_identification",
     "identification_to_dict",
     "makel_address",
     "option_select",
@@ -99,6 +115,7 @@ __all__ = [
     "parse_identification",
     "parse_readout",
     "password_message",
+    "readout_time_limit",
     "readout_to_dict",
     "request_message",
     "scan_datasets",

@@ -11,7 +11,13 @@ One :meth:`MeterClient.read` is one session::
 Z' is the fastest rate both the meter (Z) and the settings (``max_baud``) allow. Lines equal
 to what we just sent are dropped (optical heads and half-duplex RS-485 adapters echo).
 When an attempt fails after a baud switch, a break is sent and the session is retried once at
-``fallback_baud`` (300 = no switch). Every failure is a typed :class:`IecError`.
+``fallback_baud`` (300 = no switch). A garbled identification (line noise) is answered with a
+break and one more sign-on. Every failure is a typed :class:`IecError`.
+
+A session is bounded in time as a whole, not only between characters: a meter that streams a
+block without ever sending ETX would otherwise keep the line forever. The sign-on may take its
+timeouts plus the identification's transfer time; the readout may take ``max_readout_size``
+bytes at the negotiated rate, with a margin (:func:`readout_time_limit`).
 """
 
 from __future__ import annotations
@@ -30,9 +36,11 @@ from hardware_bridge.iec62056._datasets import DataSet, scan_datasets
 from hardware_bridge.iec62056._errors import (
     BccError,
     IecError,
+    IncompleteReadoutError,
     LineError,
     NoResponseError,
-    RemoteProtocolError,
+    ReadoutOverrunError,
+    SessionTimeoutError,
     UnexpectedFrameError,
 )
 from hardware_bridge.iec62056._frames import (
@@ -48,7 +56,7 @@ from hardware_bridge.iec62056._ident import (
     Identification,
     ProtocolMode,
     baud_char_for,
-    parse_identification,
+    find_identification,
 )
 from hardware_bridge.iec62056._messages import (
     ACK,
@@ -62,7 +70,14 @@ from hardware_bridge.iec62056._readout import Readout, readout_to_dict
 from hardware_bridge.iec62056._session import SessionTracker
 from hardware_bridge.serial_line import Parity
 
-__all__ = ["ClientSettings", "MeterClient", "MeterReading", "Trace"]
+__all__ = [
+    "DEFAULT_MAX_READOUT_SIZE",
+    "ClientSettings",
+    "MeterClient",
+    "MeterReading",
+    "Trace",
+    "readout_time_limit",
+]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -71,6 +86,24 @@ type Trace = Callable[[Literal["tx", "rx"], bytes], None]
 
 _MAX_JUNK_LINES = 32
 _MAX_PARTIAL_BLOCKS = 256
+_SIGN_ON_BYTES = 256
+"""Bytes the sign-on may see: an echo of the request, noise, the identification line."""
+_BITS_PER_CHAR = 10  # start, 7 data, parity, stop
+_TIME_MARGIN = 1.25
+_DISCARD_LIMIT = 2.0
+"""Seconds spent at most on draining what an abandoned session still sends."""
+
+DEFAULT_MAX_READOUT_SIZE = 16 * 1024
+"""Bytes a readout may plausibly have. Real full readouts are 1–10 kB (a Makel C520 about
+2 kB, a Luna with history about 3 kB, an Iskra MT174 about 10 kB)."""
+
+
+def readout_time_limit(size: int, baud: int, *, reaction: float, inter_char: float) -> float:
+    """Seconds a readout of ``size`` bytes may take at ``baud``: its transfer time (7E1, ten
+    bits a character) with a 25 % margin, plus the meter's reaction and one character gap."""
+    return size * _BITS_PER_CHAR / baud * _TIME_MARGIN + reaction + inter_char
+
+
 _EVEN_PARITY = bytes((i & 0x7F) | (0x80 if bin(i & 0x7F).count("1") % 2 else 0) for i in range(256))
 
 
@@ -100,6 +133,8 @@ class ClientSettings:
     fallback_baud: int | None = 300
     retry_pause: float = 1.5
     max_frame_size: int = DEFAULT_MAX_FRAME_SIZE
+    max_readout_size: int = DEFAULT_MAX_READOUT_SIZE
+    """Longest plausible readout (bytes); with the baud rate it bounds a session's time."""
 
     def __post_init__(self) -> None:
         if not self.port:
@@ -111,11 +146,18 @@ class ClientSettings:
         for name in ("switch_delay", "reaction_timeout", "inter_char_timeout", "retry_pause"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
+        if self.max_readout_size < 1:
+            raise ValueError("max_readout_size must be positive")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MeterReading:
-    """The result of one successful session."""
+    """The result of one session that ended with a data block (ETX and a checked BCC).
+
+    ``complete`` is False when the block lacked the ``!`` that ends the data: the meter cut
+    its readout short (a valid BCC only proves the bytes that arrived are intact). The data
+    sets are then what arrived, and must not be taken as a full reading.
+    """
 
     identification: Identification
     datasets: tuple[DataSet, ...]
@@ -132,7 +174,19 @@ class MeterReading:
             datasets=self.datasets,
             bcc_ok=self.bcc_ok,
             complete=self.complete,
+            missing_end=None if self.complete else "'!'",
         )
+
+    @property
+    def incomplete_reason(self) -> str | None:
+        """Why the readout is not a full reading (no ``!`` before ETX), or ``None``."""
+        return self.readout.incomplete_reason
+
+    def require_complete(self) -> MeterReading:
+        """This reading, or :class:`IncompleteReadoutError` if its readout was cut short."""
+        if self.incomplete_reason is not None:
+            raise IncompleteReadoutError(self.incomplete_reason)
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape of ``read-meter --json``."""
@@ -157,6 +211,17 @@ class _Link:
         self.software_parity = software_parity
         self.trace = trace
         self.baud = 0
+        self.deadline: float | None = None
+        """Loop time by which the current phase of the session must be over."""
+        self.deadline_reason = ""
+
+    def set_deadline(self, seconds: float, reason: str) -> None:
+        self.deadline = asyncio.get_running_loop().time() + seconds
+        self.deadline_reason = reason
+
+    def extend_deadline(self, seconds: float) -> None:
+        if self.deadline is not None:
+            self.deadline += seconds
 
     def set_baud(self, baud: int) -> None:
         try:
@@ -176,9 +241,16 @@ class _Link:
             raise LineError(f"write failed: {err}") from err
 
     async def receive(self, timeout: float, what: str) -> bytes:  # noqa: ASYNC109
+        wait = timeout
+        if self.deadline is not None:
+            wait = min(timeout, self.deadline - asyncio.get_running_loop().time())
+            if wait <= 0:
+                raise SessionTimeoutError(self.deadline_reason)
         try:
-            chunk = await asyncio.wait_for(self.reader.read(4096), timeout)
+            chunk = await asyncio.wait_for(self.reader.read(4096), wait)
         except TimeoutError:
+            if wait < timeout:
+                raise SessionTimeoutError(self.deadline_reason) from None
             raise NoResponseError(f"no {what} within {timeout:g} s") from None
         except (OSError, ConnectionError) as err:
             raise LineError(f"read failed: {err}") from err
@@ -189,15 +261,21 @@ class _Link:
         return chunk
 
     async def discard_pending(self) -> None:
-        """Drop whatever the meter still sends from an abandoned session."""
+        """Drop whatever the meter still sends from an abandoned session (for a bounded time:
+        a meter that keeps streaming must not hold the line here)."""
         with contextlib.suppress(TimeoutError, OSError, ConnectionError):
-            while await asyncio.wait_for(self.reader.read(4096), 0.05):
-                pass
+            async with asyncio.timeout(_DISCARD_LIMIT):
+                while await asyncio.wait_for(self.reader.read(4096), 0.05):
+                    pass
 
     async def close(self) -> None:
         self.writer.close()
         with contextlib.suppress(Exception):
             await self.writer.wait_closed()
+
+
+class _GarbledIdentificationError(NoResponseError):
+    """Lines came after the sign-on, but none was an identification, then silence."""
 
 
 class _Failure(Exception):
@@ -242,6 +320,12 @@ class MeterClient:
                     reading = await self._session(link, request, chosen_mode, cap)
                 except _Failure as failure:
                     last = failure
+                    if isinstance(failure.error, ReadoutOverrunError):
+                        # a meter that does not end its readout: tell it the session is
+                        # over; a slower rate would only make it last longer
+                        with contextlib.suppress(IecError):
+                            await link.send(break_message())
+                        break
                     if failure.switched_to is None or failure.switched_to <= (s.fallback_baud or 0):
                         break  # failed before any switch: a slower rate will not help
                     continue
@@ -295,11 +379,24 @@ class MeterClient:
             if s.wake_up:
                 await link.send(b"\x00" * max(1, int(s.wake_up_duration * s.initial_baud / 10)))
                 await asyncio.sleep(s.wake_up_duration + s.wake_up_pause)
-            framer = Framer(strict_bcc=False, strip_parity=True, max_frame_size=s.max_frame_size)
             sent = {request.rstrip(b"\r\n")}
+            sign_on_limit = (
+                2
+                * readout_time_limit(
+                    _SIGN_ON_BYTES,
+                    s.initial_baud,
+                    reaction=s.reaction_timeout,
+                    inter_char=s.inter_char_timeout,
+                )
+                + s.retry_pause
+                + _DISCARD_LIMIT
+            )
+            link.set_deadline(
+                sign_on_limit, f"no identification within {sign_on_limit:.0f} s of signing on"
+            )
             await link.send(request)
             tracker.advance("request")
-            ident = await self._await_identification(link, framer, sent)
+            ident, framer = await self._sign_on(link, request, sent)
             tracker.advance("identification")
             if ident.mode is ProtocolMode.A:
                 target = s.initial_baud
@@ -307,6 +404,17 @@ class MeterClient:
                 target = max(
                     rate for rate in BAUD_CHARS_MODE_C.values() if rate <= min(cap, ident.baud_rate)
                 )
+            data_limit = s.switch_delay + readout_time_limit(
+                s.max_readout_size,
+                target,
+                reaction=s.reaction_timeout,
+                inter_char=s.inter_char_timeout,
+            )
+            link.set_deadline(
+                data_limit,
+                f"the readout did not end within {data_limit:.0f} s "
+                f"({s.max_readout_size} bytes at {target} baud, with margin)",
+            )
             if ident.mode is ProtocolMode.C:
                 ack = option_select(baud_char_for(target), mode)
                 sent.add(ack.rstrip(b"\r\n"))
@@ -316,12 +424,12 @@ class MeterClient:
                 await asyncio.sleep(s.switch_delay)
                 link.set_baud(target)
                 switched_to = target
-                framer = Framer(
-                    strict_bcc=False, strip_parity=True, max_frame_size=s.max_frame_size
-                )
+                framer = self._framer()
             payload, bcc_ok = await self._await_data(link, framer, sent, tracker)
         except IecError as err:
             raise _Failure(err, switched_to) from err
+        finally:
+            link.deadline = None
         scan = scan_datasets(payload.decode("latin-1"), strict=s.strict_datasets)
         return MeterReading(
             identification=ident,
@@ -332,12 +440,46 @@ class MeterClient:
             junk=scan.junk,
         )
 
+    def _framer(self, *, lines_only: bool = False) -> Framer:
+        return Framer(
+            strict_bcc=False,
+            strip_parity=True,
+            max_frame_size=self.settings.max_frame_size,
+            lines_only=lines_only,
+        )
+
+    async def _sign_on(
+        self, link: _Link, request: bytes, sent: set[bytes]
+    ) -> tuple[Identification, Framer]:
+        """Wait for the identification; after a garbled one, break and sign on once more.
+
+        Returns the identification and the framer holding whatever followed it.
+        """
+        framer = self._framer(lines_only=True)  # no block can come before the ident
+        try:
+            ident = await self._await_identification(link, framer, sent)
+        except NoResponseError as err:
+            garbled = isinstance(err, _GarbledIdentificationError) or framer.buffered_size > 0
+            if not garbled:
+                raise  # a silent meter: asking again at once would not help
+            _LOGGER.debug("garbled identification (%s); signing on again", err)
+            await self._end_session(link)
+            await link.send(request)
+            framer = self._framer(lines_only=True)
+            ident = await self._await_identification(link, framer, sent)
+        framer.lines_only = False
+        return ident, framer
+
     async def _next_event(self, link: _Link, framer: Framer, what: str) -> Line | DataBlock:
         s = self.settings
         while True:
             event = framer.next_event()
             if event is NEED_DATA:
-                waiting_mid_frame = bool(framer.buffered)
+                if framer.buffered_size > s.max_readout_size:
+                    raise ReadoutOverrunError(
+                        f"{what} longer than {s.max_readout_size} bytes without its end"
+                    )
+                waiting_mid_frame = framer.buffered_size > 0
                 timeout = s.inter_char_timeout if waiting_mid_frame else s.reaction_timeout
                 label = f"more of the {what}" if waiting_mid_frame else what
                 framer.receive_data(await link.receive(timeout, label))
@@ -354,21 +496,24 @@ class MeterClient:
         self, link: _Link, framer: Framer, sent: set[bytes]
     ) -> Identification:
         junk = 0
-        while True:
-            event = await self._next_event(link, framer, "identification")
-            if isinstance(event, DataBlock):
-                raise UnexpectedFrameError("data block received where an identification was due")
-            if self._is_echo(event, sent):
-                continue
-            start = event.data.find(b"/")
-            if start != -1 and not event.data.startswith(b"/?", start):
-                try:
-                    return parse_identification(event.data[start:])
-                except RemoteProtocolError:
-                    pass
-            junk += 1
-            if junk > _MAX_JUNK_LINES:
-                raise UnexpectedFrameError("no identification among the lines received")
+        try:
+            while True:
+                event = await self._next_event(link, framer, "identification")
+                assert isinstance(event, Line)  # the framer is in lines-only mode
+                if self._is_echo(event, sent) or not event.data.strip(b"\x00 \r"):
+                    continue
+                ident = find_identification(event.data)
+                if ident is not None:
+                    return ident
+                junk += 1
+                if junk > _MAX_JUNK_LINES:
+                    raise UnexpectedFrameError("no identification among the lines received")
+        except NoResponseError as err:
+            if junk:
+                raise _GarbledIdentificationError(
+                    f"{err}; {junk} garbled identification line(s) received"
+                ) from err
+            raise
 
     async def _await_data(
         self, link: _Link, framer: Framer, sent: set[bytes], tracker: SessionTracker
@@ -402,9 +547,15 @@ class MeterClient:
                 raise UnexpectedFrameError("too many partial data blocks")
             if event.bcc_ok:  # partial block: ACK asks for the next, NAK for a resend
                 payload += event.payload
+                if len(payload) > self.settings.max_readout_size:
+                    raise ReadoutOverrunError(
+                        f"readout longer than {self.settings.max_readout_size} bytes"
+                    )
                 await link.send(ACK)
+                link.extend_deadline(self.settings.reaction_timeout)  # one more answer due
             else:
                 await link.send(NAK)
+                link.extend_deadline(self.settings.reaction_timeout)
 
 
 def _with_attempts(reading: MeterReading, attempts: int) -> MeterReading:

@@ -84,16 +84,41 @@ def _value(content: str) -> Value:
     return Value(value=value.strip(), unit=unit if sep and unit else None)
 
 
+class _NextMark:
+    """Position of the next ``mark`` at or after a position, each byte searched once.
+
+    Searching afresh from every value group would scan the rest of the text each time: one
+    long line of value groups would cost quadratic time.
+    """
+
+    __slots__ = ("_at", "_mark", "_text")
+
+    def __init__(self, text: str, mark: str) -> None:
+        self._text, self._mark, self._at = text, mark, -1
+
+    def at_or_after(self, pos: int) -> int:
+        """Index of the next mark at or after ``pos``, or ``len(text)`` if none."""
+        if self._at < pos:
+            found = self._text.find(self._mark, pos)
+            self._at = len(self._text) if found == -1 else found
+        return self._at
+
+
+_SEGMENT_END = re.compile(r"[(\n!]")
+
+
 def scan_datasets(text: str, *, strict: bool = True) -> DataSetScan:
     """Read every data set of ``text`` up to the first ``!`` outside parentheses.
 
     ``strict``: anything that is not a data set raises :class:`DataSetError`; otherwise it is
-    skipped and listed in :attr:`DataSetScan.junk`.
+    skipped and listed in :attr:`DataSetScan.junk`. Runs in time linear in ``len(text)``.
     """
     datasets: list[DataSet] = []
     junk: list[str] = []
     i, n = 0, len(text)
     ended = False
+    newlines = _NextMark(text, "\n")
+    closes = _NextMark(text, ")")
 
     def reject(reason: str, fragment: str) -> None:
         if strict:
@@ -108,9 +133,8 @@ def scan_datasets(text: str, *, strict: bool = True) -> DataSetScan:
         if ch == "!":
             ended = True
             break
-        j = i
-        while j < n and text[j] not in "(\n!":
-            j += 1
+        found = _SEGMENT_END.search(text, i)
+        j = n if found is None else found.start()
         segment = text[i:j].strip()
         if j >= n or text[j] != "(":
             if segment:
@@ -120,21 +144,20 @@ def scan_datasets(text: str, *, strict: bool = True) -> DataSetScan:
         values: list[Value] = []
         broken = False
         while j < n and text[j] == "(":
-            close = text.find(")", j + 1)
-            newline = text.find("\n", j + 1)
-            if close == -1 or (newline != -1 and newline < close):
-                reject("unterminated value", text[i : newline if newline != -1 else n])
-                j = newline if newline != -1 else n
+            close = closes.at_or_after(j + 1)
+            newline = newlines.at_or_after(j + 1)
+            if close >= n or newline < close:
+                reject("unterminated value", text[i:newline])
+                j = newline
                 broken = True
                 break
             values.append(_value(text[j + 1 : close]))
             j = close + 1
         if not broken:
-            fragment = text[i:j]
             if not _ADDRESS.fullmatch(segment):
-                reject("bad data set address", fragment)
+                reject("bad data set address", text[i:j])
             elif any(_has_control(v.value) or _has_control(v.unit or "") for v in values):
-                reject("control characters in a value", fragment)
+                reject("control characters in a value", text[i:j])
             else:
                 datasets.append(DataSet(address=segment, values=tuple(values)))
         i = j

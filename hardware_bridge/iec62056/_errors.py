@@ -17,12 +17,15 @@ if TYPE_CHECKING:
 __all__ = [
     "BccError",
     "IecError",
+    "IncompleteReadoutError",
     "LineError",
     "LocalProtocolError",
     "NoResponseError",
     "NotAReadoutError",
     "ProtocolError",
+    "ReadoutOverrunError",
     "RemoteProtocolError",
+    "SessionTimeoutError",
     "UnexpectedFrameError",
 ]
 
@@ -61,6 +64,20 @@ class BccError(RemoteProtocolError):
 
 class UnexpectedFrameError(RemoteProtocolError):
     """The meter answered, but not with what the session expected at this point."""
+
+
+class ReadoutOverrunError(RemoteProtocolError):
+    """The readout outgrew what it could plausibly be (``max_readout_size``) without its end:
+    a meter that streams and never sends ETX. Retrying, slower, would only take longer."""
+
+
+class SessionTimeoutError(ReadoutOverrunError):
+    """The session outlasted what its readout could plausibly take (a meter that dribbles
+    without ever ending its block, or a line that never falls silent)."""
+
+
+class IncompleteReadoutError(RemoteProtocolError):
+    """A readout ended without its end (``!``, ETX, BCC): what arrived is not a full reading."""
 
 
 class NotAReadoutError(RemoteProtocolError):

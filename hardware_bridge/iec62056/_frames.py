@@ -109,6 +109,11 @@ class Framer:
     byte (transparent modems, or an 8N1 port reading a 7E1 meter). An unfinished block
     longer than ``max_frame_size`` (or a line longer than ``max_line_size``) is a
     :class:`RemoteProtocolError`. After any error the framer stays in error.
+
+    ``lines_only``: STX and SOH do not start a block; everything is cut into lines. Use it
+    while the identification is due — no block can come then, and one noise byte that reads
+    as STX (``0x82`` with its parity bit stripped) would otherwise swallow the identification
+    line into a block that never ends. Set the attribute back to False once it has arrived.
     """
 
     def __init__(
@@ -118,19 +123,37 @@ class Framer:
         strip_parity: bool = False,
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
         max_line_size: int = DEFAULT_MAX_LINE_SIZE,
+        lines_only: bool = False,
     ) -> None:
         self.strict_bcc = strict_bcc
         self.strip_parity = strip_parity
         self.max_frame_size = max_frame_size
         self.max_line_size = max_line_size
+        self._lines_only = lines_only
         self._buffer = bytearray()
         self._eof = False
         self._state = _State.OK
+        self._searched = 0
+        """Bytes of the buffer already searched for an end (so each byte is searched once)."""
 
     @property
     def buffered(self) -> bytes:
         """Bytes received and not yet turned into an event."""
         return bytes(self._buffer)
+
+    @property
+    def buffered_size(self) -> int:
+        """How many bytes :attr:`buffered` holds (without copying them)."""
+        return len(self._buffer)
+
+    @property
+    def lines_only(self) -> bool:
+        return self._lines_only
+
+    @lines_only.setter
+    def lines_only(self, value: bool) -> None:
+        self._lines_only = value
+        self._searched = 0  # what was searched for LF alone was not searched for STX/SOH
 
     @property
     def in_error(self) -> bool:
@@ -154,18 +177,22 @@ class Framer:
         if self._state is _State.ERROR:
             raise RemoteProtocolError("framer is in error after an earlier protocol error")
         buf = self._buffer
-        start = _find_first(buf, (STX[0], SOH[0], 0x0A))
+        if buf[:1] in (STX, SOH) and not self.lines_only:
+            return self._block()
+        marks = (0x0A,) if self.lines_only else (STX[0], SOH[0], 0x0A)
+        start = _find_first(buf, marks, self._searched)
         if start is None:
+            self._searched = len(buf)
             return self._incomplete_line()
+        self._searched = 0
         if buf[start] == 0x0A:
             line = bytes(buf[:start]).rstrip(b"\r")
             del buf[: start + 1]
             return Line(data=line)
-        if start > 0:  # stray bytes before a block: hand them over as a line
-            line = bytes(buf[:start])
-            del buf[:start]
-            return Line(data=line)
-        return self._block()
+        # stray bytes before a block: hand them over as a line
+        line = bytes(buf[:start])
+        del buf[:start]
+        return Line(data=line)
 
     def _incomplete_line(self) -> Line | Sentinel:
         if len(self._buffer) > self.max_line_size:
@@ -176,14 +203,16 @@ class Framer:
             if self._buffer:
                 line = bytes(self._buffer).rstrip(b"\r")
                 self._buffer.clear()
+                self._searched = 0
                 return Line(data=line)
             return CLOSED
         return NEED_DATA
 
     def _block(self) -> DataBlock | Sentinel:
         buf = self._buffer
-        end = _find_first(buf, (ETX[0], EOT[0]), 1)
+        end = _find_first(buf, (ETX[0], EOT[0]), max(1, self._searched))
         if end is None or end + 1 >= len(buf):
+            self._searched = len(buf) if end is None else end
             if len(buf) > self.max_frame_size:
                 raise self._fail(
                     RemoteProtocolError(f"data block longer than {self.max_frame_size} bytes")
@@ -201,6 +230,7 @@ class Framer:
             bcc_ok=computed == received,
         )
         del buf[: end + 2]
+        self._searched = 0
         if not block.bcc_ok and self.strict_bcc:
             raise self._fail(
                 BccError(

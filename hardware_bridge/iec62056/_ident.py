@@ -22,6 +22,7 @@ __all__ = [
     "Identification",
     "ProtocolMode",
     "baud_char_for",
+    "find_identification",
     "parse_identification",
 ]
 
@@ -43,6 +44,7 @@ BAUD_CHARS_MODE_B: dict[str, int] = {
     "F": 19200,
 }
 _MAX_IDENT_LEN = 64
+_MAX_LINE_LEN = 1 + 3 + 1 + 3 + _MAX_IDENT_LEN  # / XXX Z <n> ident
 
 
 class ProtocolMode(StrEnum):
@@ -143,3 +145,24 @@ def parse_identification(line: bytes | str) -> Identification:
     if "!" in rest or "/" in rest:
         raise RemoteProtocolError("identification text must not contain '/' or '!'")
     return Identification(manufacturer=manufacturer, baud_char=baud_char, tag=tag, ident=rest)
+
+
+def find_identification(line: bytes | str) -> Identification | None:
+    """The identification in a received line that may carry line noise in front of it.
+
+    A noise byte before the ``/`` (``0x82`` on a 7E1 line, wake-up NULs, or a second ``/``
+    glued in front) must not cost the read. The identification runs to the end of the line,
+    so only a ``/`` within its longest possible length of the end is tried. ``None`` when
+    no identification is found.
+    """
+    text = line.decode("latin-1") if isinstance(line, bytes) else line
+    text = text.rstrip("\r\n")
+    start = text.find("/", max(0, len(text) - _MAX_LINE_LEN))
+    while start != -1:
+        if not text.startswith("/?", start):
+            try:
+                return parse_identification(text[start:])
+            except RemoteProtocolError:
+                pass
+        start = text.find("/", start + 1)
+    return None

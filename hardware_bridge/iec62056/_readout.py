@@ -15,7 +15,11 @@ from typing import Any
 
 from hardware_bridge.iec62056._datasets import DataSet, scan_datasets
 from hardware_bridge.iec62056._errors import NotAReadoutError, RemoteProtocolError
-from hardware_bridge.iec62056._ident import Identification, parse_identification
+from hardware_bridge.iec62056._ident import (
+    Identification,
+    find_identification,
+    parse_identification,
+)
 from hardware_bridge.iec62056._messages import ACK, EOT, ETX, STX, bcc
 
 __all__ = ["Readout", "identification_to_dict", "parse_readout", "readout_to_dict"]
@@ -30,12 +34,30 @@ _TEXT_CONTROLS = frozenset(b"\r\n\t\x01\x02\x03\x04\x06\x15")
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Readout:
-    """What a readout holds: identification (if seen), data sets, and the BCC verdict."""
+    """What a readout holds: identification (if seen), data sets, and the BCC verdict.
+
+    ``complete`` is False when the readout lacks its end: the ``!`` that closes the data, or
+    (when the block started with STX) the ETX and BCC. The data sets of an incomplete readout
+    are what arrived before the cut; they are not a full reading (DESIGN.md, "No value is
+    invented"): :attr:`incomplete_reason` says what is missing.
+    """
 
     identification: Identification | None
     datasets: tuple[DataSet, ...]
     bcc_ok: bool | None
     complete: bool = True
+    missing_end: str | None = None
+    """What end mark was missing (``"'!'"``, ``"ETX"``, ``"BCC"``), when ``complete`` is False."""
+
+    @property
+    def incomplete_reason(self) -> str | None:
+        """One line saying why the readout is incomplete, or ``None`` when it is complete."""
+        if self.complete:
+            return None
+        missing = self.missing_end or "'!'"
+        count = len(self.datasets)
+        sets = "data set" if count == 1 else "data sets"
+        return f"readout incomplete: it ended after {count} {sets} without its end ({missing})"
 
     def get(self, address: str) -> DataSet | None:
         """First data set with exactly this address."""
@@ -61,6 +83,8 @@ def readout_to_dict(readout: Readout) -> dict[str, Any]:
     return {
         "identification": identification_to_dict(readout.identification),
         "bcc_ok": readout.bcc_ok,
+        "complete": readout.complete,
+        "incomplete_reason": readout.incomplete_reason,
         "datasets": [
             {
                 "address": dataset.address,
@@ -89,9 +113,12 @@ def parse_readout(data: bytes | str) -> Readout:
     """Read a captured readout (see the module docstring)."""
     raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
     lines = raw.split(b"\n")
-    while lines and (lines[0].startswith(b"#") or not lines[0].strip(b" \t\r\x00")):
-        lines.pop(0)  # leading comments (fixture source lines) and blank lines
-    raw = b"\n".join(lines)
+    first = 0
+    while first < len(lines) and (
+        lines[first].startswith(b"#") or not lines[first].strip(b" \t\r\x00")
+    ):
+        first += 1  # leading comments (fixture source lines) and blank lines
+    raw = b"\n".join(lines[first:])
     if not raw.strip(b" \t\r\n\x00"):
         raise NotAReadoutError("the file is empty")
     raw = raw.lstrip(b"\x00")
@@ -108,21 +135,30 @@ def parse_readout(data: bytes | str) -> Readout:
         if not clean or clean.startswith((b"/?", ACK)):
             continue  # blank, or the echo of our own request / option select
         if clean.startswith(b"/") and identification is None and not body_lines:
-            try:
-                identification = parse_identification(clean)
-            except RemoteProtocolError as err:
-                raise NotAReadoutError(f"bad identification line: {err}") from None
+            identification = find_identification(clean)  # tolerates a "/" glued in front
+            if identification is None:
+                try:
+                    identification = parse_identification(clean)
+                except RemoteProtocolError as err:
+                    raise NotAReadoutError(f"bad identification line: {err}") from None
             continue
         if stx == -1:
             body_lines = head_lines[index:]
             break
     bcc_ok: bool | None = None
+    missing: list[str] = []
     if stx != -1:
         body = raw[stx + 1 :]
         end = min((i for i in (body.find(ETX), body.find(EOT)) if i != -1), default=-1)
-        if end != -1:
+        if end == -1:
+            missing.append("ETX")
+        else:
+            if body[end] == EOT[0]:
+                missing.append("ETX")  # a partial block: the rest never came
             if end + 1 < len(body):
                 bcc_ok = bcc(body[: end + 1]) == body[end + 1]
+            else:
+                missing.append("BCC")
             body = body[:end]
     else:
         body = b"\n".join(body_lines)
@@ -135,6 +171,12 @@ def parse_readout(data: bytes | str) -> Readout:
         raise NotAReadoutError("no IEC 62056-21 data sets (ADDRESS(value*unit)) found")
     if len(scan.junk) > len(scan.datasets):
         raise NotAReadoutError("mostly text that is not IEC 62056-21 data sets")
+    if not scan.ended:
+        missing.insert(0, "'!'")
     return Readout(
-        identification=identification, datasets=scan.datasets, bcc_ok=bcc_ok, complete=scan.ended
+        identification=identification,
+        datasets=scan.datasets,
+        bcc_ok=bcc_ok,
+        complete=not missing,
+        missing_end=", ".join(missing) or None,
     )

@@ -11,8 +11,9 @@ side of mode C for one or several meters on the line (RS-485 multi-drop)::
     ← SOH B0 ETX BCC              break: back to idle
 
 Faults (:class:`Faults`) may be switched at any time: silence, bad BCC, echo of every byte
-received, garbage before answers, slow answers, and a cable that garbles data sent faster
-than a given rate.
+received, garbage before answers, slow answers, a cable that garbles data sent faster
+than a given rate, noise glued in front of the identification, garbled identifications, a
+readout cut short (with a valid BCC over what was sent) and a block that never ends.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import itertools
+import math
 import re
 import termios
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -38,6 +41,14 @@ from hardware_bridge.iec62056 import (
     parse_identification,
 )
 from hardware_bridge.iec62056._ident import BAUD_CHARS_MODE_C
+from hardware_bridge.simulators.meter_physics import (
+    EnergyIntegrator,
+    Load,
+    MeterClock,
+    month_start,
+    months_between,
+    reactive_rates,
+)
 from hardware_bridge.simulators.virtual_serial import VirtualSerialPort
 
 __all__ = [
@@ -99,18 +110,38 @@ def load_telegram(source: str | Path) -> tuple[Identification, tuple[DataSet, ..
     return parse_identification(lines[0]), parse_datasets("\r\n".join(lines[1:]))
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _Counter:
-    code: str
-    per_hour: float
+_PHASE_CODES = (  # (voltage, current, power factor) of L1, L2, L3
+    ("32.7.0", "31.7.0", "33.7.0"),
+    ("52.7.0", "51.7.0", "53.7.0"),
+    ("72.7.0", "71.7.0", "73.7.0"),
+)
+_TARIFF_CODES = {1: "1.8.1", 2: "1.8.2", 3: "1.8.3"}
+_TOTAL, _INDUCTIVE, _CAPACITIVE = "1.8.0", "5.8.0", "8.8.0"
+_DEMAND, _DEMAND_NOW, _POWER = "1.6.0", "1.4.0", "1.7.0"
+_RESETS, _RESET_TIMES, _PRODUCED = "0.1.0", "0.1.2", "96.1.3"
+_BILLING_CODES = frozenset(
+    {"1.8.0", "1.8.1", "1.8.2", "1.8.3", "1.8.4", "2.8.0", "2.8.1", "2.8.2", "2.8.3", "2.8.4",
+     "5.8.0", "6.8.0", "7.8.0", "8.8.0", "1.6.0", "2.6.0", "0.1.2"}
+)  # fmt: skip
+"""Registers a billing reset (the first of a month, 00:00) copies into history (TEDAŞ 102)."""
+_NO_EVENT = "00-00-00,00:00"
+_STAMP = "%y-%m-%d,%H:%M"
 
 
 class SimulatedMeter:
-    """One meter: identification, address and a telegram whose energy counters grow.
+    """One meter: identification, address and a telegram driven by a simulated load.
 
-    ``load_kw`` drives the active import counters (1.8.0 and tariff 1.8.1), ``reactive_kvar``
-    the inductive counter (5.8.0) and a fifth of it the capacitive one (8.8.0). ``time_scale``
-    speeds the meter's clock up (3600 = one simulated hour per second).
+    The load (:mod:`~hardware_bridge.simulators.meter_physics`) is ``load_kw`` of active power
+    shared by the phases that have voltage in the telegram, ``reactive_kvar`` inductive and
+    ``capacitive_kvar`` capacitive reactive power (default: a fifth of the inductive, on the
+    last phase; none on a one-phase meter). The telegram's currents and power factors follow
+    from it, and its registers integrate it over the meter's clock: active energy into the
+    tariff register of the clock's hour (1.8.0 is their sum), reactive energy into 5.8.0
+    (inductive) and 8.8.0 (capacitive). The clock starts at ``start`` (default: now) and runs
+    ``time_scale`` times real time (3600 = one simulated hour per second) — 0.9.1/0.9.2 show
+    it; tests may pass their own ``clock``. On the first of each month at 00:00 the meter
+    makes its billing reset: 0.1.0 counts it, 0.1.2*1 stamps it, registers move into history
+    and the maximum demand starts again ("00-00-00,00:00": no event yet).
     """
 
     def __init__(
@@ -121,7 +152,10 @@ class SimulatedMeter:
         baud_char: str | None = None,
         load_kw: float = 2.0,
         reactive_kvar: float = 0.5,
+        capacitive_kvar: float | None = None,
         time_scale: float = 1.0,
+        start: dt.datetime | None = None,
+        clock: MeterClock | None = None,
     ) -> None:
         ident, datasets = load_telegram(telegram)
         if baud_char is not None:
@@ -132,48 +166,199 @@ class SimulatedMeter:
                 ident=ident.ident,
             )
         self.identification = ident
-        self._datasets = datasets
         serial = next((d.value for d in datasets if d.code in ("0.0.0", "C.1.0")), None) or ""
         self.address = address if address is not None else f"{ident.manufacturer.upper()}{serial}"
-        self.time_scale = time_scale
-        self._started = time.monotonic()
-        self._counters: Mapping[str, float] = {
-            "1.8.0": load_kw,
-            "1.8.1": load_kw,
-            "5.8.0": reactive_kvar,
-            "8.8.0": reactive_kvar / 5,
+        self.clock = clock if clock is not None else MeterClock(start, time_scale)
+        self.time_scale = self.clock.time_scale
+        self._template: dict[str, tuple[Value, ...]] = {d.address: d.values for d in datasets}
+        self._order = [d.address for d in datasets]
+        voltages = [self._number(u) or 0.0 for u, _, _ in _PHASE_CODES]
+        live = sum(1 for u in voltages if u > 50)
+        if capacitive_kvar is None:
+            capacitive_kvar = reactive_kvar / 5 if live > 1 else 0.0
+        self.load = Load(
+            active_kw=load_kw, inductive_kvar=reactive_kvar, capacitive_kvar=capacitive_kvar
+        )
+        self.phases = self.load.phases(voltages)
+        inductive, capacitive = reactive_rates(self.phases)
+        self._energy = EnergyIntegrator(self.clock.start, load_kw, inductive, capacitive)
+        self._initial = {
+            code: self._number(code) or 0.0
+            for code in (_TOTAL, *_TARIFF_CODES.values(), _INDUCTIVE, _CAPACITIVE)
         }
+        self._demand_anchor = self.clock.start
+        self._demand_checked: dt.datetime | None = None
+        self._set_initial_billing()
 
+    # -- the telegram as state ----------------------------------------------------------
+    def _number(self, code: str) -> float | None:
+        values = self._template.get(code)
+        if not values:
+            return None
+        try:
+            return float(values[0].value.replace(" ", ""))
+        except ValueError:
+            return None
+
+    def _set(self, code: str, *values: Value) -> None:
+        if code not in self._template:
+            self._order.append(code)
+        self._template[code] = values
+
+    def _set_initial_billing(self) -> None:
+        """Reset count and reset stamps as a meter produced on 96.1.3 would show at start."""
+        start = self.clock.start
+        produced = self._template.get(_PRODUCED)
+        if _RESETS in self._template and produced:
+            try:
+                made: dt.datetime | None = dt.datetime.strptime(produced[0].value, "%y-%m-%d")
+            except ValueError:
+                made = None
+            if made is not None:
+                count = months_between(made, start) % 100
+                self._set(_RESETS, Value(value=_like(self._template[_RESETS][0].value, count)))
+        for address, values in list(self._template.items()):
+            if address.startswith(_RESET_TIMES + "*") and values:
+                period = int(address.rpartition("*")[2])
+                stamp = month_start(start, period - 1).strftime(_STAMP)
+                self._set(address, Value(value=stamp), *values[1:])
+
+    def _registers(self) -> dict[str, str]:
+        """Energy registers as the meter shows them now (whole units of the last digit)."""
+        energy = self._energy
+        texts: dict[str, str] = {}
+        units_added = 0
+        tariffs_present = all(code in self._template for code in _TARIFF_CODES.values())
+        for tariff, code in _TARIFF_CODES.items():
+            if code in self._template:
+                template = self._template[code][0].value
+                before = _units(template, self._initial[code])
+                after = _units(template, self._initial[code] + energy.active_kwh[tariff])
+                units_added += after - before
+                texts[code] = _format_units(template, after)
+        if _TOTAL in self._template:
+            template = self._template[_TOTAL][0].value
+            if tariffs_present:  # the total is the sum of the tariff registers
+                total = _units(template, self._initial[_TOTAL]) + units_added
+            else:
+                added = sum(energy.active_kwh.values())
+                total = _units(template, self._initial[_TOTAL] + added)
+            texts[_TOTAL] = _format_units(template, total)
+        for code, counted in (
+            (_INDUCTIVE, energy.inductive_kvarh),
+            (_CAPACITIVE, energy.capacitive_kvarh),
+        ):
+            if code in self._template:
+                template = self._template[code][0].value
+                units = _units(template, self._initial[code] + counted)
+                texts[code] = _format_units(template, units)
+        return texts
+
+    def _advance(self) -> dt.datetime:
+        now = self.clock.now()
+        self._energy.advance(now, self._midnight)
+        self._check_demand(now)
+        return now
+
+    def _check_demand(self, now: dt.datetime) -> None:
+        """A new maximum demand once a whole demand period at the present load has passed."""
+        current = self._template.get(_DEMAND)
+        if not current or self._demand_checked == self._demand_anchor:
+            return
+        period = dt.timedelta(minutes=self._number("0.8.0") or 15.0)
+        day = self._demand_anchor.replace(hour=0, minute=0, second=0, microsecond=0)
+        steps = math.ceil((self._demand_anchor - day) / period)
+        first_end = day + period * (steps + 1)
+        if now < first_end:
+            return
+        self._demand_checked = self._demand_anchor
+        recorded = self._number(_DEMAND) or 0.0
+        if self.load.active_kw > recorded:
+            value = Value(value=_like(current[0].value, self.load.active_kw), unit=current[0].unit)
+            self._set(_DEMAND, value, Value(value=first_end.strftime(_STAMP)))
+
+    def _midnight(self, moment: dt.datetime) -> None:
+        """At 00:00 on the first of a month: the billing reset."""
+        if moment.day != 1:
+            return
+        self._check_demand(moment)
+        registers = self._registers()
+        for code in _BILLING_CODES:
+            periods = sorted(
+                int(address.rpartition("*")[2])
+                for address in self._template
+                if address.rpartition("*")[0] == code
+            )
+            if not periods:
+                continue
+            for period in reversed(periods[1:]):
+                self._set(f"{code}*{period}", *self._template[f"{code}*{period - 1}"])
+            first = f"{code}*{periods[0]}"
+            if code == _RESET_TIMES:
+                self._set(first, Value(value=moment.strftime(_STAMP)))
+            elif code in registers:
+                unit = self._template[code][0].unit
+                self._set(first, Value(value=registers[code], unit=unit))
+            elif code in self._template:
+                self._set(first, *self._template[code])
+        demand = self._template.get(_DEMAND)
+        if demand:
+            zero = Value(value=_like(demand[0].value, 0.0), unit=demand[0].unit)
+            self._set(_DEMAND, zero, Value(value=_NO_EVENT))
+        if _RESETS in self._template:
+            template = self._template[_RESETS][0].value
+            count = (int(self._number(_RESETS) or 0) + 1) % 100
+            self._set(_RESETS, Value(value=_like(template, count)))
+        self._demand_anchor = moment
+
+    def _live_values(self, now: dt.datetime) -> dict[str, tuple[Value, ...]]:
+        live: dict[str, tuple[Value, ...]] = {
+            "0.9.1": (Value(value=now.strftime("%H:%M:%S")),),
+            "0.9.2": (Value(value=now.strftime("%y-%m-%d")),),
+            "0.9.5": (Value(value=str(now.isoweekday())),),
+        }
+        for code, text in self._registers().items():
+            live[code] = (Value(value=text, unit=self._template[code][0].unit),)
+        for (_, current_code, pf_code), phase in zip(_PHASE_CODES, self.phases, strict=True):
+            if current_code in self._template:
+                unit = self._template[current_code][0].unit
+                text = _like(self._template[current_code][0].value, phase.current)
+                live[current_code] = (Value(value=text, unit=unit),)
+            if pf_code in self._template and phase.active_kw > 0:
+                text = _like(self._template[pf_code][0].value, phase.power_factor)
+                live[pf_code] = (Value(value=text),)
+        apparent = sum(p.apparent_kva for p in self.phases)
+        if "13.7.0" in self._template:
+            factor = self.load.active_kw / apparent if apparent > 0 else 1.0
+            live["13.7.0"] = (Value(value=_like(self._template["13.7.0"][0].value, factor)),)
+        for code in (_DEMAND_NOW, _POWER):
+            if code in self._template:
+                first = self._template[code][0]
+                text = _like(first.value, self.load.active_kw)
+                live[code] = (Value(value=text, unit=first.unit),)
+        return live
+
+    # -- what the client sees ------------------------------------------------------------
     @property
     def hours_elapsed(self) -> float:
-        return (time.monotonic() - self._started) * self.time_scale / 3600
+        """Hours the meter's clock has run since the simulation started."""
+        return (self.clock.now() - self.clock.start).total_seconds() / 3600
 
     def datasets(self, mode: str = "0") -> tuple[DataSet, ...]:
         """The data sets this meter sends now for option-select mode ``mode``."""
-        hours = self.hours_elapsed
-        now = dt.datetime.now()
-        live: list[DataSet] = []
-        for original in self._datasets:
-            dataset = original
+        now = self._advance()
+        live = self._live_values(now)
+        out: list[DataSet] = []
+        for address in self._order:
+            dataset = DataSet(address=address, values=live.get(address, self._template[address]))
             if mode == "6" and (
                 dataset.history is not None or dataset.code not in SHORT_READOUT_CODES
             ):
                 continue
             if mode == "7" and dataset.history is None:
                 continue
-            if dataset.history is None and dataset.code in self._counters and dataset.values:
-                first = dataset.values[0]
-                grown = _grow(first.value, self._counters[dataset.code] * hours)
-                dataset = DataSet(
-                    address=dataset.address,
-                    values=(Value(value=grown, unit=first.unit), *dataset.values[1:]),
-                )
-            elif dataset.address == "0.9.1":
-                dataset = DataSet(address="0.9.1", values=(Value(value=now.strftime("%H:%M:%S")),))
-            elif dataset.address == "0.9.2":
-                dataset = DataSet(address="0.9.2", values=(Value(value=now.strftime("%y-%m-%d")),))
-            live.append(dataset)
-        return tuple(live)
+            out.append(dataset)
+        return tuple(out)
 
     def counter(self, code: str) -> float:
         """Current value of an energy counter (for tests)."""
@@ -182,8 +367,11 @@ class SimulatedMeter:
                 return float(dataset.value)
         raise KeyError(code)
 
-    def data_block(self, mode: str = "0") -> bytes:
-        """The text between STX and ETX: data lines, then ``!`` CR LF."""
+    def data_block(self, mode: str = "0", *, cut_after: int | None = None) -> bytes:
+        """The text between STX and ETX: data lines, then ``!`` CR LF.
+
+        ``cut_after``: only the first N data lines, and no ``!`` (a readout cut short).
+        """
         lines = [
             dataset.address
             + "".join(
@@ -192,21 +380,37 @@ class SimulatedMeter:
             )
             for dataset in self.datasets(mode)
         ]
+        if cut_after is not None:
+            return "".join(f"{line}\r\n" for line in lines[:cut_after]).encode("ascii")
         return ("\r\n".join([*lines, "!"]) + "\r\n").encode("ascii")
 
 
-def _grow(text: str, increment: float) -> str:
-    match = _NUMBER.fullmatch(text)
+def _decimals(template: str) -> int:
+    match = _NUMBER.fullmatch(template.strip(" +-"))
+    return len(match.group(3)) if match is not None else 0
+
+
+def _units(template: str, value: float) -> int:
+    """Whole units of the template's last digit in ``value`` (a register's pulse count)."""
+    return math.floor(value * 10.0 ** _decimals(template) + 1e-6)
+
+
+def _format_units(template: str, units: int) -> str:
+    return _like(template, units / 10 ** _decimals(template))
+
+
+def _like(template: str, value: float) -> str:
+    """``value`` written the way ``template`` is: width, decimals, a leading sign or space."""
+    body = template.lstrip(" +")
+    match = _NUMBER.fullmatch(body)
     if match is None or not (match.group(2) or match.group(3)):
-        return text
+        return f"{value:g}"
+    lead = template[: len(template) - len(body)]
     decimals = len(match.group(3))
-    width = len(text) - len(match.group(1))
-    grown = float(text) + increment
-    return (
-        f"{match.group(1)}{abs(grown):0{width}.{decimals}f}"
-        if grown >= 0
-        else f"{grown:.{decimals}f}"
-    )
+    width = len(body)
+    if value < 0:
+        return f"-{abs(value):0{max(width - 1, 1)}.{decimals}f}"
+    return f"{lead}{value:0{width}.{decimals}f}"
 
 
 @dataclass(slots=True)
@@ -220,6 +424,18 @@ class Faults:
     delay: float = 0.0
     max_clean_baud: int | None = None
     """Data sent faster than this arrives garbled (a long or noisy cable)."""
+    noise_before_ident: bytes = b""
+    """Bytes glued in front of the identification line (``b"\\x82"``, a second ``/``)."""
+    garbled_idents: int = 0
+    """This many identification answers arrive garbled (then counts down to 0)."""
+    cut_after: int | None = None
+    """The readout stops after this many data sets, without ``!``, yet ends with ETX and a
+    BCC that is valid over what was sent (a meter that cut its own readout short)."""
+    stream: bool = False
+    """The readout never ends: its data lines repeat at the line's rate without ETX, until a
+    break or a new sign-on."""
+    stream_pause: float = 0.0
+    """Extra seconds between the lines of an endless readout (a meter that dribbles)."""
 
 
 @dataclass(slots=True)
@@ -260,6 +476,9 @@ class MeterSimulator:
         self._port: VirtualSerialPort | None = None
         self._task: asyncio.Task[None] | None = None
         self._session: _Session | None = None
+        self._stream: asyncio.Task[None] | None = None
+        self.streamed_bytes = 0
+        """Bytes sent by endless readouts (:attr:`Faults.stream`)."""
 
     @property
     def path(self) -> str:
@@ -280,12 +499,18 @@ class MeterSimulator:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        await self._stop_stream()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         if self._port is not None:
             self._port.close()
+
+    @property
+    def streaming(self) -> bool:
+        """An endless readout (:attr:`Faults.stream`) is being sent."""
+        return self._stream is not None and not self._stream.done()
 
     def client_baud(self) -> int | None:
         """The output baud rate the client last configured on its end of the pty."""
@@ -312,7 +537,15 @@ class MeterSimulator:
     async def _answer_delay(self) -> None:
         await asyncio.sleep(self.reaction_time + self.faults.delay)
 
+    async def _stop_stream(self) -> None:
+        if self._stream is not None:
+            self._stream.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._stream
+            self._stream = None
+
     async def _handle(self, message: bytes) -> None:
+        await self._stop_stream()  # whatever the client sends ends an endless readout
         if message.startswith(b"/?") and message.endswith(b"!"):
             await self._sign_on(message[2:-1].decode("latin-1"))
         elif message[:1] == bytes([ACK]) and len(message) == 4 and self._session is not None:
@@ -329,7 +562,11 @@ class MeterSimulator:
         await self._answer_delay()
         if self.faults.garbage:
             self.port.write(self.faults.garbage)
-        self.port.write(meter.identification.to_line())
+        line = meter.identification.to_line()
+        if self.faults.garbled_idents > 0:
+            self.faults.garbled_idents -= 1
+            line = line[:1] + b"\xff" + line[2:]  # a bit error in the manufacturer code
+        self.port.write(self.faults.noise_before_ident + line)
         self._session = _Session(meter=meter)
 
     async def _option_select(self, vzy: str) -> None:
@@ -355,7 +592,12 @@ class MeterSimulator:
         if self.last_client_baud != rate:
             self.port.write(b"\xf8\x80\xfe\x00" * 8)  # the client listens at the wrong rate
             return
-        data = session.meter.data_block(mode)
+        if self.faults.stream:
+            self._stream = asyncio.create_task(
+                self._send_endless(session.meter.data_block(mode), rate), name="iec-endless"
+            )
+            return
+        data = session.meter.data_block(mode, cut_after=self.faults.cut_after)
         size = self.partial_block_size
         while size is not None and len(data) > size:
             if not await self._send_partial(data[:size]):
@@ -376,6 +618,15 @@ class MeterSimulator:
             self.port.write(self.faults.garbage)
         self.port.write(frame)
         self.readouts_sent += 1
+
+    async def _send_endless(self, data: bytes, rate: int) -> None:
+        """STX, then the data lines again and again at ``rate`` (ten bits a character)."""
+        lines = data.replace(b"!\r\n", b"").splitlines(keepends=True)
+        self.port.write(bytes([STX]))
+        for line in itertools.cycle(lines):
+            self.port.write(line)
+            self.streamed_bytes += len(line)
+            await asyncio.sleep(len(line) * 10 / rate + self.faults.stream_pause)
 
     async def _send_partial(self, chunk: bytes) -> bool:
         """STX chunk EOT BCC, then wait for ACK (next) or NAK (resend); False if neither."""

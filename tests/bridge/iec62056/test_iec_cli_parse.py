@@ -29,7 +29,8 @@ def test_luna_sample_json(iec_cli: ModuleType) -> None:
     )
     assert code == 0, err
     data = json.loads(out)
-    assert set(data) == {"identification", "bcc_ok", "datasets"}
+    assert set(data) == {"identification", "bcc_ok", "complete", "incomplete_reason", "datasets"}
+    assert data["complete"] is True
     assert data["identification"] == {
         "manufacturer": "LUN",
         "baud": "5",

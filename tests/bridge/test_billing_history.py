@@ -22,7 +22,9 @@ from hardware_bridge.terminal import _billing_history
 
 
 async def test_meter_snapshot_carries_past_billing_periods_with_their_reset_dates() -> None:
-    meter = SimulatedMeter("makel_c520_3p")  # a real Makel C520 readout (see its source line)
+    # a real Makel C520 readout (see its source line), its clock set to the day it was captured:
+    # the simulated meter stamps its past billing resets from its own clock
+    meter = SimulatedMeter("makel_c520_3p", start=datetime(2023, 6, 14, 10, 0))
     async with MeterSimulator([meter], reaction_time=0.01) as sim:
         config = LineConfig(
             protocol=LineProtocol.IEC62056,

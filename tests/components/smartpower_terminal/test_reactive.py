@@ -212,7 +212,15 @@ async def test_billing_period_above_the_current_counters_is_not_this_meters_past
 async def test_meter_ratio_entities_across_a_month_boundary_and_the_limit(
     hass: HomeAssistant,
 ) -> None:
-    meter = SimulatedMeter("makel_c520_3p", load_kw=10.0, reactive_kvar=4.0, time_scale=36000.0)
+    # the meter's clock is years away from Home Assistant's: its billing periods are not this
+    # month's, so the month starts at the first reading (the meter-sourced start: test_reactive.py)
+    meter = SimulatedMeter(
+        "makel_c520_3p",
+        load_kw=10.0,
+        reactive_kvar=4.0,
+        time_scale=36000.0,
+        start=datetime(2023, 6, 14, 12, 0),
+    )
     async with meter_line([meter]) as sim:
         entry = meter_entry(sim.path, [("mk", meter.address)], **{CONF_INDUCTIVE_LIMIT: 20.0})
         await setup_entry(hass, entry)

@@ -115,7 +115,15 @@ async def test_projection_starts_again_when_the_counters_go_back(hass: HomeAssis
 
 
 async def test_penalty_risk_and_projection_entities(hass: HomeAssistant) -> None:
-    meter = SimulatedMeter("makel_c520_3p", load_kw=10.0, reactive_kvar=4.0, time_scale=36000.0)
+    # the meter's clock is years away from Home Assistant's: its billing periods are not this
+    # month's, so the month starts at the first reading (the meter-sourced start: test_reactive.py)
+    meter = SimulatedMeter(
+        "makel_c520_3p",
+        load_kw=10.0,
+        reactive_kvar=4.0,
+        time_scale=36000.0,
+        start=datetime(2023, 6, 14, 12, 0),
+    )
     async with meter_line([meter]) as sim:
         entry = meter_entry(sim.path, [("mk", meter.address)])
         await setup_entry(hass, entry)

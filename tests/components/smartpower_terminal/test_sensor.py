@@ -92,7 +92,8 @@ async def test_meter_status_values_show_as_counts_dates_and_states(hass: HomeAss
             assert found is not None, key
             return found
 
-        assert state("billing_period_count").state == "42"  # 0.1.0(42): a count, not 42.0
+        sent = next(d.value for d in meter.datasets() if d.address == "0.1.0")  # e.g. 0.1.0(42)
+        assert state("billing_period_count").state == str(int(sent))  # a count, not 42.0
         production = state("production_date")  # 96.1.3(18-11-27)
         assert (production.state, production.attributes["device_class"]) == ("2018-11-27", "date")
         assert state("terminal_cover_opened").state == "unknown"  # 00-00-00,00:00: never

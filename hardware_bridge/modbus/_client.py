@@ -81,6 +81,11 @@ class RtuClient:
             raise ModbusConnectionError(f"cannot open {self._settings.port}: {exc}") from exc
         if not ok:
             raise ModbusConnectionError(f"cannot open {self._settings.port}")
+        # pymodbus 3.16 finishes setting the port up in callbacks scheduled after connect()
+        # returns (the reader, then connection_made); a close before they ran fails inside
+        # the event loop. Let them run first.
+        for _ in range(2):
+            await asyncio.sleep(0)
 
     def close(self) -> None:
         self._client.close()

@@ -6,18 +6,16 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hardware_bridge.cli._args import number, seconds, text
 from hardware_bridge.cli._modbus import load_user_catalogue
 from hardware_bridge.iec62056 import IecError, request_message
 from hardware_bridge.modbus import ProfileError
 from hardware_bridge.simulators.iec_meter import MeterSimulator, SimulatedMeter, shipped_telegrams
-from hardware_bridge.simulators.modbus_line import (
-    ModbusLineSimulator,
-    SimulatedDevice,
-    devices_from_specs,
-)
+
+if TYPE_CHECKING:
+    from hardware_bridge.simulators.modbus_line import SimulatedDevice
 
 __all__ = ["register"]
 
@@ -124,6 +122,8 @@ async def _serve_meters(meters: list[SimulatedMeter]) -> None:
 
 
 async def _serve_modbus(devices: list[SimulatedDevice], update_interval: float) -> None:
+    from hardware_bridge.simulators.modbus_line import ModbusLineSimulator  # noqa: PLC0415
+
     async with ModbusLineSimulator(devices, update_interval=update_interval) as sim:
         for device in devices:
             print(f"device {device.device_id}: {device.profile.id}")
@@ -141,6 +141,9 @@ def _run_meter(args: argparse.Namespace) -> int:
 
 
 def _run_modbus(args: argparse.Namespace) -> int:
+    # The Modbus simulator brings pymodbus' server and aiohttp (0.1 s): only when it runs.
+    from hardware_bridge.simulators.modbus_line import devices_from_specs  # noqa: PLC0415
+
     try:
         catalogue = load_user_catalogue(args.profiles_dir)
         devices = devices_from_specs(args.device or ["1:eastron_sdm630"], catalogue)

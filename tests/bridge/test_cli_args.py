@@ -221,6 +221,14 @@ def test_a_sub_command_imports_only_its_own_module() -> None:
     assert not {m for m in modules if m.startswith(("hardware_bridge.simulators", "aiohttp"))}
 
 
+def test_simulate_help_does_not_start_the_modbus_server_stack() -> None:
+    result = _modules_after(["simulate", "--help"])
+    assert result["status"] == 0
+    modules = set(result["modules"])  # type: ignore[call-overload]
+    assert "hardware_bridge.simulators.modbus_line" not in modules
+    assert not {m for m in modules if m.startswith(("aiohttp", "pymodbus.server"))}
+
+
 def test_command_list_matches_what_each_module_registers() -> None:
     parser = build_parser()
     [sub] = [a for a in parser._actions if a.dest == "command"]

@@ -92,11 +92,13 @@ except ImportError:  # pragma: no cover - PyYAML built without libyaml
 
 
 class _ProfileComposer(Composer):
-    """The node tree without aliases and without deep nesting.
+    """The node tree without aliases, explicit tags or deep nesting.
 
     An alias re-uses a whole subtree: nine aliases of nine aliases of … make a 600-byte file
     expand to hundreds of millions of values. A profile has no use for them (every point has
     its own key and address), so they are refused where they appear rather than counted.
+    Explicit tags ask PyYAML's constructors for types a profile never holds, and some of
+    them fail with errors of their own on odd input (``!!timestamp`` on an empty value).
     """
 
     _depth = 0
@@ -116,6 +118,14 @@ class _ProfileComposer(Composer):
                 f"alias *{_shown(event.anchor)[1:-1]} is not allowed in a profile "
                 "(write the value out)",
                 event.start_mark,
+            )
+        tag = getattr(self.peek_event(), "tag", None)
+        if tag is not None:  # !!timestamp, !!binary, !!set …: a profile holds plain values
+            raise ComposerError(
+                None,
+                None,
+                f"tag {_shown(tag)[1:-1]} is not allowed in a profile (quote text instead)",
+                self.peek_event().start_mark,
             )
         if self._depth >= _MAX_DEPTH:
             raise ComposerError(

@@ -74,6 +74,23 @@ def test_alias_of_a_scalar_is_refused_too() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("value", "tag"),
+    [
+        ("!!timestamp ", "tag:yaml.org,2002:timestamp"),  # PyYAML raised AttributeError on it
+        ("!!binary aGk=", "tag:yaml.org,2002:binary"),
+        ("!!python/tuple [1]", "tag:yaml.org,2002:python/tuple"),
+        ("! M1", "!"),
+    ],
+)
+def test_explicit_tags_are_refused_with_their_line(value: str, tag: str) -> None:
+    """Found by fuzzing: an empty ``!!timestamp`` escaped as an AttributeError."""
+    assert _error(BASE.replace("model: M1", f"model: {value}")) == (
+        f"acme_m1.yaml: line 2: invalid YAML: tag {tag} is not allowed in a profile "
+        "(quote text instead)"
+    )
+
+
 def test_merge_keys_are_refused() -> None:
     text = BASE.replace("  - {key: voltage_l1,", "  - {<<: {unit: V}, key: voltage_l1,")
     assert "line 5: invalid YAML: merge keys (<<) are not allowed" in _error(text)

@@ -622,14 +622,19 @@ def load_catalogue(user_dir: str | Path | None = None) -> ProfileCatalogue:
             profiles[profile.id] = profile
     if user_dir is not None:
         folder = Path(user_dir)
-        if not folder.is_dir():
+        try:
+            paths = sorted(folder.glob("*.yaml")) if folder.is_dir() else None
+        except (OSError, ValueError) as exc:  # a name too long, a NUL, no permission
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            errors.append(ProfileError(str(folder), "", f"cannot read profile directory: {reason}"))
+            paths = []
+        if paths is None:
             errors.append(ProfileError(str(folder), "", "profile directory does not exist"))
-        else:
-            for path in sorted(folder.glob("*.yaml")):
-                try:
-                    profile = load_profile(path)
-                except ProfileError as exc:
-                    errors.append(exc)
-                else:
-                    profiles[profile.id] = profile
+        for path in paths or ():
+            try:
+                profile = load_profile(path)
+            except ProfileError as exc:
+                errors.append(exc)
+            else:
+                profiles[profile.id] = profile
     return ProfileCatalogue(profiles, tuple(errors))

@@ -214,6 +214,21 @@ def test_a_pipe_named_like_a_profile_does_not_block_the_loader(tmp_path: Path) -
     assert str(error).startswith(f"{fifo}: cannot read file: not a regular file")
 
 
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("x" * 300, "cannot read profile directory: File name too long"),
+        ("a\x00b", "profile directory does not exist"),
+    ],
+)
+def test_an_unusable_profile_directory_is_reported_not_raised(name: str, reason: str) -> None:
+    """Found by fuzzing the CLI: a 300-character folder name escaped as an OSError."""
+    catalogue = load_catalogue(name)
+    assert len(catalogue) >= 10
+    [error] = catalogue.errors
+    assert str(error) == f"{name}: {reason}"
+
+
 # -- derived lookups of a frozen profile are built once ---------------------------------------
 
 

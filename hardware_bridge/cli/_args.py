@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import re
 from collections.abc import Callable, Iterable
 
@@ -104,11 +105,19 @@ def baudrate(rates: Iterable[int], *, allow_zero: str | None = None) -> Callable
 
 
 def text(what: str = "text", *, empty: bool = False) -> Callable[[str], str]:
-    """Text such as a port, a path or an id: no NUL or control characters, bounded length."""
+    """Text such as a port, a path or an id: no NUL or control characters, bounded length.
+
+    It must also be something a command line can carry (bytes the file system can take):
+    a lone surrogate such as ``"\\ud800"`` passed to ``main()`` would fail on ``open``.
+    """
 
     def parse(value: str) -> str:
         if (not value and not empty) or len(value) > _MAX_TEXT or _CONTROL.search(value):
             raise argparse.ArgumentTypeError(f"expected {what}, not {_quoted(value)}")
+        try:
+            os.fsencode(value)
+        except UnicodeEncodeError:
+            raise argparse.ArgumentTypeError(f"expected {what}, not {_quoted(value)}") from None
         return value
 
     parse.__name__ = "text"

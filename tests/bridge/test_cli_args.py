@@ -6,9 +6,11 @@ refused by the parser (exit 2) rather than reach the line, hang on it or end in 
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from hardware_bridge.cli import COMMANDS, _demo, _simulate, build_parser, main
+from hardware_bridge.cli._args import IEC_BAUDRATES, baudrate, seconds, text
 
 NOWHERE = "/nonexistent/ttyUSB9"
 READ = ["modbus-read", "--port", NOWHERE, "--device-id", "1", "--profile", "eastron_sdm630"]
@@ -145,10 +148,8 @@ def test_simulate_meter_bad_spec_exits_2(spec: str, problem: str, tmp_path: Path
     assert err.count("\n") == 1
 
 
-@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="needs named pipes")
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
 def test_simulate_meter_refuses_a_pipe_instead_of_blocking(tmp_path: Path) -> None:
-    import os
-
     fifo = tmp_path / "meter.txt"
     os.mkfifo(fifo)
     code, _, err = run(["simulate", "meter", "--meter", str(fifo)])
@@ -248,3 +249,40 @@ def test_version_and_help_exit_0_and_unknown_command_exits_2() -> None:
     assert code == 2
     assert err.count("\n") == 1
     assert run([])[0] == 2
+
+
+# -- the argument types themselves (cli/_args.py, shared with the IEC commands) ---------------
+
+
+@pytest.mark.parametrize(
+    "value", ["nan", "inf", "-inf", "infinity", "1e309", "1_0", "٣", " 5", "5 ", "0x10", "", "0"]
+)
+def test_seconds_refuse_what_python_float_would_take(value: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match="expected seconds above 0, at most 60"):
+        seconds(60)(value)
+
+
+@pytest.mark.parametrize(("value", "expected"), [("0.5", 0.5), ("60", 60.0), ("1e1", 10.0)])
+def test_seconds_take_plain_decimals(value: str, expected: float) -> None:
+    assert seconds(60)(value) == expected
+
+
+def test_zero_seconds_only_where_allowed_and_baud_zero_only_where_it_means_something() -> None:
+    assert seconds(10, zero=True)("0") == 0.0
+    assert baudrate(IEC_BAUDRATES, allow_zero="no retry")("0") == 0
+    with pytest.raises(argparse.ArgumentTypeError, match=r"or 0 \(no retry\)"):
+        baudrate(IEC_BAUDRATES, allow_zero="no retry")("110")
+    with pytest.raises(argparse.ArgumentTypeError, match="expected one of 300, 600"):
+        baudrate(IEC_BAUDRATES)("0")
+
+
+@pytest.mark.parametrize("value", ["", "a\x00b", "line\nbreak", "\ud800", "x" * 5000])
+def test_text_refuses_what_no_command_line_or_file_system_carries(value: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match="expected a file"):
+        text("a file")(value)
+
+
+def test_text_keeps_names_the_file_system_gave_us() -> None:
+    undecodable = os.fsdecode(b"meter-\xff.txt")  # how Python passes such a name in argv
+    assert text("a file")(undecodable) == undecodable
+    assert text("a file")("sayaç/ölçüm.txt") == "sayaç/ölçüm.txt"

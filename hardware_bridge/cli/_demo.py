@@ -8,6 +8,7 @@ import contextlib
 from collections.abc import Sequence
 from typing import Any
 
+from hardware_bridge.cli._args import integer, seconds
 from hardware_bridge.modbus import load_catalogue
 from hardware_bridge.models import DeviceSnapshot, LineProtocol, MeasurementSpec
 from hardware_bridge.serial_line import SerialSettings
@@ -38,8 +39,12 @@ def register(subparsers: Any) -> None:
         description="Starts two simulated meters and four Modbus devices on virtual serial "
         "lines, reads them with the terminal and prints live values.",
     )
-    demo.add_argument("--interval", type=float, default=5.0, help="seconds between polls")
-    demo.add_argument("--cycles", type=int, default=0, help="stop after N polls (0: never)")
+    demo.add_argument(
+        "--interval", type=seconds(3600), default=5.0, help="seconds between polls (default 5)"
+    )
+    demo.add_argument(
+        "--cycles", type=integer(0, 1_000_000), default=0, help="stop after N polls (0: never)"
+    )
     demo.set_defaults(handler=run_demo)
 
 

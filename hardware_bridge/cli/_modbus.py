@@ -8,20 +8,33 @@ import json
 import sys
 from typing import Any
 
+from hardware_bridge.cli._args import (
+    MODBUS_BAUDRATES,
+    baudrate,
+    integer,
+    seconds,
+    text,
+)
 from hardware_bridge.modbus import (
     ModbusBus,
     ModbusConnectionError,
     Profile,
     ProfileCatalogue,
     ProfileError,
+    SerialDefaults,
     load_catalogue,
 )
 from hardware_bridge.modbus._client import quiet_pymodbus_logging
 from hardware_bridge.serial_line import SerialSettings
 
-__all__ = ["register", "run_modbus_read", "run_scan"]
+__all__ = ["load_user_catalogue", "register", "run_modbus_read", "run_scan"]
 
 EXIT_OK, EXIT_DEVICE, EXIT_INPUT = 0, 1, 2
+MAX_TIMEOUT = 60.0
+"""Longest response timeout accepted, in seconds (a Modbus RTU answer takes milliseconds)."""
+MAX_RETRIES = 10
+
+_PORT = text("a serial port path")
 
 
 def register(subparsers: Any) -> None:
@@ -31,13 +44,32 @@ def register(subparsers: Any) -> None:
         help="read a Modbus RTU device with a profile",
         description="Read every value of a profile from one device (fewest requests).",
     )
-    read.add_argument("--port", required=True, help="serial port, e.g. /dev/ttyUSB0")
-    read.add_argument("--device-id", required=True, type=int, help="Modbus address 1..247")
-    read.add_argument("--profile", required=True, help="profile id, e.g. eastron_sdm630")
+    read.add_argument("--port", required=True, type=_PORT, help="serial port, e.g. /dev/ttyUSB0")
+    read.add_argument("--device-id", required=True, type=integer(), help="Modbus address 1..247")
+    read.add_argument(
+        "--profile",
+        required=True,
+        type=text("a profile id"),
+        help="profile id, e.g. eastron_sdm630",
+    )
     _line_options(read, baud_default=None)
-    read.add_argument("--keys", help="comma-separated value keys (default: all)")
-    read.add_argument("--timeout", type=float, default=0.5, help="response timeout, s")
-    read.add_argument("--retries", type=int, default=1, help="retries per request")
+    read.add_argument(
+        "--keys",
+        type=text("value keys", empty=True),
+        help="comma-separated value keys (default: all)",
+    )
+    read.add_argument(
+        "--timeout",
+        type=seconds(MAX_TIMEOUT),
+        default=0.5,
+        help=f"response timeout, s (up to {MAX_TIMEOUT:g})",
+    )
+    read.add_argument(
+        "--retries",
+        type=integer(0, MAX_RETRIES, "a count"),
+        default=1,
+        help=f"retries per request (0..{MAX_RETRIES})",
+    )
     read.add_argument("--json", action="store_true", help="print one JSON object")
     read.set_defaults(handler=run_modbus_read)
 
@@ -46,21 +78,33 @@ def register(subparsers: Any) -> None:
         help="find Modbus RTU devices on a line and suggest profiles",
         description="Ask every address (1..247) once; suggest a profile from probe registers.",
     )
-    scan.add_argument("--port", required=True, help="serial port, e.g. /dev/ttyUSB0")
+    scan.add_argument("--port", required=True, type=_PORT, help="serial port, e.g. /dev/ttyUSB0")
     _line_options(scan, baud_default=9600)
-    scan.add_argument("--first", type=int, default=1, help="first address (default 1)")
-    scan.add_argument("--last", type=int, default=247, help="last address (default 247)")
-    scan.add_argument("--timeout", type=float, default=0.1, help="response timeout, s")
+    scan.add_argument("--first", type=integer(), default=1, help="first address (default 1)")
+    scan.add_argument("--last", type=integer(), default=247, help="last address (default 247)")
+    scan.add_argument(
+        "--timeout",
+        type=seconds(MAX_TIMEOUT),
+        default=0.1,
+        help=f"response timeout, s (up to {MAX_TIMEOUT:g})",
+    )
     scan.add_argument("--json", action="store_true", help="print a JSON list")
     scan.set_defaults(handler=run_scan)
 
 
 def _line_options(parser: argparse.ArgumentParser, *, baud_default: int | None) -> None:
     shown = "the profile's" if baud_default is None else str(baud_default)
-    parser.add_argument("--baudrate", type=int, default=baud_default, help=f"default {shown}")
+    parser.add_argument(
+        "--baudrate",
+        type=baudrate(MODBUS_BAUDRATES),
+        default=baud_default,
+        help=f"{', '.join(map(str, MODBUS_BAUDRATES))}; default {shown}",
+    )
     parser.add_argument("--parity", choices=["N", "E", "O"], help="N, E or O")
-    parser.add_argument("--stopbits", type=int, choices=[1, 2], help="1 or 2")
-    parser.add_argument("--profiles-dir", help="directory with your own profile files")
+    parser.add_argument("--stopbits", type=integer(1, 2), help="1 or 2")
+    parser.add_argument(
+        "--profiles-dir", type=text("a directory"), help="directory with your own profile files"
+    )
 
 
 def _fail(code: int, message: str) -> int:
@@ -68,33 +112,35 @@ def _fail(code: int, message: str) -> int:
     return code
 
 
-def _catalogue(args: argparse.Namespace) -> ProfileCatalogue:
-    catalogue = load_catalogue(args.profiles_dir)
-    if args.profiles_dir is not None:
+def load_user_catalogue(profiles_dir: str | None) -> ProfileCatalogue:
+    """Shipped profiles plus ``profiles_dir``'s; a directory that is not there is an error."""
+    catalogue = load_catalogue(profiles_dir)
+    if profiles_dir is not None:
         for error in catalogue.errors:
-            if str(error.source) == str(args.profiles_dir):
+            if str(error.source) == str(profiles_dir):
                 raise error
     return catalogue
 
 
 def _settings(args: argparse.Namespace, profile: Profile | None) -> SerialSettings:
-    defaults = profile.serial if profile is not None else None
+    """Line settings: what was given, else the profile's, else 9600 8N1."""
+    defaults = profile.serial if profile is not None else SerialDefaults()
     return SerialSettings(
         port=args.port,
-        baudrate=args.baudrate or (defaults.baudrate if defaults else 9600),
-        parity=args.parity or (defaults.parity if defaults else "N"),
-        stopbits=args.stopbits or (defaults.stopbits if defaults else 1),
+        baudrate=defaults.baudrate if args.baudrate is None else args.baudrate,
+        parity=defaults.parity if args.parity is None else args.parity,
+        stopbits=defaults.stopbits if args.stopbits is None else args.stopbits,
     )
 
 
 def run_modbus_read(args: argparse.Namespace) -> int:
     """Handler of ``modbus-read``; returns the exit code."""
-    if not 1 <= args.device_id <= 247:
+    if not 1 <= args.device_id <= 247:  # a number, else the parser said so
         return _fail(EXIT_INPUT, f"--device-id must be 1..247, not {args.device_id}")
     if args.timeout <= 0 or args.retries < 0:
         return _fail(EXIT_INPUT, "--timeout must be > 0 and --retries >= 0")
     try:
-        profile = _catalogue(args).get(args.profile)
+        profile = load_user_catalogue(args.profiles_dir).get(args.profile)
     except ProfileError as exc:
         return _fail(EXIT_INPUT, str(exc))
     keys = [k.strip() for k in args.keys.split(",") if k.strip()] if args.keys else None
@@ -159,7 +205,7 @@ def run_scan(args: argparse.Namespace) -> int:
     if args.timeout <= 0:
         return _fail(EXIT_INPUT, "--timeout must be > 0")
     try:
-        catalogue = _catalogue(args)
+        catalogue = load_user_catalogue(args.profiles_dir)
         settings = _settings(args, None)
     except (ProfileError, ValueError) as exc:
         return _fail(EXIT_INPUT, str(exc))

@@ -1,24 +1,37 @@
 """Profile files (YAML) → validated, frozen :class:`Profile` objects, and the catalogue.
 
-Validation runs in two passes: a voluptuous schema for shapes and types, then semantic
-checks across fields (overlapping registers, width vs type, word order for multi-register
-values, unknown ``scale_by`` references, duplicate keys, points inside holes). Every
-failure is a :class:`ProfileError` naming the file and the field path.
+Validation runs in three passes: a strict YAML reader (bounded size and nesting, no aliases,
+no duplicate keys), a voluptuous schema for shapes and types, then semantic checks across
+fields (overlapping registers, width vs type, word order for multi-register values, unknown
+``scale_by`` references, duplicate keys, points inside holes). Every failure is a
+:class:`ProfileError` naming the file and the line or field path; what a message quotes from
+the file is shortened, so a hostile file cannot make the message itself expensive.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+import os
 import re
-from collections.abc import Iterator, Mapping
+import reprlib
+import stat
+from collections.abc import Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import voluptuous as vol
 import yaml
+from yaml.composer import Composer, ComposerError
+from yaml.constructor import ConstructorError, SafeConstructor
+from yaml.events import AliasEvent, Event
+from yaml.nodes import MappingNode, Node, ScalarNode
+from yaml.parser import Parser
+from yaml.reader import Reader
+from yaml.resolver import Resolver
+from yaml.scanner import Scanner
 
 from hardware_bridge.modbus._errors import ProfileError
 from hardware_bridge.modbus._profile import (
@@ -33,6 +46,8 @@ from hardware_bridge.modbus._profile import (
 )
 
 __all__ = [
+    "MAX_POINTS",
+    "MAX_PROFILE_SIZE",
     "ProfileCatalogue",
     "load_catalogue",
     "load_profile",
@@ -44,7 +59,129 @@ __all__ = [
 _KEY_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 _ID_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 _TYPES = ", ".join(t.value for t in DataType)
-_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: 10× faster
+
+MAX_PROFILE_SIZE = 256 * 1024
+"""Largest profile file read, in bytes (the biggest shipped one is under 8 KiB)."""
+MAX_POINTS = 2048
+"""Most points one profile may define (the largest shipped one has about 80)."""
+_MAX_DEPTH = 16  # a profile nests 6 deep (points → point → bits → bit → value)
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+_SHORT = reprlib.Repr(
+    maxlevel=2, maxtuple=4, maxlist=4, maxdict=4, maxset=4, maxstring=40, maxlong=40, maxother=40
+)
+
+
+def _shown(value: object) -> str:
+    """A short repr of a value from a file, cheap however large or deeply shared the value is."""
+    try:
+        return _SHORT.repr(value)
+    except ValueError:  # an integer too long to print
+        return f"<{type(value).__name__}>"
+
+
+try:  # libyaml's scanner and parser: about 5× faster than PyYAML's own
+    from yaml._yaml import CParser as _EventSource
+except ImportError:  # pragma: no cover - PyYAML built without libyaml
+
+    class _EventSource(Reader, Scanner, Parser):  # type: ignore[no-redef]
+        def __init__(self, stream: str) -> None:
+            Reader.__init__(self, stream)
+            Scanner.__init__(self)
+            Parser.__init__(self)
+
+
+class _ProfileComposer(Composer):
+    """The node tree without aliases, explicit tags or deep nesting.
+
+    An alias re-uses a whole subtree: nine aliases of nine aliases of … make a 600-byte file
+    expand to hundreds of millions of values. A profile has no use for them (every point has
+    its own key and address), so they are refused where they appear rather than counted.
+    Explicit tags ask PyYAML's constructors for types a profile never holds, and some of
+    them fail with errors of their own on odd input (``!!timestamp`` on an empty value).
+    """
+
+    _depth = 0
+
+    if TYPE_CHECKING:  # supplied by the event source the loader mixes in
+
+        def check_event(self, *choices: type[Event]) -> bool: ...
+        def get_event(self) -> Any: ...
+        def peek_event(self) -> Any: ...
+
+    def compose_node(self, parent: Node | None, index: int) -> Node | None:
+        if self.check_event(AliasEvent):
+            event = self.get_event()
+            raise ComposerError(
+                None,
+                None,
+                f"alias *{_shown(event.anchor)[1:-1]} is not allowed in a profile "
+                "(write the value out)",
+                event.start_mark,
+            )
+        tag = getattr(self.peek_event(), "tag", None)
+        if tag is not None:  # !!timestamp, !!binary, !!set …: a profile holds plain values
+            raise ComposerError(
+                None,
+                None,
+                f"tag {_shown(tag)[1:-1]} is not allowed in a profile (quote text instead)",
+                self.peek_event().start_mark,
+            )
+        if self._depth >= _MAX_DEPTH:
+            raise ComposerError(
+                None, None, f"nested deeper than {_MAX_DEPTH} levels", self.peek_event().start_mark
+            )
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+class _ProfileConstructor(SafeConstructor):
+    """Python values from the node tree; a key given twice in one mapping is an error."""
+
+    def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Hashable, Any]:
+        first_line: dict[object, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == _MERGE_TAG:
+                raise ConstructorError(
+                    None, None, "merge keys (<<) are not allowed in a profile", key_node.start_mark
+                )
+            if not isinstance(key_node, ScalarNode):
+                continue  # SafeConstructor reports the unhashable key
+            key = self.construct_object(key_node)
+            try:
+                line = first_line.get(key)
+            except TypeError:
+                continue
+            if line is not None:
+                raise ConstructorError(
+                    None,
+                    None,
+                    f"duplicate key {_shown(key)} (first given on line {line + 1})",
+                    key_node.start_mark,
+                )
+            first_line[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
+class _ProfileLoader(_ProfileComposer, _EventSource, _ProfileConstructor, Resolver):
+    """Composer first: its node building replaces libyaml's, which follows aliases unchecked."""
+
+    def __init__(self, stream: str) -> None:
+        _EventSource.__init__(self, stream)
+        _ProfileComposer.__init__(self)
+        _ProfileConstructor.__init__(self)
+        Resolver.__init__(self)
+
+
+def _parse_yaml(text: str) -> object:
+    loader = _ProfileLoader(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
 
 
 def _integer(value: object) -> int:
@@ -84,7 +221,18 @@ def _one_of(*choices: object) -> Any:
 
     def check(value: Any) -> Any:
         if isinstance(value, bool) or value not in choices:
-            raise vol.Invalid(f"expected one of {shown}, got {value!r}")
+            raise vol.Invalid(f"expected one of {shown}, got {_shown(value)}")
+        return value
+
+    return check
+
+
+def _at_most(count: int) -> Any:
+    """Bound a list before its entries are validated one by one (and every error collected)."""
+
+    def check(value: Any) -> Any:
+        if isinstance(value, list) and len(value) > count:
+            raise vol.Invalid(f"at most {count} entries, got {len(value)}")
         return value
 
     return check
@@ -127,9 +275,11 @@ _POINT = vol.Schema(
         vol.Optional("precision"): _ranged(0, 10),
         vol.Optional("group"): _one_of("fast", "slow"),
         vol.Optional("enabled_by_default"): _boolean,
-        vol.Optional("bits"): vol.All([_BIT], vol.Length(min=1, msg="expected at least one bit")),
+        vol.Optional("bits"): vol.All(
+            _at_most(64), [_BIT], vol.Length(min=1, msg="expected at least one bit")
+        ),
         vol.Optional("scale_by"): _key,
-        vol.Optional("invalid_raw"): [_ranged(0, 2**64 - 1)],
+        vol.Optional("invalid_raw"): vol.All(_at_most(16), [_ranged(0, 2**64 - 1)]),
         vol.Optional("description"): _text,
         vol.Optional("verify"): _text,
     }
@@ -173,11 +323,11 @@ _PROFILE = vol.Schema(
         vol.Optional("word_order"): _WORD_ORDER,
         vol.Optional("max_registers_per_read"): _ranged(1, 125),
         vol.Optional("max_gap"): _ranged(0, 124),
-        vol.Optional("holes"): [_HOLE],
-        vol.Optional("probe"): [_PROBE],
+        vol.Optional("holes"): vol.All(_at_most(256), [_HOLE]),
+        vol.Optional("probe"): vol.All(_at_most(16), [_PROBE]),
         vol.Optional("serial"): _SERIAL,
         vol.Required("points"): vol.All(
-            [_POINT], vol.Length(min=1, msg="expected at least one point")
+            _at_most(MAX_POINTS), [_POINT], vol.Length(min=1, msg="expected at least one point")
         ),
     }
 )
@@ -189,7 +339,10 @@ def _path(parts: list[Any]) -> str:
         if isinstance(part, int) and not isinstance(part, bool):
             text += f"[{part}]"
         else:
-            text += f".{part}" if text else str(part)
+            name = part if isinstance(part, str) else _shown(part)
+            name = str(part) if isinstance(part, vol.Marker) else name
+            name = name if len(name) <= 40 else _shown(name)
+            text += f".{name}" if text else name
     return text
 
 
@@ -211,7 +364,7 @@ def _build(source: str, profile_id: str, doc: dict[str, Any]) -> Profile:
         return ProfileError(source, path, reason)
 
     if "id" in doc and doc["id"] != profile_id:
-        raise fail("id", f"must match the file name ({profile_id!r}), got {doc['id']!r}")
+        raise fail("id", f"must match the file name ({profile_id!r}), got {_shown(doc['id'])}")
     default_fc = cast("int", doc.get("function_code", 3))
     default_wo = doc.get("word_order")
 
@@ -252,7 +405,7 @@ def _build(source: str, profile_id: str, doc: dict[str, Any]) -> Profile:
             (b["key"], f"{path}.bits[{k}].key") for k, b in enumerate(p.get("bits", []))
         ]:
             if key in owner:
-                raise fail(where, f"duplicate key {key!r} (already used by {owner[key]})")
+                raise fail(where, f"duplicate key {_shown(key)} (already used by {owner[key]})")
             owner[key] = where.rsplit(".", 1)[0]
         bits: list[Bit] = []
         if p.get("bits"):
@@ -301,12 +454,13 @@ def _build(source: str, profile_id: str, doc: dict[str, Any]) -> Profile:
             continue
         ref = index.get(pt.scale_by)
         if ref is None:
-            raise fail(f"points[{i}].scale_by", f"unknown point {pt.scale_by!r}")
+            raise fail(f"points[{i}].scale_by", f"unknown point {_shown(pt.scale_by)}")
         if ref == i:
             raise fail(f"points[{i}].scale_by", "a point cannot scale itself")
         if points[ref].scale_by is not None:
             raise fail(
-                f"points[{i}].scale_by", f"{pt.scale_by!r} is itself scaled by another point"
+                f"points[{i}].scale_by",
+                f"{_shown(pt.scale_by)} is itself scaled by another point",
             )
 
     order = sorted(range(len(points)), key=lambda n: (points[n].function_code, points[n].address))
@@ -376,8 +530,10 @@ def load_profile_data(data: object, *, source: str, profile_id: str | None = Non
 
 def load_profile_text(text: str, *, source: str, profile_id: str | None = None) -> Profile:
     """Parse YAML text; ``source`` (a file name) names the profile id and appears in errors."""
+    if len(text) > MAX_PROFILE_SIZE:
+        raise ProfileError(source, "", f"too large for a profile (over {MAX_PROFILE_SIZE} bytes)")
     try:
-        data = yaml.load(text, Loader=_SAFE_LOADER)
+        data = _parse_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else ""
@@ -393,10 +549,26 @@ def load_profile(path: str | Path, *, source: str | None = None) -> Profile:
     path = Path(path)
     name = source if source is not None else str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = _read_bounded(path)
+        text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ProfileError(name, "", f"cannot read file: {exc}") from None
+    if len(raw) > MAX_PROFILE_SIZE:
+        raise ProfileError(name, "", f"too large for a profile (over {MAX_PROFILE_SIZE} bytes)")
     return load_profile_text(text, source=name, profile_id=path.stem)
+
+
+def _read_bounded(path: Path) -> bytes:
+    """At most one byte more than a profile may have, from a regular file only.
+
+    Opened without blocking and checked after opening: a FIFO or a device named ``x.yaml``
+    in the user's folder would otherwise stall the loader (and Home Assistant's setup).
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as file:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"not a regular file: {path}")
+        return file.read(MAX_PROFILE_SIZE + 1)
 
 
 def shipped_profile_files() -> list[Path]:
@@ -450,14 +622,19 @@ def load_catalogue(user_dir: str | Path | None = None) -> ProfileCatalogue:
             profiles[profile.id] = profile
     if user_dir is not None:
         folder = Path(user_dir)
-        if not folder.is_dir():
+        try:
+            paths = sorted(folder.glob("*.yaml")) if folder.is_dir() else None
+        except (OSError, ValueError) as exc:  # a name too long, a NUL, no permission
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            errors.append(ProfileError(str(folder), "", f"cannot read profile directory: {reason}"))
+            paths = []
+        if paths is None:
             errors.append(ProfileError(str(folder), "", "profile directory does not exist"))
-        else:
-            for path in sorted(folder.glob("*.yaml")):
-                try:
-                    profile = load_profile(path)
-                except ProfileError as exc:
-                    errors.append(exc)
-                else:
-                    profiles[profile.id] = profile
+        for path in paths or ():
+            try:
+                profile = load_profile(path)
+            except ProfileError as exc:
+                errors.append(exc)
+            else:
+                profiles[profile.id] = profile
     return ProfileCatalogue(profiles, tuple(errors))

@@ -156,19 +156,25 @@ class Profile:
     probes: tuple[Probe, ...] = ()
     serial: SerialDefaults = field(default_factory=SerialDefaults)
     points: tuple[Point, ...] = ()
+    # Lookups derived from ``points``, built once: callers ask for them in per-poll loops.
+    _by_key: dict[str, Point] = field(init=False, repr=False, compare=False, hash=False)
+    _value_keys: tuple[str, ...] = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        by_key: dict[str, Point] = {}
+        keys: list[str] = []
+        for point in self.points:
+            by_key.setdefault(point.key, point)
+            keys.append(point.key)
+            keys.extend(bit.key for bit in point.bits)
+        object.__setattr__(self, "_by_key", by_key)
+        object.__setattr__(self, "_value_keys", tuple(keys))
 
     def point(self, key: str) -> Point:
         """The point with this key (KeyError if unknown)."""
-        for point in self.points:
-            if point.key == key:
-                return point
-        raise KeyError(key)
+        return self._by_key[key]
 
     @property
     def value_keys(self) -> tuple[str, ...]:
         """Every key a reading can contain: points and their bits, in file order."""
-        keys: list[str] = []
-        for point in self.points:
-            keys.append(point.key)
-            keys.extend(bit.key for bit in point.bits)
-        return tuple(keys)
+        return self._value_keys

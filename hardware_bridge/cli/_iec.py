@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import stat
 import sys
 from pathlib import Path
 from typing import Any
 
+from hardware_bridge.cli._args import IEC_BAUDRATES, baudrate, integer, seconds, text
 from hardware_bridge.iec62056 import (
     DEFAULT_MAX_READOUT_SIZE,
     ClientSettings,
@@ -35,7 +38,7 @@ def register(subparsers: Any) -> None:
         help="parse a captured IEC 62056-21 readout",
         description="Parse a captured readout (ident line, STX/ETX/BCC and CR all optional).",
     )
-    parse.add_argument("file", metavar="FILE", help="the captured telegram")
+    parse.add_argument("file", metavar="FILE", type=text("a file"), help="the captured telegram")
     parse.add_argument("--json", action="store_true", help="print one JSON object")
     parse.set_defaults(handler=run_iec_parse)
 
@@ -44,25 +47,56 @@ def register(subparsers: Any) -> None:
         help="read an IEC 62056-21 meter (mode C)",
         description="Sign on at 300 baud, negotiate mode C and print the readout.",
     )
-    read.add_argument("--port", required=True, help="serial port, e.g. /dev/ttyUSB0")
-    read.add_argument("--address", default="", help="device address sent as /?ADDRESS!")
-    read.add_argument("--mode", choices=sorted(_MODES), default="full", help="full or short")
-    read.add_argument("--max-baud", type=int, default=19200, help="fastest rate to accept")
     read.add_argument(
-        "--fallback-baud", type=int, default=300, help="rate for the retry (0: no retry)"
+        "--port",
+        required=True,
+        type=text("a serial port path"),
+        help="serial port, e.g. /dev/ttyUSB0",
     )
-    read.add_argument("--timeout", type=float, default=1.5, help="reaction timeout, s")
-    read.add_argument("--switch-delay", type=float, default=0.3, help="pause before switch, s")
+    read.add_argument(
+        "--address",
+        default="",
+        type=text("an address", empty=True),
+        help="device address sent as /?ADDRESS!",
+    )
+    read.add_argument("--mode", choices=sorted(_MODES), default="full", help="full or short")
+    read.add_argument(
+        "--max-baud", type=baudrate(IEC_BAUDRATES), default=19200, help="fastest rate to accept"
+    )
+    read.add_argument(
+        "--fallback-baud",
+        type=baudrate(IEC_BAUDRATES, allow_zero="no retry"),
+        default=300,
+        help="rate for the retry (0: no retry)",
+    )
+    read.add_argument("--timeout", type=seconds(60), default=1.5, help="reaction timeout, s")
+    read.add_argument(
+        "--switch-delay", type=seconds(10, zero=True), default=0.3, help="pause before switch, s"
+    )
     read.add_argument("--wake-up", action="store_true", help="send NULs first (battery meters)")
     read.add_argument("--lenient", action="store_true", help="accept a readout with a bad BCC")
     read.add_argument(
         "--max-readout-size",
-        type=int,
+        type=integer(64, 1 << 24, "a size in bytes"),
         default=DEFAULT_MAX_READOUT_SIZE,
         help="longest plausible readout in bytes; with the baud rate it bounds the session time",
     )
     read.add_argument("--json", action="store_true", help="print one JSON object")
     read.set_defaults(handler=run_read_meter)
+
+
+MAX_CAPTURE_SIZE = 16 << 20
+"""A captured readout larger than this is not a meter's (real ones are a few kB)."""
+
+
+def _read_capture(path: Path) -> bytes:
+    """At most one byte more than :data:`MAX_CAPTURE_SIZE`, from a regular file only (a FIFO
+    or ``/dev/zero`` given as FILE would otherwise block or fill the memory)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as file:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"not a regular file: {path}")
+        return file.read(MAX_CAPTURE_SIZE + 1)
 
 
 def _fail(code: int, message: str) -> int:
@@ -101,9 +135,11 @@ def _print(data: dict[str, Any], as_json: bool) -> None:
 def run_iec_parse(args: argparse.Namespace) -> int:
     path = Path(args.file)
     try:
-        raw = path.read_bytes()
+        raw = _read_capture(path)
     except OSError as err:
         return _fail(EXIT_INPUT, f"cannot read {path}: {err.strerror or err}")
+    if len(raw) > MAX_CAPTURE_SIZE:
+        return _fail(EXIT_INPUT, f"{path} is larger than {MAX_CAPTURE_SIZE >> 20} MiB")
     try:
         readout: Readout = parse_readout(raw)
     except NotAReadoutError as err:

@@ -53,20 +53,7 @@ OPTIONS: dict[str, list[str]] = {
     "simulate modbus": ["--device", "--profiles-dir", "--update-interval"],
     "demo": ["--interval", "--cycles"],
 }  # fmt: skip
-# cli/_iec.py takes its FILE and --port as they come: a NUL ends in a ValueError traceback,
-# a newline in a multi-line message. It needs the text() type of cli/_args.py.
-_IEC_UNCHECKED = {("iec-parse", "FILE"), ("read-meter", "--port")}
-CASES = [
-    pytest.param(
-        command,
-        option,
-        marks=pytest.mark.xfail(reason="cli/_iec.py does not validate it yet", strict=False),
-    )
-    if (command, option) in _IEC_UNCHECKED
-    else (command, option)
-    for command, options in OPTIONS.items()
-    for option in options
-]
+CASES = [(command, option) for command, options in OPTIONS.items() for option in options]
 PATH_LIKE = {"--port", "--profiles-dir", "FILE", "--meter"}
 
 INTERESTING = [

@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import io
 import json
+import os
 from pathlib import Path
 from types import ModuleType
 
@@ -102,3 +103,23 @@ def test_missing_file_exits_2(iec_cli: ModuleType, tmp_path: Path) -> None:
     code, _, err = _run(iec_cli, ["iec-parse", str(tmp_path / "nope.txt"), "--json"])
     assert code == 2
     assert "nope.txt" in err
+
+
+def test_a_fifo_is_refused_at_once(iec_cli: ModuleType, tmp_path: Path) -> None:
+    """A FIFO (or a device) given as FILE would block the read for ever."""
+    fifo = tmp_path / "capture.txt"
+    os.mkfifo(fifo)
+    code, out, err = _run(iec_cli, ["iec-parse", str(fifo), "--json"])
+    assert (code, out) == (2, "")
+    assert "not a regular file" in err
+
+
+def test_a_file_larger_than_any_readout_is_refused(
+    iec_cli: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(iec_cli, "MAX_CAPTURE_SIZE", 1024)
+    path = tmp_path / "huge.txt"
+    path.write_bytes(b"1.8.0(000001.000*kWh)\r\n" * 100)
+    code, out, err = _run(iec_cli, ["iec-parse", str(path), "--json"])
+    assert (code, out) == (2, "")
+    assert "larger than" in err

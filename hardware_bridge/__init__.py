@@ -2,32 +2,81 @@
 
 The names exported here are the bridge's public surface for its users (the Home Assistant
 integration, the daemon); everything else is internal and may change.
+
+They are imported on first use: ``smartpower-bridge --help`` and the sub-commands that need
+no terminal (parsing a capture, say) start without loading pymodbus.
 """
 
-from hardware_bridge.modbus import Profile, ProfileCatalogue, ProfileError, ScanHit, load_catalogue
-from hardware_bridge.models import (
-    BillingPeriod,
-    DeviceInfo,
-    DeviceSnapshot,
-    LineProtocol,
-    MeasurementSpec,
-    PollGroup,
-    Value,
-)
-from hardware_bridge.serial_line import SerialSettings
-from hardware_bridge.terminal import (
-    LineConfig,
-    LineTerminal,
-    LineUnavailableError,
-    MeterConfig,
-    ModbusDeviceConfig,
-    manufacturer_name,
-    meter_specs,
-    profile_specs,
-    scan_modbus_line,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hardware_bridge.modbus import (
+        Profile,
+        ProfileCatalogue,
+        ProfileError,
+        ScanHit,
+        load_catalogue,
+    )
+    from hardware_bridge.models import (
+        BillingPeriod,
+        DeviceInfo,
+        DeviceSnapshot,
+        LineProtocol,
+        MeasurementSpec,
+        PollGroup,
+        Value,
+    )
+    from hardware_bridge.serial_line import SerialSettings
+    from hardware_bridge.terminal import (
+        LineConfig,
+        LineTerminal,
+        LineUnavailableError,
+        MeterConfig,
+        ModbusDeviceConfig,
+        manufacturer_name,
+        meter_specs,
+        profile_specs,
+        scan_modbus_line,
+    )
 
 __version__ = "0.2.0"
+
+_EXPORTS: dict[str, str] = {
+    **dict.fromkeys(
+        ("Profile", "ProfileCatalogue", "ProfileError", "ScanHit", "load_catalogue"),
+        "hardware_bridge.modbus",
+    ),
+    **dict.fromkeys(
+        (
+            "BillingPeriod",
+            "DeviceInfo",
+            "DeviceSnapshot",
+            "LineProtocol",
+            "MeasurementSpec",
+            "PollGroup",
+            "Value",
+        ),
+        "hardware_bridge.models",
+    ),
+    "SerialSettings": "hardware_bridge.serial_line",
+    **dict.fromkeys(
+        (
+            "LineConfig",
+            "LineTerminal",
+            "LineUnavailableError",
+            "MeterConfig",
+            "ModbusDeviceConfig",
+            "manufacturer_name",
+            "meter_specs",
+            "profile_specs",
+            "scan_modbus_line",
+        ),
+        "hardware_bridge.terminal",
+    ),
+}
 
 __all__ = [
     "BillingPeriod",
@@ -54,3 +103,16 @@ __all__ = [
     "profile_specs",
     "scan_modbus_line",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hardware_bridge' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks import bench_bus
+from benchmarks import bench_bus, bench_ha
 from hardware_bridge.iec62056 import parse_readout
 from hardware_bridge.modbus import (
     ModbusBus,
@@ -177,14 +177,16 @@ def main() -> int:
     baud = int(os.environ.get("BENCH_BAUD", "9600"))
     reaction = float(os.environ.get("BENCH_REACTION_MS", "20")) / 1000
     out += [bench_bus.section(baud=baud, reaction=reaction), ""]
+    out += [bench_ha.markdown(bench_ha.run())]
     out += [
         "## How to reproduce",
         "",
-        "`scripts/bench` (rewrites this file; about three minutes). "
+        "`scripts/bench` (rewrites this file; about five minutes). "
         "`BENCH_REACTION_MS=5 scripts/bench` for another device reaction time, `BENCH_BAUD` for "
         "another baud rate; `python -m benchmarks.bench_bus --baud 9600 --reaction-ms 20` runs "
         "the poll-cycle benchmark alone. The machine's other load shows in the poll-cycle "
-        "ratios (timer wake-ups of the proxy and of the bus): compare figures of one run.",
+        "ratios (timer wake-ups of the proxy and of the bus): compare figures of one run. "
+        "`python -m benchmarks.bench_ha` runs the Home Assistant benchmark alone.",
         "",
     ]
     text = "\n".join(out)

@@ -53,6 +53,7 @@ from hardware_bridge.modbus._profile import (
     SerialDefaults,
     WordOrder,
 )
+from hardware_bridge.modbus._rtu import crc16
 
 __all__ = [
     "DEFAULT_MAX_GAP",
@@ -81,6 +82,7 @@ __all__ = [
     "Value",
     "WordOrder",
     "break_even_gap",
+    "crc16",
     "decode_point",
     "decode_raw",
     "default_inter_frame_delay",

@@ -10,28 +10,9 @@ from __future__ import annotations
 
 from typing import Literal
 
+from hardware_bridge.modbus import crc16
+
 __all__ = ["RtuFrameSplitter", "crc16", "with_crc"]
-
-
-def _table() -> list[int]:
-    table = []
-    for byte in range(256):
-        crc = byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
-        table.append(crc)
-    return table
-
-
-_TABLE = _table()
-
-
-def crc16(data: bytes) -> int:
-    """Modbus CRC-16 of ``data``."""
-    crc = 0xFFFF
-    for byte in data:
-        crc = (crc >> 8) ^ _TABLE[(crc ^ byte) & 0xFF]
-    return crc
 
 
 def with_crc(body: bytes) -> bytes:

@@ -49,6 +49,7 @@ __all__ = [
     "HomeAssistantError",
     "HomeAssistantProcess",
     "SimulatedPanel",
+    "add_modbus_line",
     "free_port",
     "frontend_installed",
     "running_home_assistant",
@@ -256,32 +257,40 @@ class HomeAssistantProcess:
         self.log_path = config_dir / "hass.log"
         self._process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> None:
-        log = self.log_path.open("wb")
+    def environment(self) -> dict[str, str]:
+        """The process's environment: ours, with the tests' ``hardware_bridge`` on the path."""
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         env.pop("PYTHONPATH", None)
         if not os.environ.get("SMARTPOWER_E2E_INTEGRATION"):
             env["PYTHONPATH"] = str(self._bridge_path())
+        return env
+
+    def arguments(self) -> list[str]:
+        """``hass``'s command line; ``--skip-pip``: the venv holds what the tests installed."""
+        return [
+            self.python,
+            "-m",
+            "homeassistant",
+            "--config",
+            str(self.config_dir),
+            "--skip-pip",
+            "--log-no-color",
+            "--log-file",
+            str(self.config_dir / "home-assistant.log"),
+        ]
+
+    def start(self) -> None:
+        log = self.log_path.open("wb")
         try:
             # cwd = the config directory: the checkout's own custom_components/ must not shadow
             # the config directory's (python -m puts the working directory first on sys.path).
             self._process = subprocess.Popen(
-                [
-                    self.python,
-                    "-m",
-                    "homeassistant",
-                    "--config",
-                    str(self.config_dir),
-                    "--skip-pip",
-                    "--log-no-color",
-                    "--log-file",
-                    str(self.config_dir / "home-assistant.log"),
-                ],
+                self.arguments(),
                 cwd=self.config_dir,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                env=env,
+                env=self.environment(),
                 start_new_session=True,
             )
         finally:
@@ -592,3 +601,29 @@ async def running_home_assistant(config_dir: Path, http_port: int) -> Any:
         yield process
     finally:
         process.stop()
+
+
+async def add_modbus_line(client: HomeAssistantClient, port: Path | str) -> str:
+    """Add integration → a Modbus RTU line on ``port`` at 9600 8N1, as the frontend does; the
+    bus scan the form then offers is declined (tests add their devices themselves)."""
+    form = await client.start_flow(DOMAIN)
+    assert (form.get("type"), form.get("step_id")) == ("form", "user"), form
+    form = await client.flow_step(
+        form["flow_id"],
+        {
+            "port": str(port),
+            "protocol": "modbus",
+            "terminal_model": "ht_g24",
+            "mains_detection": False,
+        },
+    )
+    assert form.get("step_id") == "modbus", form
+    fields = {f["name"]: f for f in form["data_schema"]}
+    parity_options = fields["parity"]["selector"]["select"]["options"]
+    parity = next(o for o in ("none", "N") if o in parity_options)
+    done = await client.flow_step(form["flow_id"], {"baudrate": "9600", "parity": parity})
+    # The line's port answered: the form offers a bus scan.
+    assert (done.get("type"), done.get("step_id")) == ("menu", "modbus_next"), done
+    done = await client.flow_step(form["flow_id"], {"next_step_id": "finish"})
+    assert done.get("type") == "create_entry", done
+    return str(done["result"]["entry_id"])

@@ -42,6 +42,7 @@ from .harness import (
     HomeAssistantClient,
     HomeAssistantProcess,
     SimulatedPanel,
+    add_modbus_line,
     free_port,
     frontend_installed,
     wait_for,
@@ -259,27 +260,7 @@ def test_onboarding_keeps_the_configured_location_and_units(hass_stack: Stack) -
 # -- 1. flows, as the frontend drives them ------------------------------------------------------
 async def _add_modbus_line(stack: Stack) -> None:
     client = stack.client
-    form = await client.start_flow(DOMAIN)
-    assert (form["type"], form["step_id"]) == ("form", "user"), form
-    form = await client.flow_step(
-        form["flow_id"],
-        {
-            "port": str(stack.panel.modbus_port),
-            "protocol": "modbus",
-            "terminal_model": "ht_g24",
-            "mains_detection": False,
-        },
-    )
-    assert form.get("step_id") == "modbus", form
-    fields = {f["name"]: f for f in form["data_schema"]}
-    parity_options = fields["parity"]["selector"]["select"]["options"]
-    parity = next(o for o in ("none", "N") if o in parity_options)
-    done = await client.flow_step(form["flow_id"], {"baudrate": "9600", "parity": parity})
-    if done["type"] == "menu":  # a scan of the new line is offered; devices are added below
-        assert "finish" in done["menu_options"], done
-        done = await client.flow_step(form["flow_id"], {"next_step_id": "finish"})
-    assert done["type"] == "create_entry", done
-    entry_id = done["result"]["entry_id"]
+    entry_id = await add_modbus_line(client, stack.panel.modbus_port)
     stack.ids["modbus_line"] = entry_id
 
     # Options: read fast values every 5 s (the minimum) so availability changes show quickly.

@@ -52,6 +52,7 @@ from tests.e2e.harness import (
     HomeAssistantError,
     HomeAssistantProcess,
     SimulatedPanel,
+    add_modbus_line,
     free_port,
     wait_for,
     write_config,
@@ -184,37 +185,18 @@ class InstalledHomeAssistant(HomeAssistantProcess):
         self.venv = venv
         self.links = links
 
-    def start(self) -> None:
-        log = self.log_path.open("wb")
+    def environment(self) -> dict[str, str]:
         # VIRTUAL_ENV: Home Assistant runs `python -m uv pip install`, and uv installs into the
         # venv that VIRTUAL_ENV names before the one it was started from.
-        env = _clean_env(
+        return _clean_env(
             PYTHONUNBUFFERED="1",
             VIRTUAL_ENV=str(self.venv),
             PATH=f"{self.venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
             UV_FIND_LINKS=str(self.links),
         )
-        try:
-            self._process = subprocess.Popen(
-                [
-                    self.python,
-                    "-m",
-                    "homeassistant",
-                    "--config",
-                    str(self.config_dir),
-                    "--log-no-color",
-                    "--log-file",
-                    str(self.config_dir / "home-assistant.log"),
-                ],
-                cwd=self.config_dir,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=env,
-                start_new_session=True,
-            )
-        finally:
-            log.close()
+
+    def arguments(self) -> list[str]:
+        return [a for a in super().arguments() if a != "--skip-pip"]
 
 
 def hacs_copy(config_dir: Path) -> None:
@@ -233,27 +215,7 @@ def hacs_copy(config_dir: Path) -> None:
 
 async def add_modbus_line_with_meter(client: HomeAssistantClient, port: Path) -> tuple[str, str]:
     """Add integration → Modbus line on ``port``, then the SDM630 by hand; (entry, subentry)."""
-    form = await client.start_flow(DOMAIN)
-    assert (form.get("type"), form.get("step_id")) == ("form", "user"), form
-    form = await client.flow_step(
-        form["flow_id"],
-        {
-            "port": str(port),
-            "protocol": "modbus",
-            "terminal_model": "ht_g24",
-            "mains_detection": False,
-        },
-    )
-    assert form.get("step_id") == "modbus", form
-    fields = {f["name"]: f for f in form["data_schema"]}
-    parity_options = fields["parity"]["selector"]["select"]["options"]
-    parity = next(o for o in ("none", "N") if o in parity_options)
-    done = await client.flow_step(form["flow_id"], {"baudrate": "9600", "parity": parity})
-    # The line's port answered: the form offers a bus scan; the meter is added by hand below.
-    assert (done.get("type"), done.get("step_id")) == ("menu", "modbus_next"), done
-    done = await client.flow_step(form["flow_id"], {"next_step_id": "finish"})
-    assert done.get("type") == "create_entry", done
-    entry_id: str = done["result"]["entry_id"]
+    entry_id = await add_modbus_line(client, port)
 
     menu = await client.start_subentry_flow(entry_id, "modbus_device")
     form = await client.subentry_flow_step(menu["flow_id"], {"next_step_id": "manual"})

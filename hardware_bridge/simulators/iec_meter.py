@@ -222,6 +222,30 @@ class SimulatedMeter:
                 period = int(address.rpartition("*")[2])
                 stamp = month_start(start, period - 1).strftime(_STAMP)
                 self._set(address, Value(value=stamp), *values[1:])
+        self._set_initial_demand()
+
+    def _set_initial_demand(self) -> None:
+        """The current maximum demand on its captured day and time of this billing month, or
+        none yet when that moment is still to come (as just after a billing reset)."""
+        demand = self._template.get(_DEMAND)
+        if not demand or len(demand) < 2 or demand[1].value == _NO_EVENT:
+            return
+        try:
+            captured = dt.datetime.strptime(demand[1].value, _STAMP)
+        except ValueError:
+            return
+        start = self.clock.start
+        try:
+            moved = start.replace(
+                day=captured.day, hour=captured.hour, minute=captured.minute, second=0
+            )
+        except ValueError:  # the 31st in a shorter month
+            moved = start
+        if moved <= start:
+            self._set(_DEMAND, demand[0], Value(value=moved.strftime(_STAMP)), *demand[2:])
+        else:
+            zero = Value(value=_like(demand[0].value, 0.0), unit=demand[0].unit)
+            self._set(_DEMAND, zero, Value(value=_NO_EVENT), *demand[2:])
 
     def _registers(self) -> dict[str, str]:
         """Energy registers as the meter shows them now (whole units of the last digit)."""

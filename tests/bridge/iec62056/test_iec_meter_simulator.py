@@ -148,3 +148,21 @@ async def test_two_readouts_over_the_line_agree_with_the_energy_drawn() -> None:
     assert rise == pytest.approx(4.0 * hours, abs=0.005)
     for values in (first, second):
         assert round(sum(_number(values, c) for c in TARIFFS) - _number(values, "1.8.0"), 6) == 0
+
+
+@pytest.mark.parametrize(
+    ("start", "sent"),
+    [
+        # captured on 23-06-14 with 1.6.0(003.264*kW)(23-06-06,18:45): the same day of this month
+        (datetime(2026, 11, 29, 12, 0), ("003.264", "26-11-06,18:45")),
+        # the 6th is still to come: no maximum demand yet this billing month
+        (datetime(2026, 12, 2, 12, 0), ("000.000", "00-00-00,00:00")),
+    ],
+)
+def test_current_maximum_demand_lies_in_the_meter_clocks_billing_month(
+    start: datetime, sent: tuple[str, str]
+) -> None:
+    """Not years before its own clock, as a fixed capture date would be."""
+    meter = SimulatedMeter("makel_c520_3p", start=start)
+    demand = next(d for d in meter.datasets() if d.address == "1.6.0")
+    assert (demand.values[0].value, demand.values[1].value) == sent

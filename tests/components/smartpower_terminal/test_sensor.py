@@ -58,7 +58,8 @@ async def test_modbus_values_match_the_devices(hass: HomeAssistant, tmp_path: Pa
 
 
 async def test_meter_entities_follow_the_first_readout(hass: HomeAssistant) -> None:
-    meter = SimulatedMeter("makel_c520_3p")
+    # its clock on the day the telegram was captured: 1.6.0(003.264*kW)(23-06-06,18:45)
+    meter = SimulatedMeter("makel_c520_3p", start=datetime(2023, 6, 14, 16, 55, 35))
     async with meter_line([meter]) as sim:
         entry = meter_entry(sim.path, [("mk", meter.address)])
         await setup_entry(hass, entry)

@@ -622,14 +622,19 @@ def load_catalogue(user_dir: str | Path | None = None) -> ProfileCatalogue:
             profiles[profile.id] = profile
     if user_dir is not None:
         folder = Path(user_dir)
+        paths: list[Path] | None = None
+        # stat() itself, not is_dir(): is_dir() answers False for any error on Python 3.14
+        # (a name too long would read "does not exist").
         try:
-            paths = sorted(folder.glob("*.yaml")) if folder.is_dir() else None
-        except (OSError, ValueError) as exc:  # a name too long, a NUL, no permission
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            errors.append(ProfileError(str(folder), "", f"cannot read profile directory: {reason}"))
-            paths = []
-        if paths is None:
+            if not stat.S_ISDIR(folder.stat().st_mode):
+                errors.append(ProfileError(str(folder), "", "profile directory is not a directory"))
+            else:
+                paths = sorted(folder.glob("*.yaml"))
+        except (FileNotFoundError, NotADirectoryError, ValueError):  # ValueError: a NUL
             errors.append(ProfileError(str(folder), "", "profile directory does not exist"))
+        except OSError as exc:  # a name too long, no permission
+            reason = exc.strerror or str(exc)
+            errors.append(ProfileError(str(folder), "", f"cannot read profile directory: {reason}"))
         for path in paths or ():
             try:
                 profile = load_profile(path)

@@ -242,3 +242,11 @@ def test_value_keys_and_point_lookup_are_built_once() -> None:
         assert profile.point(point.key) is point
     with pytest.raises(KeyError):
         profile.point("no_such_key")
+
+
+def test_a_file_given_as_the_profile_directory_is_reported(tmp_path: Path) -> None:
+    plain = tmp_path / "profiles.yaml"
+    plain.write_text("id: x\n", encoding="utf-8")
+    catalogue = load_catalogue(plain)
+    [error] = catalogue.errors
+    assert str(error) == f"{plain}: profile directory is not a directory"

@@ -162,9 +162,10 @@ async def test_a_line_starting_a_month_writes_its_store_once(
     writes: list[dict[str, Any]] = []
     original = _ReactiveStore._async_write_data
 
-    async def counted(self: _ReactiveStore, path: str, data: dict[str, Any]) -> None:
-        writes.append(data)
-        await original(self, path, data)
+    async def counted(self: _ReactiveStore, *args: Any) -> None:
+        # (path, data) up to Home Assistant 2025.x, (data) from 2026
+        writes.append(args[-1])
+        await original(self, *args)
 
     monkeypatch.setattr(_ReactiveStore, "_async_write_data", counted)
     tracker = ReactiveTracker(hass, "big")

@@ -4,6 +4,7 @@
   writes are confirmed by read-back.
 * :class:`GpioBackend` — Linux GPIO (libgpiod v2, optional ``gpiod`` package) for IN1/IN2 and
   C1/C2 on a single-board computer.
+* :class:`FailSafeSupervisor` — longest on-time and fall-back state on controller loss.
 * :class:`InputDebouncer` — debounce and inversion for polled inputs.
 
 Typical use::
@@ -14,10 +15,22 @@ Typical use::
         relays=(GpioRelayConfig(name="c1", offset=22), GpioRelayConfig(name="c2", offset=23)),
     )
     async with GpioBackend(config) as gpio:
-        await gpio.relays["c1"].write(True)   # confirmed, or RelayError
+        supervisor = FailSafeSupervisor(
+            gpio.relays.values(),
+            {"c1": RelayFailSafe(max_on=1800, on_controller_loss=False)},
+            controller_timeout=120,
+        )
+        supervisor.start()
+        await supervisor.switch("c1", True)   # confirmed, or RelayError
 """
 
 from hardware_bridge.io._clock import Clock, SystemClock
+from hardware_bridge.io._failsafe import (
+    FailSafeAction,
+    FailSafeEvent,
+    FailSafeSupervisor,
+    RelayFailSafe,
+)
 from hardware_bridge.io._gpio import (
     GpioBackend,
     GpioConfig,
@@ -45,6 +58,9 @@ __all__ = [
     "Clock",
     "Drive",
     "Edge",
+    "FailSafeAction",
+    "FailSafeEvent",
+    "FailSafeSupervisor",
     "GpioBackend",
     "GpioChip",
     "GpioConfig",
@@ -64,6 +80,7 @@ __all__ = [
     "RawEdge",
     "Relay",
     "RelayError",
+    "RelayFailSafe",
     "SystemClock",
     "load_gpiod",
 ]

@@ -5,6 +5,8 @@
 * :class:`GpioBackend` — Linux GPIO (libgpiod v2, optional ``gpiod`` package) for IN1/IN2 and
   C1/C2 on a single-board computer.
 * :class:`FailSafeSupervisor` — longest on-time and fall-back state on controller loss.
+* :class:`MainsMonitor` — mains present / lost / unknown, and the outages, from phase voltages
+  or a mains-present contact.
 * :class:`InputDebouncer` — debounce and inversion for polled inputs.
 
 Typical use::
@@ -51,9 +53,20 @@ from hardware_bridge.io._gpio_chip import (
 )
 from hardware_bridge.io._gpiod_chip import GpiodChip, GpiodMissingError, load_gpiod
 from hardware_bridge.io._inputs import Edge, InputDebouncer, InputEvent, InputState
+from hardware_bridge.io._mains import (
+    NOMINAL_PHASE_NEUTRAL_V,
+    NOMINAL_PHASE_PHASE_V,
+    MainsMonitor,
+    MainsRule,
+    MainsState,
+    MainsThresholds,
+    Outage,
+)
 from hardware_bridge.io._relay import Relay, RelayError
 
 __all__ = [
+    "NOMINAL_PHASE_NEUTRAL_V",
+    "NOMINAL_PHASE_PHASE_V",
     "Bias",
     "Clock",
     "Drive",
@@ -77,6 +90,11 @@ __all__ = [
     "InputEvent",
     "InputState",
     "LineSetup",
+    "MainsMonitor",
+    "MainsRule",
+    "MainsState",
+    "MainsThresholds",
+    "Outage",
     "RawEdge",
     "Relay",
     "RelayError",

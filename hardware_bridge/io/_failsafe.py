@@ -201,8 +201,14 @@ class FailSafeSupervisor:
                     watched.pending = _Pending(
                         fallback, FailSafeAction.CONTROLLER_LOST, f"controller gone ({reason})"
                     )
+        failed: BaseException | None = None
         for watched in self._relays.values():
-            await self._check_relay(watched, now)
+            try:
+                await self._check_relay(watched, now)
+            except Exception as err:  # one faulty driver must not skip the others
+                failed = failed or err
+        if failed is not None:
+            raise failed
 
     async def _check_relay(self, watched: _Watched, now: float) -> None:
         policy = watched.policy
@@ -272,7 +278,16 @@ class FailSafeSupervisor:
         """Check, then wait for the next deadline or a controller command; forever."""
         while True:
             self._wake.clear()
-            await self.check()
+            try:
+                await self.check()
+            except Exception:
+                # A relay driver raising something unexpected must not end the protection
+                # of every relay: log it with its traceback and keep supervising.
+                _LOGGER.exception(
+                    "fail-safe check failed; checking again in %g s", self.retry_interval
+                )
+                await self._clock.sleep(self.retry_interval)
+                continue
             delay = self.next_due() - self._clock.monotonic()
             if delay <= 0:
                 continue

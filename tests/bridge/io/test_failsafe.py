@@ -243,3 +243,34 @@ async def test_a_day_on_the_running_supervisor_gpio_and_board_relays() -> None:
     assert [e.relay for e in loss] == [None, "c1", "c2"]
     assert loss[-1].at == clock.start + timedelta(hours=18, minutes=5)
     assert board.coil is False
+
+
+class BrokenRelay(BoardRelay):
+    async def read(self) -> bool:
+        raise RuntimeError("driver bug")
+
+
+async def test_a_faulty_driver_does_not_end_the_protection_of_the_others(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = ManualClock()
+    broken = BrokenRelay("c1")
+    pump = BoardRelay("c2")
+    safe = FailSafeSupervisor(
+        [broken, pump],
+        {"c1": PUMP, "c2": RelayFailSafe(max_on=60)},
+        clock=clock,
+        poll_interval=10,
+    )
+    await safe.switch("c2", True)
+    cut = asyncio.Event()
+    safe.subscribe(lambda e: cut.set() if e.relay == "c2" else None)
+    safe.start()
+    try:
+        await clock.advance_to(120)
+        await asyncio.wait_for(cut.wait(), timeout=5)
+    finally:
+        await safe.stop()
+    assert pump.coil is False
+    assert "fail-safe check failed" in caplog.text
+    assert "driver bug" in caplog.text

@@ -59,6 +59,8 @@ class FakeLines:
 
     def read_edges(self) -> list[RawEdge]:
         self._check()
+        if self.chip.fail_reads:
+            raise GpioError(f"{self.chip.path}: cannot read edge events: [Errno 19] ENODEV")
         with contextlib.suppress(BlockingIOError):
             os.read(self._read_fd, 4096)
         events, self.queue = self.queue, []
@@ -117,6 +119,7 @@ class FakeChip:
         self.busy: dict[int, str] = {}
         self.stuck: dict[int, bool] = {}
         self.fail_writes: set[int] = set()
+        self.fail_reads = False
         self.now_ns = START_NS
         self.lines: FakeLines | None = None
 

@@ -246,3 +246,21 @@ def test_backend_without_chip_uses_gpiod_lazily(monkeypatch: pytest.MonkeyPatch)
     backend = GpioBackend(terminal_config())  # constructing needs no gpiod
     with pytest.raises(GpiodMissingError):
         asyncio.run(backend.open())
+
+
+async def test_a_chip_that_fails_makes_inputs_unknown_and_says_so_once(
+    gpio: tuple[FakeChip, GpioBackend, asyncio.Queue[InputEvent]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    chip, backend, events = gpio
+    chip.fail_reads = True  # e.g. a USB GPIO expander unplugged
+    chip.set_level(IN1, high=False)
+    chip.advance(0.05)
+    for _ in range(50):  # let the loop see the descriptor readable (it stays readable)
+        await asyncio.sleep(0)
+    assert backend.inputs["in1"].state.active is None
+    assert backend.inputs["in2"].state.active is None
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1
+    assert "ENODEV; inputs are unknown" in warnings[0].getMessage()
+    assert events.empty()

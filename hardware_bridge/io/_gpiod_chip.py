@@ -11,6 +11,7 @@ not thread-safe: every call is made from the event loop's thread (each is one sh
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from datetime import timedelta
 from types import ModuleType
@@ -58,6 +59,8 @@ class GpiodChip:
 
     def request(self, consumer: str, lines: Sequence[LineSetup]) -> GpioLines:
         lib = load_gpiod()
+        if not os.path.exists(self._path):
+            raise GpioError(f"{self._path}: no such GPIO chip (see ls /dev/gpiochip*)")
         if not lib.is_gpiochip_device(self._path):
             raise GpioError(f"{self._path}: not a GPIO character device")
         config: dict[int, gpiod.LineSettings] = {line.offset: _settings(line) for line in lines}

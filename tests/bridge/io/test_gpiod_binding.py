@@ -79,6 +79,7 @@ def recording(monkeypatch: pytest.MonkeyPatch) -> type[RecordingChip]:
     RecordingChip.used = {}
     monkeypatch.setattr(gpiod, "Chip", RecordingChip)
     monkeypatch.setattr(gpiod, "is_gpiochip_device", lambda path: path == "/dev/gpiochip0")
+    monkeypatch.setattr("os.path.exists", lambda path: path == "/dev/gpiochip0")
     return RecordingChip
 
 
@@ -155,6 +156,11 @@ def test_a_line_held_by_another_program_is_named(recording: type[RecordingChip])
     assert recording.requests == []
 
 
-def test_a_path_that_is_no_chip_is_named(recording: type[RecordingChip]) -> None:
+def test_a_path_that_is_no_chip_is_named(
+    recording: type[RecordingChip], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(GpioError, match="/dev/gpiochip9: no such GPIO chip"):
+        GpiodChip("/dev/gpiochip9").request("smartpower", LINES)
+    monkeypatch.setattr("os.path.exists", lambda path: True)
     with pytest.raises(GpioError, match="/dev/ttyUSB0: not a GPIO character device"):
         GpiodChip("/dev/ttyUSB0").request("smartpower", LINES)

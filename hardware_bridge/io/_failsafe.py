@@ -212,7 +212,7 @@ class FailSafeSupervisor:
 
     async def _check_relay(self, watched: _Watched, now: float) -> None:
         policy = watched.policy
-        if policy.max_on is not None or policy.on_controller_loss is not None:
+        if policy.max_on is not None:  # only an on-time needs the state (a bus request)
             try:
                 self._seen(watched, await watched.relay.read(), now)
             except RelayError as err:

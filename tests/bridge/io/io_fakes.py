@@ -209,6 +209,7 @@ class BoardRelay:
         self.unreachable = False
         self.stuck: bool | None = None
         self.writes: list[bool] = []
+        self.reads = 0
 
     @property
     def name(self) -> str:
@@ -216,6 +217,7 @@ class BoardRelay:
 
     async def read(self) -> bool:
         await asyncio.sleep(0)
+        self.reads += 1
         if self.unreachable:
             raise RelayError(self._name, "cannot read: device 3 did not answer")
         return self.coil

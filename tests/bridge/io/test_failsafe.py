@@ -274,3 +274,18 @@ async def test_a_faulty_driver_does_not_end_the_protection_of_the_others(
     assert pump.coil is False
     assert "fail-safe check failed" in caplog.text
     assert "driver bug" in caplog.text
+
+
+async def test_only_relays_with_an_on_time_are_read_each_pass() -> None:
+    """Each read of a board relay is a bus request: none for a relay that only falls back."""
+    clock = ManualClock()
+    pump = BoardRelay("c1")
+    fan = BoardRelay("c2")
+    safe = supervisor(
+        [pump, fan], {"c1": PUMP, "c2": RelayFailSafe(on_controller_loss=True)}, clock
+    )
+    for t in range(0, 600, 5):
+        clock.set(t)
+        await safe.check()
+    assert pump.reads == 120
+    assert fan.reads == 0

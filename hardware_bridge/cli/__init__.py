@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "scan": ("_modbus", "find Modbus RTU devices on a line and suggest profiles"),
     "simulate": ("_simulate", "run simulated meters or Modbus devices on a virtual serial line"),
     "demo": ("_demo", "simulated panel: meters and Modbus devices on virtual lines, read live"),
+    "gpio": ("_gpio", "read GPIO inputs and relays, switch relays, watch inputs"),
 }
 """Command → (module in this package that registers it, the help shown in the command list)."""
 

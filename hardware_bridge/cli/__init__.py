@@ -27,6 +27,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "scan": ("_modbus", "find Modbus RTU devices on a line and suggest profiles"),
     "simulate": ("_simulate", "run simulated meters or Modbus devices on a virtual serial line"),
     "demo": ("_demo", "simulated panel: meters and Modbus devices on virtual lines, read live"),
+    "modem": ("_cellular", "show SIM, registration, operator and signal of an AT modem"),
+    "sms": ("_cellular", "send an SMS through an AT modem"),
 }
 """Command → (module in this package that registers it, the help shown in the command list)."""
 

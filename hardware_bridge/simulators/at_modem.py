@@ -26,12 +26,13 @@ from hardware_bridge.cellular._sms import DecodedSubmit, decode_submit
 from hardware_bridge.simulators.virtual_serial import VirtualSerialPort
 
 __all__ = [
-    "BOOT_URCS",
     "PROFILES",
     "ModemProfile",
     "ModemSimulator",
     "ModemState",
     "ReceivedSms",
+    "RegistrationSetting",
+    "SimSetting",
 ]
 
 type SimSetting = Literal["ready", "pin_required", "puk_required", "absent"]
@@ -65,7 +66,6 @@ PROFILES: dict[str, ModemProfile] = {
     ),
 }
 
-BOOT_URCS = ("RDY", "+CFUN: 1", "+CPIN: READY", "Call Ready", "SMS Ready")
 _STAT = {"home": 1, "roaming": 5, "searching": 2, "denied": 3, "unknown": 4}
 
 
@@ -84,7 +84,9 @@ class ModemState:
     sinr_raw: int = 14
     echo: bool = True
     cms_error: int | None = None
-    """Answer every PDU with this ``+CMS ERROR`` (e.g. 500, 330)."""
+    """Answer every PDU with this ``+CMS ERROR`` (e.g. 500, 330) …"""
+    cms_error_after: int = 0
+    """… once this many parts have been accepted (to fail in the middle of a long message)."""
     silent: bool = False
     """Answer nothing (a dead modem or the wrong port)."""
     pin_attempts: int = 3
@@ -122,7 +124,7 @@ class ModemSimulator:
         self.sent: list[ReceivedSms] = []
         self.commands: list[str] = []
         """Every command line received, as sent (tests may check what the driver asked)."""
-        self._urcs: deque[str] = deque(BOOT_URCS if boot_urcs else ())
+        self._urcs: deque[str] = deque(self._boot_urcs() if boot_urcs else ())
         if boot_urcs and self.profile.vendor != "quectel":
             self._urcs.append('*PSUTTZ: 2026,11,29,22,40,10,"+12",0')
             self._urcs.append("DST: 0")
@@ -130,6 +132,13 @@ class ModemSimulator:
         self._reference = first_reference
         self._port: VirtualSerialPort | None = None
         self._task: asyncio.Task[None] | None = None
+
+    def _boot_urcs(self) -> list[str]:
+        """What a module prints after power-up, for the SIM it holds."""
+        sim = self.state.sim
+        cpin = {"ready": "READY", "pin_required": "SIM PIN", "puk_required": "SIM PUK"}
+        urcs = ["RDY", "+CFUN: 1", f"+CPIN: {cpin.get(sim, 'NOT INSERTED')}", "Call Ready"]
+        return [*urcs, "SMS Ready"] if sim == "ready" else urcs
 
     @property
     def path(self) -> str:
@@ -288,7 +297,7 @@ class ModemSimulator:
                 value = {"ready": "READY", "pin_required": "SIM PIN", "puk_required": "SIM PUK"}
                 self._reply([f"+CPIN: {value[st.sim]}"], "OK")
         elif body.startswith("+CPIN="):
-            self._enter_pin(line[6:].strip().strip('"').split('"')[0])
+            self._enter_pin(line[8:].strip().strip('"').split('"')[0])
         elif body == "+CSQ":
             self._reply([f"+CSQ: {st.csq},99"], "OK")
         elif body.rstrip("?").lstrip("+") in ("CREG", "CGREG", "CEREG") and body.endswith("?"):
@@ -383,7 +392,7 @@ class ModemSimulator:
             return [], self._error(sim_error, "CMS")
         if not self._registered():
             return [], self._error(331, "CMS")
-        if self.state.cms_error is not None:
+        if self.state.cms_error is not None and len(self.sent) >= self.state.cms_error_after:
             return [], self._error(self.state.cms_error, "CMS")
         try:
             raw = bytes.fromhex(pdu)

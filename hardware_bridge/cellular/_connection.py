@@ -325,6 +325,8 @@ class AtConnection:
             return Response(command=command, lines=lines, result=final)
         if is_unsolicited(line, command.prefix):
             return Unsolicited(line=line)
+        if line == ">":  # a prompt nobody waits for (it came after we gave up on it)
+            return Stray(line=line)
         if command.prefix is not None and not line.startswith(command.prefix):
             return Stray(line=line)
         if len(self._lines) >= self.max_lines:

@@ -426,6 +426,9 @@ class Modem:
             try:
                 event = await self._wait_for(self.settings.prompt_timeout, text)
             except ModemTimeoutError:
+                # a prompt that comes late would leave the modem taking our next commands as
+                # the PDU: ESC ends PDU entry without sending (gammu, Zabbix do the same)
+                self._write(b"\x1b")
                 await self._timed_out(text)
                 raise
             if isinstance(event, Prompt):

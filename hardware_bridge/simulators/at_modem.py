@@ -87,6 +87,8 @@ class ModemState:
     """Answer every PDU with this ``+CMS ERROR`` (e.g. 500, 330) …"""
     cms_error_after: int = 0
     """… once this many parts have been accepted (to fail in the middle of a long message)."""
+    prompt_delay: float = 0.0
+    """Seconds before the ``> `` prompt (a slow or stuck modem)."""
     silent: bool = False
     """Answer nothing (a dead modem or the wrong port)."""
     pin_attempts: int = 3
@@ -132,6 +134,7 @@ class ModemSimulator:
         self._reference = first_reference
         self._port: VirtualSerialPort | None = None
         self._task: asyncio.Task[None] | None = None
+        self._late_prompt: asyncio.TimerHandle | None = None
 
     def _boot_urcs(self) -> list[str]:
         """What a module prints after power-up, for the SIM it holds."""
@@ -215,6 +218,9 @@ class ModemSimulator:
                         break
                     text, cancel = buffer[:end].decode("latin-1").strip(), buffer[end] == 0x1B
                     del buffer[: end + 1]
+                    if self._late_prompt is not None:
+                        self._late_prompt.cancel()
+                        self._late_prompt = None
                     self._reply([], "OK" if cancel else None, sms=(pdu_for, text, cancel))
                     pdu_for = None
                     continue
@@ -338,7 +344,12 @@ class ModemSimulator:
             if s.cmgf != 0 or not length.isdigit():
                 self._reply([], self._error(304, "CMS"))
                 return None
-            self._write("\r\n> ")
+            if st.prompt_delay:  # not sent at all if the host cancels (ESC) before
+                self._late_prompt = asyncio.get_running_loop().call_later(
+                    st.prompt_delay, self._write, "\r\n> "
+                )
+            else:
+                self._write("\r\n> ")
             return int(length)
         else:
             self._reply([], "ERROR")

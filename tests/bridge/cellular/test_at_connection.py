@@ -189,3 +189,15 @@ def test_bounded_buffers() -> None:
     conn.receive_data(b"x\r\n" * 5)
     with pytest.raises(RemoteProtocolError, match="more than 4 lines"):
         conn.next_event()
+
+
+def test_a_prompt_after_the_command_was_abandoned_is_not_an_information_line() -> None:
+    conn = AtConnection()
+    conn.send(CMGS)
+    conn.abandon()  # the prompt did not come in time
+    conn.send(CGSN)
+    conn.receive_data(b"\r\n> \r\n867160040123458\r\n\r\nOK\r\n")
+    assert conn.next_event() == Stray(line=">")
+    event = conn.next_event()
+    assert isinstance(event, Response)
+    assert event.lines == ("867160040123458",)

@@ -208,3 +208,16 @@ async def test_missing_port_is_a_line_error() -> None:
     with pytest.raises(LineError, match="cannot open"):
         async with Modem(_settings("/dev/nonexistent-modem")):
             pass
+
+
+async def test_a_late_prompt_is_cancelled_so_the_modem_takes_commands_again() -> None:
+    async with (
+        ModemSimulator("quectel_ec25", ModemState(prompt_delay=0.5)) as sim,
+        Modem(ModemSettings(port=sim.path, prompt_timeout=0.2, command_timeout=1.0)) as modem,
+    ):
+        await modem.probe()
+        with pytest.raises(SmsError, match="not confirmed"):
+            await modem.send_sms("+905321234567", "test")
+        status = await modem.status()
+    assert status.model == "EC25"
+    assert sim.sent == []

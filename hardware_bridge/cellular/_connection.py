@@ -287,7 +287,7 @@ class AtConnection:
                 return NEED_DATA
             raw = bytes(self._buffer[:end])
             del self._buffer[: end + 1]
-            event = self._classify(raw.decode("latin-1").replace("\x1a", "").strip())
+            event = self._classify(raw.decode("latin-1").strip("\x1a\x1b \t"))
             if event is not None:
                 return event
 

@@ -88,6 +88,8 @@ class ModemSettings:
     sms_timeout: float = 60.0
     """After the PDU: the network may take up to ~40 s to accept (Zabbix waits 40 s)."""
     quiet_after_timeout: float = 0.2
+    sms_ready_attempts: int = 5
+    sms_ready_pause: float = 1.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -285,8 +287,8 @@ class Modem:
     async def sim_state(self) -> SimState:
         """``AT+CPIN?``; ``+CME ERROR: 10`` / ``SIM not inserted`` is ``absent``.
 
-        SIM busy (14) right after power-up is retried; SIM failure / wrong (13, 15) mean no
-        usable SIM and are reported as ``absent``.
+        SIM busy (14) right after power-up is retried; SIM failure / wrong (13, 15) and a
+        bare ``ERROR`` mean no usable SIM and are reported as ``absent``.
         """
         for attempt in range(3):
             try:
@@ -294,6 +296,8 @@ class Modem:
             except CommandError as err:
                 text = (err.text or "").upper()
                 if err.code in (10, 13, 15) or "NOT INSERTED" in text or "FAILURE" in text:
+                    return "absent"
+                if err.kind == "error":  # no code at all: the SIM cannot even be asked
                     return "absent"
                 if err.code == 11 or text == "SIM PIN REQUIRED":
                     return "pin_required"
@@ -402,10 +406,7 @@ class Modem:
         references (``+CMGS: <mr>``), one per part. :class:`SmsError` with the mapped
         ``+CMS ERROR`` text on failure; ``ValueError`` for a bad number or text."""
         parts = encode_sms(number, text, reference=self._next_reference())
-        try:
-            await self.command("AT+CMGF=0")
-        except CommandError as err:
-            raise SmsError(f"the modem refused PDU mode: {err.describe()}", code=err.code) from err
+        await self._pdu_mode()
         sent: list[int] = []
         for part in parts:
             try:
@@ -415,6 +416,20 @@ class Modem:
             except ModemTimeoutError as err:
                 raise SmsError(f"SMS not confirmed: {err}", sent=tuple(sent)) from err
         return tuple(sent)
+
+    async def _pdu_mode(self) -> None:
+        """``AT+CMGF=0``. A SIM800 answers ``ERROR`` until it has said ``SMS Ready``, and a
+        retry then works (at_modem.md §1), so a refusal is retried a few times."""
+        for attempt in range(self.settings.sms_ready_attempts):
+            try:
+                await self.command("AT+CMGF=0")
+            except CommandError as err:
+                if attempt + 1 >= self.settings.sms_ready_attempts:
+                    message = f"the modem refused PDU mode: {err.describe()}"
+                    raise SmsError(message, code=err.code) from err
+                await asyncio.sleep(self.settings.sms_ready_pause)
+            else:
+                return
 
     async def _send_part(self, length: int, pdu: str) -> int:
         text = f"AT+CMGS={length}"

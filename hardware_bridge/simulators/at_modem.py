@@ -87,6 +87,8 @@ class ModemState:
     """Answer every PDU with this ``+CMS ERROR`` (e.g. 500, 330) …"""
     cms_error_after: int = 0
     """… once this many parts have been accepted (to fail in the middle of a long message)."""
+    cmgf_errors: int = 0
+    """``AT+CMGF`` answers ``ERROR`` this many times (a SIM800 before ``SMS Ready``)."""
     prompt_delay: float = 0.0
     """Seconds before the ``> `` prompt (a slow or stuck modem)."""
     silent: bool = False
@@ -337,6 +339,10 @@ class ModemSimulator:
         elif body == '+QENG="SERVINGCELL"' and vendor == "quectel":
             self._reply([self._qeng()], "OK")
         elif body.startswith("+CMGF="):
+            if st.cmgf_errors > 0:
+                st.cmgf_errors -= 1
+                self._reply([], "ERROR")
+                return None
             s.cmgf = 1 if body.endswith("1") else 0
             self._reply([], "OK")
         elif body.startswith("+CMGS="):

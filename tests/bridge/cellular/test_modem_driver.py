@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 import pytest
 
@@ -221,3 +222,23 @@ async def test_a_late_prompt_is_cancelled_so_the_modem_takes_commands_again() ->
         status = await modem.status()
     assert status.model == "EC25"
     assert sim.sent == []
+
+
+async def test_pdu_mode_is_retried_until_the_sim800_is_sms_ready() -> None:
+    async with (
+        ModemSimulator("simcom_sim800", ModemState(cmgf_errors=2)) as sim,
+        Modem(replace(_settings(sim.path), sms_ready_pause=0.01)) as modem,
+    ):
+        await modem.probe()
+        assert await modem.send_sms("+905321234567", "test") == (1,)
+    assert sim.messages() == [("+905321234567", "test")]
+
+
+async def test_a_bare_error_to_cpin_is_no_usable_sim() -> None:
+    async with (
+        ModemSimulator("simcom_sim800", ModemState(sim="absent")) as sim,
+        Modem(_settings(sim.path)) as modem,
+    ):
+        await modem.probe()
+        await modem.command("AT+CMEE=0")
+        assert await modem.sim_state() == "absent"

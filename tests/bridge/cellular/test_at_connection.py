@@ -201,3 +201,35 @@ def test_a_prompt_after_the_command_was_abandoned_is_not_an_information_line() -
     event = conn.next_event()
     assert isinstance(event, Response)
     assert event.lines == ("867160040123458",)
+
+
+@pytest.mark.parametrize("prompt", [b"\r\n> ", b"\r\n>\r\n", b"> "])
+def test_prompt_forms(prompt: bytes) -> None:
+    conn = AtConnection()
+    conn.send(CMGS)
+    conn.receive_data(b"AT+CMGS=17\r" + prompt)
+    assert conn.next_event() == Prompt()
+    assert conn.state is State.PROMPT
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from([CSQ, CGSN, CPIN, CMGS, None]), min_size=1, max_size=4),
+    st.lists(st.binary(max_size=80), max_size=12),
+)
+def test_garbage_gives_events_or_a_remote_error_only(
+    commands: list[Command | None], chunks: list[bytes]
+) -> None:
+    conn = AtConnection(max_line=64, max_lines=8)
+    for command in commands:
+        if command is not None and conn.state is State.IDLE:
+            conn.send(command)
+        for chunk in chunks:
+            conn.receive_data(chunk)
+            try:
+                while (event := conn.next_event()) is not NEED_DATA:
+                    if isinstance(event, Prompt):
+                        conn.send_pdu(PDU)
+            except RemoteProtocolError:
+                assert conn.state is State.ERROR
+                conn.reset()

@@ -276,8 +276,9 @@ class AtConnection:
             if self.state is State.AWAIT_PROMPT and self._buffer[:1] == b">":
                 if len(self._buffer) < 2:
                     return NEED_DATA
-                if self._buffer[1:2] in (b" ", b"\r", b"\n"):  # "> ", or a bare ">" line
-                    del self._buffer[: 2 if self._buffer[1:2] == b" " else 1]
+                after = self._buffer[1]
+                if after in b" \r\n":  # "> ", or a bare ">" line
+                    del self._buffer[: 2 if after == 0x20 else 1]
                     self._move("prompt")
                     return Prompt()
             end = self._line_end()

@@ -145,6 +145,7 @@ class Modem:
         self._pending: list[Response | Prompt] = []
         self._reference = 0
         self._vendor: Vendor | None = None
+        self._identity: dict[str, str | None] | None = None
 
     async def __aenter__(self) -> Modem:
         await self.open()
@@ -329,6 +330,10 @@ class Modem:
         return merge_registration(states)
 
     async def identity(self) -> dict[str, str | None]:
+        """Manufacturer, model, firmware and IMEI: read once per open port, then remembered
+        (they do not change while the modem is attached; polling them would cost 4 commands)."""
+        if self._identity is not None:
+            return dict(self._identity)
         out: dict[str, str | None] = {}
         for key, text, prefix in (
             ("manufacturer", "AT+CGMI", "+CGMI:"),
@@ -339,6 +344,8 @@ class Modem:
             lines = await self._optional(text)
             out[key] = None if lines is None else parse_identity(lines, prefix)
         self._vendor = vendor_of(out["manufacturer"], out["model"])
+        if out["model"] is not None:
+            self._identity = dict(out)
         return out
 
     async def signal_dbm(self) -> int | None:

@@ -242,3 +242,16 @@ async def test_a_bare_error_to_cpin_is_no_usable_sim() -> None:
         await modem.probe()
         await modem.command("AT+CMEE=0")
         assert await modem.sim_state() == "absent"
+
+
+async def test_identity_is_read_once_per_open_port() -> None:
+    async with (
+        ModemSimulator("quectel_ec25") as sim,
+        Modem(_settings(sim.path)) as modem,
+    ):
+        await modem.probe()
+        first = await modem.status()
+        second = await modem.status()
+    assert first == second
+    assert sim.commands.count("AT+CGSN") == 1
+    assert sim.commands.count("AT+CSQ") == 2

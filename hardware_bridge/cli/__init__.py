@@ -28,6 +28,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("_simulate", "run simulated meters or Modbus devices on a virtual serial line"),
     "demo": ("_demo", "simulated panel: meters and Modbus devices on virtual lines, read live"),
     "gpio": ("_gpio", "read GPIO inputs and relays, switch relays, watch inputs"),
+    "modem": ("_cellular", "show SIM, registration, operator and signal of an AT modem"),
+    "sms": ("_cellular", "send an SMS through an AT modem"),
 }
 """Command → (module in this package that registers it, the help shown in the command list)."""
 

@@ -38,6 +38,7 @@ from hardware_bridge.modbus._client import RtuClient
 from hardware_bridge.modbus._codec import Number, decode_point, decode_raw
 from hardware_bridge.modbus._errors import (
     ModbusConnectionError,
+    ModbusDeviceError,
     ModbusExceptionResponse,
     ModbusNoResponse,
     ModbusReadBackMismatch,
@@ -640,11 +641,11 @@ class ModbusBus:
             words = await self._read_io(device_id, read, timeout, False, _Outcome())
         except ModbusNoResponse as exc:
             self._mark_silent(device_id, str(exc))
-            raise ModbusWriteError(device_id, key, "no_response", str(exc)) from exc
+            raise ModbusWriteError(device_id, key, "no_response", _reason(exc)) from exc
         except ModbusExceptionResponse as exc:
             self._mark_ok(device_id)
-            raise ModbusWriteError(device_id, key, "exception", str(exc)) from exc
-        state = point.read.state(words[0])
+            raise ModbusWriteError(device_id, key, "exception", _reason(exc)) from exc
+        state = point.read.state(words[point.read.address - read.address])
         if state is not value:
             raise ModbusReadBackMismatch(device_id, key, value, state)
         return state
@@ -784,6 +785,11 @@ def _output_keys(profile: Profile, keys: list[str] | None, group: PollGroup | No
     if group in (None, "fast"):  # relays and inputs are read with the fast group
         out += [io.key for io in profile.io if wanted is None or io.key in wanted]
     return out
+
+
+def _reason(exc: ModbusDeviceError) -> str:
+    """The message of a device error without its "device N: " prefix."""
+    return str(exc).removeprefix(f"device {exc.device_id}: ")
 
 
 def _split_keys(

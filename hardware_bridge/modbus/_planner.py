@@ -269,7 +269,9 @@ def plan_io_reads(profile: Profile, keys: Iterable[str] | None = None) -> list[I
 
 
 def _io_read(profile: Profile, fc: int, start: int, end: int, carried: list[IoPoint]) -> IoRead:
-    count = end - start
-    if fc in (1, 2):
-        count = min(max(count, profile.bit_read_size), 0x10000 - start, MAX_BITS_PER_READ)
+    if fc in (1, 2) and profile.bit_read_size > 1:  # whole aligned blocks of that size
+        size = profile.bit_read_size
+        start -= start % size
+        end = min(0x10000, start + size * -(-(end - start) // size))
+    count = min(end - start, MAX_BITS_PER_READ)
     return IoRead(function_code=fc, address=start, count=count, points=tuple(carried))

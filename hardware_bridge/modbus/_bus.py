@@ -20,6 +20,12 @@ unavailable values until the back-off period ends, then one single-attempt probe
 whether it is back (the period doubles up to a maximum while it stays silent). A silent
 device therefore costs the others at most one timeout and one drain per back-off period.
 
+Relays and inputs are read with FC01/FC02 (or a register and bit) alongside the registers.
+A relay write (:meth:`ModbusBus.write_point`) is a transaction like a read — same lock,
+pacing, answer matching (the echo, byte for byte) and drain after a failure — followed by a
+read-back; only the read-back state is returned. A profile's ``init`` writes go to a device
+before its first read or write, and again after it was silent (it may have been power-cycled).
+
 Reads are planned for the least wire time on this line (its character time) and with each
 device's reaction time, measured as an exponentially weighted mean of the round trip minus
 the wire time (:data:`DEFAULT_REACTION_TIME` until the first answer).

@@ -229,3 +229,29 @@ async def test_terminal_write_shows_only_the_read_back_state(catalogue: ProfileC
             assert snapshot.values["relay_2"] is None
             with pytest.raises(KeyError):
                 await terminal.write("io", "relay_99", True)
+
+
+async def test_fc0f_relay_writes_and_an_fc10_init(catalogue: ProfileCatalogue) -> None:
+    """The multi-write function codes over the wire: a relay switched with FC0F, the (D)'s
+    eight mode registers set with one FC10 write."""
+    text = (
+        "manufacturer: X\nmodel: Y\n"
+        "init:\n  - {function_code: 16, address: 0x1000, value: [0, 0, 0, 0, 0, 0, 0, 0]}\n"
+        "relays:\n  - {key: relay_5, write: {function_code: 15, address: 4},"
+        " read: {function_code: 1, address: 4}}\n"
+        "inputs:\n  - {key: input_5, read: {function_code: 2, address: 4}}\n"
+    )
+    profile = load_profile_text(text, source="multi_write.yaml")
+    shipped = catalogue.get("waveshare_relay_8ch_d")
+    async with (
+        ModbusLineSimulator([SimulatedDevice(device_id=7, profile=shipped)]) as sim,
+        ModbusBus(SerialSettings(port=sim.path), timeout=0.3) as bus,
+    ):
+        board = sim.board(7)
+        assert isinstance(board, WaveshareRelayBoard)
+        board.set_input(5, True)
+        assert await bus.write_point(7, profile, "relay_5", False) is False
+        assert board.modes == [0] * 8
+        assert board.writes == 2  # one FC10, one FC0F
+        assert await bus.write_point(7, profile, "relay_5", True) is True
+        assert board.relays == [False] * 4 + [True] + [False] * 3

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -139,3 +140,13 @@ def test_bit_reads_are_batched_like_register_reads(catalogue: ProfileCatalogue) 
     assert _spans("bestep_2ch_io", catalogue, ["input_2"]) == [(2, 0, 8)]
     with pytest.raises(KeyError, match="no relay or input"):
         plan_io_reads(catalogue.get("waveshare_relay_8ch"), ["input_1"])
+
+
+def test_the_io_example_in_the_docs_loads() -> None:
+    docs = Path(__file__).resolve().parents[3] / "docs" / "profiles.md"
+    section = docs.read_text(encoding="utf-8").split("## Relays and inputs", 1)[1]
+    text = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    profile = load_profile_text(text, source="acme_io22.yaml")
+    assert [io.key for io in profile.io] == ["relay_1", "relay_2", "input_1", "input_2"]
+    assert profile.io_point("input_2").read.bit == 1
+    assert len(profile.init) == 1

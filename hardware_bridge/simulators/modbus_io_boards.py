@@ -238,6 +238,10 @@ class EletechsupRelayBoard(IoBoard):
                 self.relays[ch] = False
                 del self._off_at[ch]
 
+    def states(self) -> dict[str, bool]:
+        self._settle()
+        return super().states()
+
     def handle(self, frame: bytes) -> bytes | None:
         self._settle()
         req = _Request.parse(frame)
@@ -261,6 +265,8 @@ class EletechsupRelayBoard(IoBoard):
             if command in (1, 2, 3, 4, 5) and low:
                 return None  # only the delay command carries a low byte
             self._off_at.pop(ch, None)
+            if command == 4:
+                self._off_at.clear()  # latch: every other channel is off now
             if command == 1:
                 self.relays[ch] = True
             elif command == 2:
@@ -342,12 +348,16 @@ class BestepIoBoard(CoilIoBoard):
         return super()._other(req)
 
 
-def board_for_profile(profile_id: str, device_id: int) -> IoBoard:
-    """The simulated board for a shipped I/O profile id (ValueError for other ids)."""
+def board_for_profile(
+    profile_id: str, device_id: int, clock: Callable[[], float] = time.monotonic
+) -> IoBoard:
+    """The simulated board for a shipped I/O profile id (ValueError for other ids).
+
+    ``clock`` (seconds) times the boards' own pulses (Eletechsup momentary / delay)."""
     makers: dict[str, Callable[[], IoBoard]] = {
         "waveshare_relay_8ch": lambda: WaveshareRelayBoard(device_id),
         "waveshare_relay_8ch_d": lambda: WaveshareRelayBoard(device_id, inputs=True),
-        "eletechsup_r4d3b16": lambda: EletechsupRelayBoard(device_id),
+        "eletechsup_r4d3b16": lambda: EletechsupRelayBoard(device_id, clock=clock),
         "bestep_2ch_io": lambda: BestepIoBoard(device_id),
         "generic_io_module": lambda: CoilIoBoard(device_id),
     }

@@ -123,7 +123,7 @@ class ModbusLineSimulator:
         self._refusals: dict[int, int] = {}
         self._images: dict[int, tuple[float, DeviceImage]] = {}
         self._boards: dict[int, IoBoard] = {
-            d.device_id: board_for_profile(d.profile.id, d.device_id)
+            d.device_id: board_for_profile(d.profile.id, d.device_id, clock=self._clock)
             for d in devices
             if d.profile.io and not d.profile.points
         }
@@ -137,6 +137,9 @@ class ModbusLineSimulator:
             for d in devices
             if d.device_id not in self._boards
         }
+
+    def _clock(self) -> float:
+        return self.time
 
     # -- public API --------------------------------------------------------------------
     @property

@@ -255,3 +255,26 @@ async def test_fc0f_relay_writes_and_an_fc10_init(catalogue: ProfileCatalogue) -
         assert board.writes == 2  # one FC10, one FC0F
         assert await bus.write_point(7, profile, "relay_5", True) is True
         assert board.relays == [False] * 4 + [True] + [False] * 3
+
+
+async def test_eletechsup_momentary_pulse_ends_by_the_simulated_clock(
+    catalogue: ProfileCatalogue,
+) -> None:
+    """Command 0x05 (momentary): on now, off one second later — the board times it."""
+    text = (
+        "manufacturer: X\nmodel: Y\nrelays:\n  - {key: relay_2, write: {function_code: 6, "
+        "address: 2, on_value: 0x0500, off_value: 0x0200}, read: {function_code: 3, "
+        "address: 2, on_value: 1, off_value: 0}}\n"
+    )
+    pulse = load_profile_text(text, source="pulse.yaml")
+    shipped = catalogue.get("eletechsup_r4d3b16")
+    async with (
+        ModbusLineSimulator([SimulatedDevice(device_id=1, profile=shipped)]) as sim,
+        ModbusBus(SerialSettings(port=sim.path), timeout=0.3) as bus,
+    ):
+        assert await bus.write_point(1, pulse, "relay_2", True) is True
+        sim.advance(0.5)
+        assert (await bus.read_device(1, shipped, ["relay_2"])).values["relay_2"] is True
+        sim.advance(0.6)
+        assert (await bus.read_device(1, shipped, ["relay_2"])).values["relay_2"] is False
+        assert sim.values(1)["relay_2"] is False

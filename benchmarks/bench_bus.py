@@ -84,7 +84,8 @@ def floor_time(
 
 
 def _devices(count: int) -> list[SimulatedDevice]:
-    catalogue = sorted(load_catalogue(), key=lambda p: p.id)
+    # register devices only: the floor below counts register reads
+    catalogue = sorted((p for p in load_catalogue() if p.points), key=lambda p: p.id)
     return [
         SimulatedDevice(device_id=i, profile=catalogue[(i - 1) % len(catalogue)])
         for i in range(1, count + 1)

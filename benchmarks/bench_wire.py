@@ -61,9 +61,14 @@ def floor_time(profile: Profile) -> float:
     return total
 
 
+def _register_profiles() -> list[Profile]:
+    """Shipped profiles with register points (relay/input boards have none to plan)."""
+    return sorted((p for p in load_catalogue() if p.points), key=lambda p: p.id)
+
+
 def planner_rows() -> list[tuple[str, int, float, float, float]]:
     rows = []
-    for profile in sorted(load_catalogue(), key=lambda p: p.id):
+    for profile in _register_profiles():
         plan = plan_reads(profile, None, request_cost=request_cost(LINE, LATENCY))  # as the bus
         planned = sum(transaction_time(r.count) for r in plan)
         naive = sum(transaction_time(p.width) for p in profile.points)
@@ -98,7 +103,7 @@ def plan_time(plan: list[ReadRequest], latency: float) -> float:
 def gap_limit_rows() -> list[tuple[str, float, float]]:
     """A profile's fixed gap limit (16 or its own max_gap) ÷ the cheapest split, 5 and 20 ms."""
     rows = []
-    for profile in sorted(load_catalogue(), key=lambda p: p.id):
+    for profile in _register_profiles():
         ratios = []
         for latency in (0.005, 0.020):
             fixed = plan_reads(profile, None)

@@ -29,6 +29,8 @@ from hardware_bridge.modbus import (
     DataType,
     ModbusBus,
     ModbusConnectionError,
+    ModbusReadBackMismatch,
+    ModbusWriteError,
     Point,
     Profile,
     ProfileCatalogue,
@@ -352,6 +354,45 @@ class LineTerminal:
             if self._bus is None:
                 raise LineUnavailableError("the line is not open")
             return await self._bus.scan(range(first, last + 1), self._catalogue, timeout=timeout)
+
+    async def write(self, device_key: str, key: str, value: bool) -> bool:
+        """Switch relay ``key`` of a Modbus device and return the state read back from it.
+
+        Runs between polls (the poll lock keeps one user on the bus). The device's snapshot
+        takes the read-back state only: after a write that was not confirmed the relay shows
+        the state read back (a mismatch) or unknown (no answer), never the state asked for.
+        Raises :class:`ModbusWriteError` (``reason``: no_response, exception, mismatch),
+        :class:`LineUnavailableError` when the line is not open or gone, KeyError for an
+        unknown device or key and ValueError for a key that is an input.
+        """
+        if self.config.protocol is not LineProtocol.MODBUS:
+            raise ValueError("only a Modbus line has relays")
+        device = self._devices[device_key]
+        profile = self._profiles[device_key]
+        profile.io_point(key)  # KeyError for an unknown key, before touching the line
+        async with self._lock:
+            if self._bus is None:
+                raise LineUnavailableError("the line is not open")
+            try:
+                state = await self._bus.write_point(device.device_id, profile, key, value)
+            except ModbusReadBackMismatch as exc:
+                self._set_value(device_key, key, exc.read_back)
+                raise
+            except ModbusWriteError:
+                self._set_value(device_key, key, None)
+                raise
+            except ModbusConnectionError as exc:
+                self._set_value(device_key, key, None)
+                raise LineUnavailableError(str(exc)) from exc
+            self._set_value(device_key, key, state)
+            return state
+
+    def _set_value(self, device_key: str, key: str, value: Value) -> None:
+        """Put one value read from the device into its state and current snapshot."""
+        state = self._state[device_key]
+        state.values[key] = value
+        if state.snapshot is not None and state.snapshot.available:
+            state.snapshot = replace(state.snapshot, values=dict(state.values))
 
     async def _poll_modbus(
         self, key: str, group: PollGroup | None, keys: Collection[str] | None

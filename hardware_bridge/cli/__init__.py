@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "iec-parse": ("_iec", "parse a captured IEC 62056-21 readout"),
     "read-meter": ("_iec", "read an IEC 62056-21 meter (mode C)"),
     "modbus-read": ("_modbus", "read a Modbus RTU device with a profile"),
+    "modbus-write": ("_modbus", "switch a relay of a Modbus RTU device and read it back"),
     "scan": ("_modbus", "find Modbus RTU devices on a line and suggest profiles"),
     "simulate": ("_simulate", "run simulated meters or Modbus devices on a virtual serial line"),
     "demo": ("_demo", "simulated panel: meters and Modbus devices on virtual lines, read live"),

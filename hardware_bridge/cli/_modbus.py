@@ -1,4 +1,5 @@
-"""``modbus-read`` and ``scan``: read one Modbus RTU device with a profile, find devices."""
+"""``modbus-read``, ``modbus-write`` and ``scan``: read one Modbus RTU device with a profile,
+switch one of its relays (confirmed by reading it back), find devices."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from hardware_bridge.cli._args import (
 from hardware_bridge.modbus import (
     ModbusBus,
     ModbusConnectionError,
+    ModbusWriteError,
     Profile,
     ProfileCatalogue,
     ProfileError,
@@ -27,12 +29,16 @@ from hardware_bridge.modbus import (
 from hardware_bridge.modbus._client import quiet_pymodbus_logging
 from hardware_bridge.serial_line import SerialSettings
 
-__all__ = ["load_user_catalogue", "register", "run_modbus_read", "run_scan"]
+__all__ = ["load_user_catalogue", "register", "run_modbus_read", "run_modbus_write", "run_scan"]
 
 EXIT_OK, EXIT_DEVICE, EXIT_INPUT = 0, 1, 2
 MAX_TIMEOUT = 60.0
 """Longest response timeout accepted, in seconds (a Modbus RTU answer takes milliseconds)."""
 MAX_RETRIES = 10
+MAX_WRITE_TIMEOUT = 1.5
+MAX_WRITE_RETRIES = 2
+"""A write answers within 10 s whatever the options: init, write and read-back each take at
+most (1 + retries) × timeout plus a drain of one timeout after each failure."""
 
 _PORT = text("a serial port path")
 
@@ -73,6 +79,35 @@ def register(subparsers: Any) -> None:
     read.add_argument("--json", action="store_true", help="print one JSON object")
     read.set_defaults(handler=run_modbus_read)
 
+    write = subparsers.add_parser(
+        "modbus-write",
+        help="switch a relay of a Modbus RTU device and read it back",
+        description="Write one relay (on/off), read its state back and print it; exit 1 if "
+        "the device does not answer, refuses, or reads back another state.",
+    )
+    write.add_argument("--port", required=True, type=_PORT, help="serial port, e.g. /dev/ttyUSB0")
+    write.add_argument("--device-id", required=True, type=integer(), help="Modbus address 1..247")
+    write.add_argument(
+        "--profile", required=True, type=text("a profile id"), help="e.g. waveshare_relay_8ch"
+    )
+    write.add_argument("--key", required=True, type=text("a relay key"), help="e.g. relay_1")
+    write.add_argument("--value", required=True, type=_switch_state, help="on, off, 1 or 0")
+    _line_options(write, baud_default=None)
+    write.add_argument(
+        "--timeout",
+        type=seconds(MAX_WRITE_TIMEOUT),
+        default=0.5,
+        help=f"response timeout, s (up to {MAX_WRITE_TIMEOUT:g})",
+    )
+    write.add_argument(
+        "--retries",
+        type=integer(0, MAX_WRITE_RETRIES, "a count"),
+        default=1,
+        help=f"retries per request (0..{MAX_WRITE_RETRIES})",
+    )
+    write.add_argument("--json", action="store_true", help="print one JSON object")
+    write.set_defaults(handler=run_modbus_write)
+
     scan = subparsers.add_parser(
         "scan",
         help="find Modbus RTU devices on a line and suggest profiles",
@@ -90,6 +125,17 @@ def register(subparsers: Any) -> None:
     )
     scan.add_argument("--json", action="store_true", help="print a JSON list")
     scan.set_defaults(handler=run_scan)
+
+
+def _switch_state(value: str) -> bool:
+    """``on``/``off`` (any case), or the number 1/0."""
+    word = value.strip().lower()
+    if word in ("on", "off"):
+        return word == "on"
+    try:
+        return bool(integer(0, 1)(value))
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected on, off, 1 or 0, not {value[:40]!r}") from None
 
 
 def _line_options(parser: argparse.ArgumentParser, *, baud_default: int | None) -> None:
@@ -239,3 +285,45 @@ def run_scan(args: argparse.Namespace) -> int:
         return EXIT_OK
 
     return asyncio.run(scan())
+
+
+def run_modbus_write(args: argparse.Namespace) -> int:
+    """Handler of ``modbus-write``; returns the exit code."""
+    if not 1 <= args.device_id <= 247:
+        return _fail(EXIT_INPUT, f"--device-id must be 1..247, not {args.device_id}")
+    try:
+        profile = load_user_catalogue(args.profiles_dir).get(args.profile)
+    except ProfileError as exc:
+        return _fail(EXIT_INPUT, str(exc))
+    try:
+        point = profile.io_point(args.key)
+    except KeyError:
+        relays = ", ".join(r.key for r in profile.relays) or "none"
+        return _fail(EXIT_INPUT, f"{profile.id} has no relay {args.key} (relays: {relays})")
+    if point.write is None:
+        return _fail(EXIT_INPUT, f"{args.key} of {profile.id} is an input, not a relay")
+    try:
+        settings = _settings(args, profile)
+    except ValueError as exc:
+        return _fail(EXIT_INPUT, str(exc))
+    quiet_pymodbus_logging()
+
+    async def write() -> int:
+        bus = ModbusBus(settings, timeout=args.timeout, retries=args.retries)
+        try:
+            await bus.open()
+        except ModbusConnectionError as exc:
+            return _fail(EXIT_DEVICE, str(exc))
+        try:
+            state = await bus.write_point(args.device_id, profile, args.key, args.value)
+        except (ModbusWriteError, ModbusConnectionError) as exc:
+            return _fail(EXIT_DEVICE, f"{args.port}: {exc}")
+        finally:
+            await bus.close()
+        if args.json:
+            print(json.dumps({"key": args.key, "value": state, "confirmed": True}))
+        else:
+            print(f"{args.key}: {'on' if state else 'off'} (confirmed)")
+        return EXIT_OK
+
+    return asyncio.run(write())

@@ -20,6 +20,12 @@ unavailable values until the back-off period ends, then one single-attempt probe
 whether it is back (the period doubles up to a maximum while it stays silent). A silent
 device therefore costs the others at most one timeout and one drain per back-off period.
 
+Relays and inputs are read with FC01/FC02 (or a register and bit) alongside the registers.
+A relay write (:meth:`ModbusBus.write_point`) is a transaction like a read — same lock,
+pacing, answer matching (the echo, byte for byte) and drain after a failure — followed by a
+read-back; only the read-back state is returned. A profile's ``init`` writes go to a device
+before its first read or write, and again after it was silent (it may have been power-cycled).
+
 Reads are planned for the least wire time on this line (its character time) and with each
 device's reaction time, measured as an exponentially weighted mean of the round trip minus
 the wire time (:data:`DEFAULT_REACTION_TIME` until the first answer).
@@ -30,7 +36,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, Self
 
@@ -38,20 +44,31 @@ from hardware_bridge.modbus._client import RtuClient
 from hardware_bridge.modbus._codec import Number, decode_point, decode_raw
 from hardware_bridge.modbus._errors import (
     ModbusConnectionError,
+    ModbusDeviceError,
     ModbusExceptionResponse,
     ModbusNoResponse,
+    ModbusReadBackMismatch,
+    ModbusWriteError,
 )
 from hardware_bridge.modbus._loader import ProfileCatalogue
 from hardware_bridge.modbus._planner import (
     DEFAULT_REACTION_TIME,
+    IoRead,
     ReadRequest,
     break_even_gap,
+    plan_io_reads,
     plan_reads,
     request_cost,
     resolve_keys,
     silent_interval,
 )
-from hardware_bridge.modbus._profile import Point, PollGroup, Probe, Profile
+from hardware_bridge.modbus._profile import InitWrite, IoPoint, Point, PollGroup, Probe, Profile
+from hardware_bridge.modbus._rtu import (
+    write_coil_request,
+    write_coils_request,
+    write_register_request,
+    write_registers_request,
+)
 from hardware_bridge.serial_line import SerialSettings, char_time
 
 __all__ = [
@@ -210,6 +227,8 @@ class ModbusBus:
         self._last_timeout = timeout
         self._reaction: dict[int, float] = {}
         self._plans: dict[tuple[object, ...], list[ReadRequest]] = {}
+        self._initialised: set[tuple[int, str]] = set()
+        """(device id, profile id) whose profile ``init`` writes were confirmed."""
         self.requests_sent = 0
         self.drains = 0
         """How many times the line was drained after a failure or stray input."""
@@ -275,6 +294,8 @@ class ModbusBus:
         h.state, h.failures, h.backoff, h.retry_at = "online", 0, 0.0, None
 
     def _mark_silent(self, device_id: int, message: str) -> None:
+        # A device that went quiet may have been power-cycled: its init runs again.
+        self._initialised = {done for done in self._initialised if done[0] != device_id}
         h = self._health.setdefault(device_id, _Health())
         h.failures += 1
         h.last_error = message
@@ -344,6 +365,33 @@ class ModbusBus:
         response_timeout: float,
         outcome: _Outcome | None = None,
     ) -> list[int]:
+        """One register read (FC03/FC04) under the bus lock, with retries."""
+
+        def call(timeout: float) -> Awaitable[list[int]]:
+            return self._client.read_registers(
+                device_id, function_code, address, count, response_timeout=timeout
+            )
+
+        return await self._run(
+            device_id,
+            call,
+            count,
+            retries=retries,
+            response_timeout=response_timeout,
+            outcome=outcome,
+        )
+
+    async def _run[T](
+        self,
+        device_id: int,
+        call: Callable[[float], Awaitable[T]],
+        count: int,
+        *,
+        retries: int,
+        response_timeout: float,
+        outcome: _Outcome | None = None,
+    ) -> T:
+        """Any transaction under the bus lock: paced, retried, drained after a failure."""
         async with self._lock:
             await self._ensure_connected()
             last: ModbusNoResponse | None = None
@@ -355,9 +403,7 @@ class ModbusBus:
                 self._last_timeout = response_timeout
                 started = time.monotonic()
                 try:
-                    registers = await self._client.read_registers(
-                        device_id, function_code, address, count, response_timeout=response_timeout
-                    )
+                    result = await call(response_timeout)
                 except ModbusNoResponse as exc:
                     # Whatever answers now may be the late answer to this request: the next
                     # request (the retry too) waits until the line has drained.
@@ -368,7 +414,7 @@ class ModbusBus:
                     self._last_io = time.monotonic()
                     self._last_device = device_id
                 self._learn_reaction(device_id, self._last_io - started, count)
-                return registers
+                return result
             assert last is not None
             raise last
 
@@ -414,7 +460,12 @@ class ModbusBus:
         """
         _check_device_id(device_id)
         wanted_keys = list(keys) if keys is not None else None
-        plan = self._plan(profile, wanted_keys, group, max_gap, device_id)
+        point_keys, io_keys = _split_keys(profile, wanted_keys)
+        plan: list[ReadRequest | IoRead] = list(
+            self._plan(profile, point_keys, group, max_gap, device_id)
+        )
+        if group in (None, "fast") and (io_keys is None or io_keys):
+            plan += plan_io_reads(profile, io_keys)
         out_keys = _output_keys(profile, wanted_keys, group)
         h = self._health.setdefault(device_id, _Health())
         if h.state == "backed_off" and h.retry_at is not None and self._clock() < h.retry_at:
@@ -439,17 +490,45 @@ class ModbusBus:
             h.retry_at = self._clock() + h.backoff
         timeout = self._timeouts.get(device_id, self.timeout)
         outcome = _Outcome()
+        bits: dict[tuple[int, int], int] = {}
+        if profile.init and (device_id, profile.id) not in self._initialised:
+            try:
+                await self._initialise(
+                    device_id, profile, retries=0 if probing else None, outcome=outcome
+                )
+            except ModbusNoResponse as exc:
+                self._mark_silent(device_id, str(exc))
+                outcome.errors += [_failure(r, "no_response", str(exc)) for r in plan]
+                plan = []
+            except ModbusExceptionResponse as exc:
+                self._mark_ok(device_id)
+                outcome.errors.append(
+                    RequestFailure(
+                        function_code=exc.function_code,
+                        address=0,
+                        count=0,
+                        kind="exception",
+                        message=f"init: {exc}",
+                    )
+                )
+            except ModbusConnectionError as exc:
+                outcome.errors += [_failure(r, "connection", str(exc)) for r in plan]
+                plan = []
+            probing = False
         for index, request in enumerate(plan):
             try:
-                registers = await self._transact(
-                    device_id,
-                    request.function_code,
-                    request.address,
-                    request.count,
-                    retries=0 if probing else self.retries,
-                    response_timeout=timeout,
-                    outcome=outcome,
-                )
+                if isinstance(request, IoRead):
+                    words = await self._read_io(device_id, request, timeout, probing, outcome)
+                else:
+                    words = await self._transact(
+                        device_id,
+                        request.function_code,
+                        request.address,
+                        request.count,
+                        retries=0 if probing else self.retries,
+                        response_timeout=timeout,
+                        outcome=outcome,
+                    )
             except ModbusNoResponse as exc:
                 self._mark_silent(device_id, str(exc))
                 for skipped in plan[index:]:
@@ -464,10 +543,12 @@ class ModbusBus:
                 break
             else:
                 self._mark_ok(device_id)
-                for offset, word in enumerate(registers):
-                    outcome.registers[(request.function_code, request.address + offset)] = word
+                target = bits if isinstance(request, IoRead) else outcome.registers
+                for offset, word in enumerate(words):
+                    target[(request.function_code, request.address + offset)] = word
             probing = False
-        values = _decode(resolve_keys(profile, wanted_keys), outcome.registers)
+        values = _decode(resolve_keys(profile, point_keys), outcome.registers)
+        values.update(_decode_io(profile.io, bits))
         return DeviceReading(
             device_id=device_id,
             profile_id=profile.id,
@@ -475,6 +556,105 @@ class ModbusBus:
             requests=outcome.requests,
             errors=tuple(outcome.errors),
         )
+
+    async def _read_io(
+        self, device_id: int, request: IoRead, wait: float, probing: bool, outcome: _Outcome
+    ) -> list[int]:
+        """One read of relay/input states: bits as 0/1, registers as words."""
+        fc, address, count = request.function_code, request.address, request.count
+        if fc in (1, 2):
+
+            def call(left: float) -> Awaitable[list[bool]]:
+                return self._client.read_bits(device_id, fc, address, count, response_timeout=left)
+
+            states = await self._run(
+                device_id,
+                call,
+                (count + 15) // 16,
+                retries=0 if probing else self.retries,
+                response_timeout=wait,
+                outcome=outcome,
+            )
+            return [int(state) for state in states]
+        return await self._transact(
+            device_id,
+            fc,
+            address,
+            count,
+            retries=0 if probing else self.retries,
+            response_timeout=wait,
+            outcome=outcome,
+        )
+
+    # -- writing -----------------------------------------------------------------------
+    async def _send_write(
+        self,
+        device_id: int,
+        request: bytes,
+        *,
+        retries: int | None = None,
+        outcome: _Outcome | None = None,
+    ) -> None:
+        def call(wait: float) -> Awaitable[None]:
+            return self._client.write(request, response_timeout=wait)
+
+        await self._run(
+            device_id,
+            call,
+            0,
+            retries=self.retries if retries is None else retries,
+            response_timeout=self._timeouts.get(device_id, self.timeout),
+            outcome=outcome,
+        )
+
+    async def _initialise(
+        self,
+        device_id: int,
+        profile: Profile,
+        *,
+        retries: int | None = None,
+        outcome: _Outcome | None = None,
+    ) -> None:
+        """Send the profile's ``init`` writes (once per device, until it goes silent)."""
+        for write in profile.init:
+            await self._send_write(
+                device_id, _init_request(device_id, write), retries=retries, outcome=outcome
+            )
+        self._initialised.add((device_id, profile.id))
+
+    async def write_point(self, device_id: int, profile: Profile, key: str, value: bool) -> bool:
+        """Switch a relay, read its state back and return the read-back state.
+
+        The profile's ``init`` writes go first on first contact. Raises
+        :class:`ModbusWriteError` when the device does not answer or refuses (exception), and
+        :class:`ModbusReadBackMismatch` when the state read back is not ``value``;
+        ModbusConnectionError if the line is gone; KeyError/ValueError for a key that is not a
+        relay of the profile.
+        """
+        _check_device_id(device_id)
+        point = profile.io_point(key)
+        if point.write is None:
+            raise ValueError(f"{profile.id}: {key} is an input, not a relay")
+        if not isinstance(value, bool):
+            raise ValueError(f"{key} takes on/off (True/False), not {value!r}")
+        try:
+            if profile.init and (device_id, profile.id) not in self._initialised:
+                await self._initialise(device_id, profile)
+            await self._send_write(device_id, _relay_request(device_id, point, value))
+            self._mark_ok(device_id)
+            (read,) = plan_io_reads(profile, [key])
+            timeout = self._timeouts.get(device_id, self.timeout)
+            words = await self._read_io(device_id, read, timeout, False, _Outcome())
+        except ModbusNoResponse as exc:
+            self._mark_silent(device_id, str(exc))
+            raise ModbusWriteError(device_id, key, "no_response", _reason(exc)) from exc
+        except ModbusExceptionResponse as exc:
+            self._mark_ok(device_id)
+            raise ModbusWriteError(device_id, key, "exception", _reason(exc)) from exc
+        state = point.read.state(words[point.read.address - read.address])
+        if state is not value:
+            raise ModbusReadBackMismatch(device_id, key, value, state)
+        return state
 
     def _plan(
         self,
@@ -579,7 +759,7 @@ def _check_device_id(device_id: int) -> None:
         raise ValueError(f"device id must be 1..247, not {device_id}")
 
 
-def _failure(request: ReadRequest, kind: FailureKind, message: str) -> RequestFailure:
+def _failure(request: ReadRequest | IoRead, kind: FailureKind, message: str) -> RequestFailure:
     return RequestFailure(
         function_code=request.function_code,
         address=request.address,
@@ -608,7 +788,52 @@ def _output_keys(profile: Profile, keys: list[str] | None, group: PollGroup | No
         for key in (point.key, *(bit.key for bit in point.bits)):
             if wanted is None or key in wanted:
                 out.append(key)
+    if group in (None, "fast"):  # relays and inputs are read with the fast group
+        out += [io.key for io in profile.io if wanted is None or io.key in wanted]
     return out
+
+
+def _reason(exc: ModbusDeviceError) -> str:
+    """The message of a device error without its "device N: " prefix."""
+    return str(exc).removeprefix(f"device {exc.device_id}: ")
+
+
+def _split_keys(
+    profile: Profile, keys: list[str] | None
+) -> tuple[list[str] | None, list[str] | None]:
+    """Wanted keys → (register point keys, relay/input keys); None = all of them."""
+    if keys is None:
+        return None, None
+    io = {point.key for point in profile.io}
+    return [k for k in keys if k not in io], [k for k in keys if k in io]
+
+
+def _decode_io(points: Iterable[IoPoint], raw: Mapping[tuple[int, int], int]) -> dict[str, Value]:
+    """Relay/input states from bits (FC01/FC02, 0/1) and register words (FC03/FC04)."""
+    values: dict[str, Value] = {}
+    for point in points:
+        word = raw.get((point.read.function_code, point.read.address))
+        values[point.key] = None if word is None else point.read.state(word)
+    return values
+
+
+def _relay_request(device_id: int, point: IoPoint, on: bool) -> bytes:
+    write = point.write
+    assert write is not None
+    if write.function_code == 5:
+        return write_coil_request(device_id, write.address, on)
+    if write.function_code == 15:
+        return write_coils_request(device_id, write.address, [on])
+    value = write.on if on else write.off
+    if write.function_code == 6:
+        return write_register_request(device_id, write.address, value)
+    return write_registers_request(device_id, write.address, [value])
+
+
+def _init_request(device_id: int, write: InitWrite) -> bytes:
+    if write.function_code == 6:
+        return write_register_request(device_id, write.address, write.values[0])
+    return write_registers_request(device_id, write.address, list(write.values))
 
 
 def _decode(points: Iterable[Point], registers: Mapping[tuple[int, int], int]) -> dict[str, Value]:

@@ -29,7 +29,17 @@ from hardware_bridge.modbus._errors import (
     ModbusExceptionResponse,
     ModbusNoResponse,
 )
-from hardware_bridge.modbus._rtu import Foreign, Outcome, Refusal, ResponseMatcher, read_request
+from hardware_bridge.modbus._rtu import (
+    Bits,
+    Foreign,
+    Outcome,
+    Refusal,
+    Registers,
+    ResponseMatcher,
+    bit_read_request,
+    expected_write_answer,
+    read_request,
+)
 from hardware_bridge.serial_line import SerialSettings
 
 __all__ = ["RtuClient", "quiet_pymodbus_logging"]
@@ -129,13 +139,45 @@ class RtuClient:
         device id, function code and byte count (see ``_rtu``).
         """
         request = read_request(device_id, function_code, address, count)
+        outcome = await self._exchange(
+            request, ResponseMatcher(device_id, function_code, count), response_timeout
+        )
+        assert isinstance(outcome, Registers)
+        return list(outcome.values)
+
+    async def read_bits(
+        self,
+        device_id: int,
+        function_code: int,
+        address: int,
+        count: int,
+        *,
+        response_timeout: float,
+    ) -> list[bool]:
+        """One FC01/FC02 transaction (coils / discrete inputs), no retry."""
+        request = bit_read_request(device_id, function_code, address, count)
+        outcome = await self._exchange(
+            request, ResponseMatcher(device_id, function_code, count), response_timeout
+        )
+        assert isinstance(outcome, Bits)
+        return list(outcome.values)
+
+    async def write(self, request: bytes, *, response_timeout: float) -> None:
+        """One FC05/06/0F/10 request (built by ``_rtu``); returns once its echo arrived."""
+        matcher = ResponseMatcher(request[0], request[1], 0, reply=expected_write_answer(request))
+        await self._exchange(request, matcher, response_timeout)
+
+    async def _exchange(
+        self, request: bytes, matcher: ResponseMatcher, response_timeout: float
+    ) -> Outcome:
+        device_id, function_code = request[0], request[1]
         if not self.connected or getattr(self._protocol, "transport", None) is None:
             raise ModbusConnectionError(f"{self._settings.port} is not open")
         self.discard_input()
         answer: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        self._matcher = ResponseMatcher(
-            device_id, function_code, count, echo=request if self._echo else None
-        )
+        if self._echo:
+            matcher.set_echo(request)
+        self._matcher = matcher
         self._answer = answer
         try:
             self._protocol.send(request)
@@ -151,5 +193,7 @@ class RtuClient:
         if isinstance(outcome, Refusal):
             raise ModbusExceptionResponse(device_id, function_code, outcome.exception_code)
         if isinstance(outcome, Foreign):
-            raise ModbusNoResponse(device_id, f"not the answer to this read: {outcome.describe()}")
-        return list(outcome.values)
+            raise ModbusNoResponse(
+                device_id, f"not the answer to this request: {outcome.describe()}"
+            )
+        return outcome

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 __all__ = [
     "ModbusBusError",
@@ -10,6 +10,8 @@ __all__ = [
     "ModbusDeviceError",
     "ModbusExceptionResponse",
     "ModbusNoResponse",
+    "ModbusReadBackMismatch",
+    "ModbusWriteError",
     "ProfileError",
 ]
 
@@ -69,4 +71,39 @@ class ModbusExceptionResponse(ModbusDeviceError):
         name = self.NAMES.get(exception_code, "unknown exception")
         super().__init__(
             device_id, f"exception {exception_code} ({name}) to function {function_code}"
+        )
+
+
+class ModbusWriteError(ModbusDeviceError):
+    """A relay write was not confirmed: ``reason`` says why.
+
+    ``no_response``: no (matching) answer — the board may also stay silent on a command it
+    does not accept; ``exception``: the device refused; ``mismatch``: the state read back
+    differs from the one written (see :class:`ModbusReadBackMismatch`).
+    """
+
+    def __init__(
+        self,
+        device_id: int,
+        key: str,
+        reason: Literal["no_response", "exception", "mismatch"],
+        message: str,
+    ) -> None:
+        self.key = key
+        self.reason = reason
+        super().__init__(device_id, f"{key} not confirmed: {message}")
+
+
+class ModbusReadBackMismatch(ModbusWriteError):
+    """The device accepted the write but reads back another state (or none it can name)."""
+
+    def __init__(self, device_id: int, key: str, wanted: bool, read_back: bool | None) -> None:
+        self.wanted = wanted
+        self.read_back = read_back
+        shown = {True: "on", False: "off", None: "an unknown value"}
+        super().__init__(
+            device_id,
+            key,
+            "mismatch",
+            f"wrote {shown[wanted]}, read back {shown[read_back]}",
         )

@@ -39,10 +39,14 @@ from hardware_bridge.modbus._profile import (
     Bit,
     DataType,
     Hole,
+    InitWrite,
+    IoPoint,
     Point,
     Probe,
     Profile,
+    ReadBack,
     SerialDefaults,
+    WriteCommand,
 )
 
 __all__ = [
@@ -285,6 +289,59 @@ _POINT = vol.Schema(
     }
 )
 
+_READ_BACK = vol.Schema(
+    {
+        vol.Required("function_code"): _one_of(1, 2, 3, 4),
+        vol.Required("address"): _ADDRESS,
+        vol.Optional("bit"): _ranged(0, 15),
+        vol.Optional("on_value"): _ranged(0, 0xFFFF),
+        vol.Optional("off_value"): _ranged(0, 0xFFFF),
+    }
+)
+
+_WRITE = vol.Schema(
+    {
+        vol.Required("function_code"): _one_of(5, 6, 15, 16),
+        vol.Required("address"): _ADDRESS,
+        vol.Optional("on_value"): _ranged(0, 0xFFFF),
+        vol.Optional("off_value"): _ranged(0, 0xFFFF),
+    }
+)
+
+_RELAY = vol.Schema(
+    {
+        vol.Required("key"): _key,
+        vol.Optional("name"): _text,
+        vol.Optional("write"): _WRITE,
+        vol.Optional("read"): _READ_BACK,
+        vol.Optional("description"): _text,
+        vol.Optional("verify"): _text,
+    }
+)
+
+_INPUT = vol.Schema(
+    {
+        vol.Required("key"): _key,
+        vol.Optional("name"): _text,
+        vol.Optional("read"): _READ_BACK,
+        vol.Optional("description"): _text,
+        vol.Optional("verify"): _text,
+    }
+)
+
+_INIT = vol.Schema(
+    {
+        vol.Required("function_code"): _one_of(6, 16),
+        vol.Required("address"): _ADDRESS,
+        vol.Required("value"): vol.Any(
+            _ranged(0, 0xFFFF),
+            vol.All(_at_most(123), [_ranged(0, 0xFFFF)], vol.Length(min=1)),
+            msg="expected a register value 0..65535 or a list of them",
+        ),
+        vol.Optional("description"): _text,
+    }
+)
+
 _HOLE = vol.Schema(
     {
         vol.Optional("function_code"): _FC,
@@ -326,9 +383,13 @@ _PROFILE = vol.Schema(
         vol.Optional("holes"): vol.All(_at_most(256), [_HOLE]),
         vol.Optional("probe"): vol.All(_at_most(16), [_PROBE]),
         vol.Optional("serial"): _SERIAL,
-        vol.Required("points"): vol.All(
+        vol.Optional("points"): vol.All(
             _at_most(MAX_POINTS), [_POINT], vol.Length(min=1, msg="expected at least one point")
         ),
+        vol.Optional("relays"): vol.All(_at_most(256), [_RELAY]),
+        vol.Optional("inputs"): vol.All(_at_most(256), [_INPUT]),
+        vol.Optional("init"): vol.All(_at_most(64), [_INIT]),
+        vol.Optional("bit_read_size"): _ranged(1, 2000),
     }
 )
 
@@ -387,9 +448,11 @@ def _build(source: str, profile_id: str, doc: dict[str, Any]) -> Profile:
             Hole(function_code=h.get("function_code", default_fc), **_pick(h, "start", "end"))
         )
 
+    if not doc.get("points") and not doc.get("relays") and not doc.get("inputs"):
+        raise fail("points", "required field missing (a profile needs points, relays or inputs)")
     points: list[Point] = []
     owner: dict[str, str] = {}
-    for i, p in enumerate(doc["points"]):
+    for i, p in enumerate(doc.get("points", [])):
         path = f"points[{i}]"
         data_type = DataType(p["type"])
         width = REGISTER_WIDTH[data_type]
@@ -492,6 +555,21 @@ def _build(source: str, profile_id: str, doc: dict[str, Any]) -> Profile:
             )
         )
 
+    io = _build_io(fail, doc, owner)
+    init = tuple(
+        InitWrite(
+            function_code=w["function_code"],
+            address=w["address"],
+            values=tuple(w["value"]) if isinstance(w["value"], list) else (w["value"],),
+        )
+        for w in doc.get("init", [])
+    )
+    for i, w in enumerate(init):
+        if w.function_code == 6 and len(w.values) != 1:
+            raise fail(f"init[{i}].value", "function 6 writes one register; use 16 for several")
+        if w.address + len(w.values) - 1 > 0xFFFF:
+            raise fail(f"init[{i}].value", "runs past register 65535")
+
     serial = doc.get("serial", {})
     return Profile(
         id=profile_id,
@@ -507,7 +585,76 @@ def _build(source: str, profile_id: str, doc: dict[str, Any]) -> Profile:
         probes=tuple(probes),
         serial=SerialDefaults(**serial),
         points=tuple(points),
+        io=io,
+        init=init,
+        bit_read_size=doc.get("bit_read_size", 1),
     )
+
+
+def _build_io(fail: Any, doc: Mapping[str, Any], owner: dict[str, str]) -> tuple[IoPoint, ...]:
+    """Relays and inputs: every relay must say how its state is read back."""
+    out: list[IoPoint] = []
+    for section, kind in (("relays", "relay"), ("inputs", "input")):
+        for i, entry in enumerate(doc.get(section, [])):
+            path = f"{section}[{i}]"
+            if entry["key"] in owner:
+                raise fail(
+                    f"{path}.key",
+                    f"duplicate key {_shown(entry['key'])} (already used by {owner[entry['key']]})",
+                )
+            owner[entry["key"]] = path
+            if "read" not in entry:
+                what = "a writable point needs a read-back" if kind == "relay" else "required"
+                raise fail(
+                    f"{path}.read",
+                    f"{what} (read: coil FC01, discrete input FC02, or register FC03/FC04 + bit)",
+                )
+            if kind == "relay" and "write" not in entry:
+                raise fail(f"{path}.write", "required field missing (how the relay is switched)")
+            read = entry["read"]
+            compares = "on_value" in read or "off_value" in read
+            if read["function_code"] in (1, 2) and ("bit" in read or compares):
+                raise fail(f"{path}.read", "a coil or discrete input is one bit: no bit/on_value")
+            if "bit" in read and compares:
+                raise fail(f"{path}.read.bit", "give either bit or on_value/off_value, not both")
+            if read.get("on_value", 1) == read.get("off_value", 0):
+                raise fail(f"{path}.read.off_value", "must differ from on")
+            write: WriteCommand | None = None
+            if kind == "relay":
+                w = entry["write"]
+                if w["function_code"] in (6, 16):
+                    for name in ("on_value", "off_value"):
+                        if name not in w:
+                            raise fail(
+                                f"{path}.write.{name}",
+                                "required for a register write (the board's command value)",
+                            )
+                    if w["on_value"] == w["off_value"]:
+                        raise fail(f"{path}.write.off_value", "must differ from on")
+                elif "on_value" in w or "off_value" in w:
+                    raise fail(f"{path}.write", "a coil write is FF00 on / 0000 off: no on_value")
+                write = WriteCommand(
+                    function_code=w["function_code"],
+                    address=w["address"],
+                    on=w.get("on_value", 0xFF00),
+                    off=w.get("off_value", 0x0000),
+                )
+            out.append(
+                IoPoint(
+                    key=entry["key"],
+                    name=entry.get("name", entry["key"].replace("_", " ").capitalize()),
+                    kind=cast("Any", kind),
+                    read=ReadBack(
+                        function_code=read["function_code"],
+                        address=read["address"],
+                        bit=read.get("bit"),
+                        on_raw=read.get("on_value", 1),
+                        off_raw=read.get("off_value", 0),
+                    ),
+                    write=write,
+                )
+            )
+    return tuple(out)
 
 
 def _pick(mapping: Mapping[str, Any], *names: str) -> dict[str, Any]:

@@ -24,14 +24,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from hardware_bridge.modbus._profile import Point, PollGroup, Profile
+from hardware_bridge.modbus._profile import IoPoint, Point, PollGroup, Profile
 from hardware_bridge.serial_line import SerialSettings, char_time
 
 __all__ = [
     "DEFAULT_MAX_GAP",
     "DEFAULT_REACTION_TIME",
+    "IoRead",
     "ReadRequest",
     "break_even_gap",
+    "plan_io_reads",
     "plan_reads",
     "request_cost",
     "resolve_keys",
@@ -211,3 +213,65 @@ def _cheapest(
         )
         j = i
     return reads[::-1]
+
+
+MAX_BITS_PER_READ = 2000
+"""FC01/FC02 quantity limit (Modbus Application Protocol V1.1b3 §6.1, §6.2)."""
+BIT_GAP = 64
+"""Unused coils/inputs worth reading across: 8 bytes, far cheaper than another request."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IoRead:
+    """One read of relay/input states: FC01/FC02 bits, or FC03/FC04 registers."""
+
+    function_code: int
+    address: int
+    count: int
+    points: tuple[IoPoint, ...]
+
+
+def plan_io_reads(profile: Profile, keys: Iterable[str] | None = None) -> list[IoRead]:
+    """The fewest reads for the relays and inputs wanted (all if None), merged per function
+    code like register reads: across at most :data:`BIT_GAP` unused bits (FC01/FC02) or the
+    profile's gap (FC03/FC04), within the device's per-read limit. Unknown keys raise KeyError.
+    """
+    if keys is None:
+        wanted = list(profile.io)
+    else:
+        names = set(keys)
+        unknown = sorted(k for k in names if k not in {io.key for io in profile.io})
+        if unknown:
+            raise KeyError(f"{profile.id} has no relay or input {', '.join(unknown)}")
+        wanted = [io for io in profile.io if io.key in names]
+    buckets: dict[int, list[IoPoint]] = {}
+    for io in wanted:
+        buckets.setdefault(io.read.function_code, []).append(io)
+    reads: list[IoRead] = []
+    for fc, members in sorted(buckets.items()):
+        bits = fc in (1, 2)
+        gap = BIT_GAP if bits else (profile.max_gap if profile.max_gap is not None else 16)
+        span = MAX_BITS_PER_READ if bits else min(125, profile.max_registers_per_read)
+        members.sort(key=lambda io: io.read.address)
+        start, end, carried = members[0].read.address, members[0].read.address + 1, [members[0]]
+        for io in members[1:]:
+            address = io.read.address
+            new_end = max(end, address + 1)
+            holes = not bits and any(h.overlaps(fc, start, new_end) for h in profile.holes)
+            if address - end <= gap and new_end - start <= span and not holes:
+                end = new_end
+                carried.append(io)
+                continue
+            reads.append(_io_read(profile, fc, start, end, carried))
+            start, end, carried = address, address + 1, [io]
+        reads.append(_io_read(profile, fc, start, end, carried))
+    return reads
+
+
+def _io_read(profile: Profile, fc: int, start: int, end: int, carried: list[IoPoint]) -> IoRead:
+    if fc in (1, 2) and profile.bit_read_size > 1:  # whole aligned blocks of that size
+        size = profile.bit_read_size
+        start -= start % size
+        end = min(0x10000, start + size * -(-(end - start) // size))
+    count = min(end - start, MAX_BITS_PER_READ)
+    return IoRead(function_code=fc, address=start, count=count, points=tuple(carried))

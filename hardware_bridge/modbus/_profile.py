@@ -11,12 +11,16 @@ __all__ = [
     "Bit",
     "DataType",
     "Hole",
+    "InitWrite",
+    "IoPoint",
     "Point",
     "PollGroup",
     "Probe",
     "Profile",
+    "ReadBack",
     "SerialDefaults",
     "WordOrder",
+    "WriteCommand",
 ]
 
 type WordOrder = Literal["big", "little"]
@@ -90,6 +94,60 @@ class Point:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ReadBack:
+    """Where a relay's or an input's state is read: a coil (FC01), a discrete input (FC02),
+    or a register (FC03/FC04) — one bit of it, or its whole value compared with ``on_raw`` /
+    ``off_raw`` (any other raw value is unavailable, never guessed)."""
+
+    function_code: Literal[1, 2, 3, 4]
+    address: int
+    bit: int | None = None
+    on_raw: int = 1
+    off_raw: int = 0
+
+    def state(self, raw: int) -> bool | None:
+        """The on/off state in one coil/input bit (0/1) or one register word."""
+        if self.function_code in (1, 2) or self.bit is not None:
+            return bool((raw >> (self.bit or 0)) & 1)
+        if raw == self.on_raw:
+            return True
+        if raw == self.off_raw:
+            return False
+        return None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WriteCommand:
+    """How a relay is switched: FC05 (coil, FF00/0000), FC0F (one coil of a multi-write),
+    FC06 / FC10 (a holding register set to the board's ``on`` / ``off`` command value)."""
+
+    function_code: Literal[5, 6, 15, 16]
+    address: int
+    on: int = 0xFF00
+    off: int = 0x0000
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IoPoint:
+    """A relay (writable, with a read-back) or an input (read only), exposed as a boolean."""
+
+    key: str
+    name: str
+    kind: Literal["relay", "input"]
+    read: ReadBack
+    write: WriteCommand | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InitWrite:
+    """A register write sent once per device on first contact (e.g. a board's mode)."""
+
+    function_code: Literal[6, 16]
+    address: int
+    values: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Hole:
     """Registers ``start..end`` (inclusive) that the device refuses to read."""
 
@@ -156,9 +214,16 @@ class Profile:
     probes: tuple[Probe, ...] = ()
     serial: SerialDefaults = field(default_factory=SerialDefaults)
     points: tuple[Point, ...] = ()
+    io: tuple[IoPoint, ...] = ()
+    """Relays and inputs (boolean, read with FC01/FC02 or a register; relays writable)."""
+    bit_read_size: int = 1
+    """Coil/input reads ask for at least this many bits (boards that accept only 8)."""
+    init: tuple[InitWrite, ...] = ()
+    """Writes the bus sends once per device before its first read or write."""
     # Lookups derived from ``points``, built once: callers ask for them in per-poll loops.
     _by_key: dict[str, Point] = field(init=False, repr=False, compare=False, hash=False)
     _value_keys: tuple[str, ...] = field(init=False, repr=False, compare=False, hash=False)
+    _io_by_key: dict[str, IoPoint] = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         by_key: dict[str, Point] = {}
@@ -167,6 +232,8 @@ class Profile:
             by_key.setdefault(point.key, point)
             keys.append(point.key)
             keys.extend(bit.key for bit in point.bits)
+        keys.extend(io.key for io in self.io)
+        object.__setattr__(self, "_io_by_key", {io.key: io for io in self.io})
         object.__setattr__(self, "_by_key", by_key)
         object.__setattr__(self, "_value_keys", tuple(keys))
 
@@ -174,7 +241,20 @@ class Profile:
         """The point with this key (KeyError if unknown)."""
         return self._by_key[key]
 
+    def io_point(self, key: str) -> IoPoint:
+        """The relay or input with this key (KeyError if unknown)."""
+        return self._io_by_key[key]
+
+    @property
+    def relays(self) -> tuple[IoPoint, ...]:
+        return tuple(io for io in self.io if io.kind == "relay")
+
+    @property
+    def inputs(self) -> tuple[IoPoint, ...]:
+        return tuple(io for io in self.io if io.kind == "input")
+
     @property
     def value_keys(self) -> tuple[str, ...]:
-        """Every key a reading can contain: points and their bits, in file order."""
+        """Every key a reading can contain: points and their bits in file order, then relays
+        and inputs."""
         return self._value_keys

@@ -8,6 +8,12 @@ requests per device id, and inject faults per device at runtime:
 * ``bad_crc``    — one byte of each of its responses is flipped, so the CRC fails;
 * ``exception``  — it answers every read with a Modbus exception (code of your choice).
 
+A device whose profile is a relay/input board (relays and inputs, no register points) is
+served by its board model from :mod:`modbus_io_boards` instead of pymodbus (coils, discrete
+inputs and each board's write behaviour: Waveshare (D) linkage mode, Eletechsup's silence on
+invalid commands, bestep's read-eight-only inputs); :meth:`ModbusLineSimulator.board` gives
+it to a test that flips an input. Its answers cross the same taps, so faults and echo apply.
+
 Ids that no simulated device owns are dropped too: on a real line nobody answers them
 (pymodbus's server would answer them with exception 4). With ``echo=True`` every response is
 preceded by the client's own request, like a 2-wire RS-485 adapter that hears itself.
@@ -22,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -29,6 +36,7 @@ from typing import Self
 
 from hardware_bridge.modbus import Profile, ProfileCatalogue, Value
 from hardware_bridge.simulators.modbus_frames import RtuFrameSplitter, with_crc
+from hardware_bridge.simulators.modbus_io_boards import IoBoard, board_for_profile
 from hardware_bridge.simulators.modbus_server import SerialRegisterServer
 from hardware_bridge.simulators.modbus_values import DeviceImage, DeviceSimulation
 from hardware_bridge.simulators.virtual_serial import VirtualSerialLink
@@ -114,6 +122,12 @@ class ModbusLineSimulator:
         self._pending: dict[int, tuple[int, int, int]] = {}
         self._refusals: dict[int, int] = {}
         self._images: dict[int, tuple[float, DeviceImage]] = {}
+        self._boards: dict[int, IoBoard] = {
+            d.device_id: board_for_profile(d.profile.id, d.device_id, clock=self._clock)
+            for d in devices
+            if d.profile.io and not d.profile.points
+        }
+        self._board_fd: int | None = None
         self._simulations = {
             d.device_id: DeviceSimulation(
                 d.profile,
@@ -121,7 +135,11 @@ class ModbusLineSimulator:
                 overrides=d.overrides,
             )
             for d in devices
+            if d.device_id not in self._boards
         }
+
+    def _clock(self) -> float:
+        return self.time
 
     # -- public API --------------------------------------------------------------------
     @property
@@ -139,7 +157,14 @@ class ModbusLineSimulator:
 
     def values(self, device_id: int) -> dict[str, Value]:
         """Engineering values the device serves right now (what a correct client decodes)."""
+        board = self._boards.get(device_id)
+        if board is not None:
+            return dict(board.states())
         return dict(self._image(device_id).values)
+
+    def board(self, device_id: int) -> IoBoard:
+        """The relay/input board model of ``device_id`` (KeyError for a register device)."""
+        return self._boards[device_id]
 
     def advance(self, seconds: float) -> None:
         """Move the simulated clock: powers drift, energy counters integrate them."""
@@ -167,11 +192,23 @@ class ModbusLineSimulator:
         self._link.taps["to_device"] = self._to_device
         self._link.taps["to_client"] = self._to_client
         self._link.start()
-        spans = {dev_id: self._span(st.device.profile) for dev_id, st in self._states.items()}
+        registers = {k: st for k, st in self._states.items() if k not in self._boards}
+        spans = {dev_id: self._span(st.device.profile) for dev_id, st in registers.items()}
         holes = {
             dev_id: [(h.start, h.end) for h in st.device.profile.holes]
-            for dev_id, st in self._states.items()
+            for dev_id, st in registers.items()
         }
+        if self._boards or not spans:
+            # the boards answer on the device end of the link, next to pymodbus's server
+            self._board_fd = os.open(
+                self._link.device_path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK
+            )
+            if not spans:  # nobody else reads the device end: keep it from filling up
+                asyncio.get_running_loop().add_reader(self._board_fd, self._discard)
+        if not spans:
+            if self._update_interval is not None:
+                self._ticker = asyncio.create_task(self._tick(self._update_interval))
+            return
         self._server = SerialRegisterServer(
             self._link.device_path,
             spans,
@@ -193,6 +230,11 @@ class ModbusLineSimulator:
         if self._server is not None:
             await self._server.stop()
             self._server = None
+        if self._board_fd is not None:
+            with contextlib.suppress(ValueError, RuntimeError):
+                asyncio.get_running_loop().remove_reader(self._board_fd)
+            os.close(self._board_fd)
+            self._board_fd = None
         self._link.close()
 
     async def __aenter__(self) -> Self:
@@ -203,6 +245,31 @@ class ModbusLineSimulator:
         await self.stop()
 
     # -- internals ---------------------------------------------------------------------
+    def _discard(self) -> None:
+        if self._board_fd is not None:
+            with contextlib.suppress(OSError):
+                os.read(self._board_fd, 4096)
+
+    def _board_answer(self, board: IoBoard, state: _State, frame: bytes) -> None:
+        """Let the board answer, as if from the device end of the line (None = silence)."""
+        if state.fault is Fault.EXCEPTION:
+            answer: bytes | None = with_crc(
+                bytes([frame[0], frame[1] | 0x80, state.exception_code])
+            )
+        else:
+            answer = board.handle(frame)
+        if answer is None or self._board_fd is None:
+            self._last_request = b""
+            return
+        view = memoryview(answer)
+        while view:
+            try:
+                view = view[os.write(self._board_fd, view) :]
+            except BlockingIOError:
+                continue
+            except OSError:
+                return
+
     async def _tick(self, interval: float) -> None:
         while True:
             await asyncio.sleep(interval)
@@ -267,6 +334,10 @@ class ModbusLineSimulator:
                 continue
             self._last_request = piece
             self._refusals.pop(piece[0], None)
+            board = self._boards.get(piece[0])
+            if board is not None:
+                asyncio.get_running_loop().call_soon(self._board_answer, board, state, piece)
+                continue
             if piece[1] in (3, 4):
                 address, count = int.from_bytes(piece[2:4]), int.from_bytes(piece[4:6])
                 self._pending[piece[0]] = (piece[1], address, count)

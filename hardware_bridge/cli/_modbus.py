@@ -64,19 +64,7 @@ def register(subparsers: Any) -> None:
         type=text("value keys", empty=True),
         help="comma-separated value keys (default: all)",
     )
-    read.add_argument(
-        "--timeout",
-        type=seconds(MAX_TIMEOUT),
-        default=0.5,
-        help=f"response timeout, s (up to {MAX_TIMEOUT:g})",
-    )
-    read.add_argument(
-        "--retries",
-        type=integer(0, MAX_RETRIES, "a count"),
-        default=1,
-        help=f"retries per request (0..{MAX_RETRIES})",
-    )
-    read.add_argument("--json", action="store_true", help="print one JSON object")
+    _request_options(read, max_timeout=MAX_TIMEOUT, max_retries=MAX_RETRIES)
     read.set_defaults(handler=run_modbus_read)
 
     write = subparsers.add_parser(
@@ -93,19 +81,7 @@ def register(subparsers: Any) -> None:
     write.add_argument("--key", required=True, type=text("a relay key"), help="e.g. relay_1")
     write.add_argument("--value", required=True, type=_switch_state, help="on, off, 1 or 0")
     _line_options(write, baud_default=None)
-    write.add_argument(
-        "--timeout",
-        type=seconds(MAX_WRITE_TIMEOUT),
-        default=0.5,
-        help=f"response timeout, s (up to {MAX_WRITE_TIMEOUT:g})",
-    )
-    write.add_argument(
-        "--retries",
-        type=integer(0, MAX_WRITE_RETRIES, "a count"),
-        default=1,
-        help=f"retries per request (0..{MAX_WRITE_RETRIES})",
-    )
-    write.add_argument("--json", action="store_true", help="print one JSON object")
+    _request_options(write, max_timeout=MAX_WRITE_TIMEOUT, max_retries=MAX_WRITE_RETRIES)
     write.set_defaults(handler=run_modbus_write)
 
     scan = subparsers.add_parser(
@@ -136,6 +112,25 @@ def _switch_state(value: str) -> bool:
         return bool(integer(0, 1)(value))
     except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(f"expected on, off, 1 or 0, not {value[:40]!r}") from None
+
+
+def _request_options(
+    parser: argparse.ArgumentParser, *, max_timeout: float, max_retries: int
+) -> None:
+    """``--timeout`` and ``--retries`` (bounded: a command gives up in bounded time), ``--json``."""
+    parser.add_argument(
+        "--timeout",
+        type=seconds(max_timeout),
+        default=0.5,
+        help=f"response timeout, s (up to {max_timeout:g})",
+    )
+    parser.add_argument(
+        "--retries",
+        type=integer(0, max_retries, "a count"),
+        default=1,
+        help=f"retries per request (0..{max_retries})",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def _line_options(parser: argparse.ArgumentParser, *, baud_default: int | None) -> None:

@@ -501,6 +501,7 @@ class MeterSimulator:
         self._task: asyncio.Task[None] | None = None
         self._session: _Session | None = None
         self._stream: asyncio.Task[None] | None = None
+        self._closing = False
         self.streamed_bytes = 0
         """Bytes sent by endless readouts (:attr:`Faults.stream`)."""
 
@@ -523,6 +524,9 @@ class MeterSimulator:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        # The flag as well as the cancel: a cancel that lands as a read's timeout expires can
+        # be taken for that timeout (seen on Python 3.14), and the serving loop must end anyway.
+        self._closing = True
         await self._stop_stream()
         if self._task is not None:
             self._task.cancel()
@@ -543,7 +547,7 @@ class MeterSimulator:
     async def _serve(self) -> None:
         port = self.port
         buffer = bytearray()
-        while True:
+        while not self._closing:
             chunk = await port.read(timeout=0.5)
             if (
                 self._session is not None

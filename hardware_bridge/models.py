@@ -31,6 +31,8 @@ class PollGroup(StrEnum):
 
     FAST = "fast"
     SLOW = "slow"
+    IO = "io"
+    """Relays and inputs: a contact must be seen within a second, at the cost of one short read."""
 
 
 class LineProtocol(StrEnum):
@@ -56,6 +58,8 @@ class MeasurementSpec:
     group: PollGroup = PollGroup.FAST
     enabled_by_default: bool = True
     diagnostic: bool = False
+    io: Literal["relay", "input"] | None = None
+    """A relay (switched with ``LineTerminal.write``) or a dry-contact input; a ``bool``."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -182,7 +182,7 @@ def meter_specs(keys: Collection[str] | None = None) -> tuple[MeasurementSpec, .
 
 
 def profile_specs(profile: Profile) -> tuple[MeasurementSpec, ...]:
-    """Specs of every value a Modbus profile yields (points and their bits)."""
+    """Specs of every value a Modbus profile yields (points and their bits, relays, inputs)."""
     specs: list[MeasurementSpec] = []
     for point in profile.points:
         group = PollGroup(point.group)
@@ -215,6 +215,10 @@ def profile_specs(profile: Profile) -> tuple[MeasurementSpec, ...]:
             )
             for bit in point.bits
         )
+    specs.extend(
+        MeasurementSpec(key=io.key, name=io.name, kind="bool", group=PollGroup.IO, io=io.kind)
+        for io in profile.io
+    )
     return tuple(specs)
 
 

@@ -33,6 +33,7 @@ from .const import (
     CONF_BAUDRATE,
     CONF_DEVICE_ID,
     CONF_FAST_INTERVAL,
+    CONF_IO_INTERVAL,
     CONF_MAX_BAUD,
     CONF_PARITY,
     CONF_PORT,
@@ -43,6 +44,7 @@ from .const import (
     CONF_SLOW_INTERVAL,
     CONF_STOPBITS,
     DEFAULT_FAST_INTERVAL,
+    DEFAULT_IO_INTERVAL,
     DEFAULT_METER_MAX_BAUD,
     DEFAULT_SLOW_INTERVAL,
     DOMAIN,
@@ -60,7 +62,7 @@ _LOGGER = logging.getLogger(__name__)
 
 __all__ = ["async_migrate_entry", "async_setup", "async_setup_entry", "async_unload_entry"]
 
-PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.SENSOR]
+PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.SENSOR, Platform.SWITCH]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 # Seconds a Modbus device / a meter may take to answer (the IEC 62056-21 limit is 1.5 s).
@@ -160,8 +162,19 @@ async def async_setup_entry(hass: HomeAssistant, entry: SmartPowerConfigEntry) -
         PollGroup.SLOW,
         timedelta(minutes=float(options.get(CONF_SLOW_INTERVAL, DEFAULT_SLOW_INTERVAL))),
     )
+    io = None
+    if hub.io_support and any(s.io for k in terminal.device_keys for s in terminal.specs(k)):
+        io = SmartPowerCoordinator(
+            hass,
+            entry,
+            hub,
+            PollGroup.IO,
+            timedelta(seconds=float(options.get(CONF_IO_INTERVAL, DEFAULT_IO_INTERVAL))),
+        )
+    if (source := hub.watch.source) is not None:
+        hub.watch.setup_mains(_source_interval(hub, source.device_key, source.input_key))
     entry.runtime_data = SmartPowerData(
-        hub=hub, fast=fast, slow=slow, reactive=reactive, catalogue=catalogue
+        hub=hub, fast=fast, slow=slow, reactive=reactive, catalogue=catalogue, io=io
     )
     hub.async_seed_counters()
     hub.async_start()
@@ -169,6 +182,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: SmartPowerConfigEntry) -
         # Counters and meter readouts first: a meter's entities follow from its readout.
         await slow.async_config_entry_first_refresh()
         await fast.async_config_entry_first_refresh()
+        if io is not None:
+            await io.async_config_entry_first_refresh()
     except ConfigEntryNotReady:
         await terminal.close()
         raise
@@ -176,10 +191,24 @@ async def async_setup_entry(hass: HomeAssistant, entry: SmartPowerConfigEntry) -
     line_device = dr.async_get(hass).async_get_or_create(
         config_entry_id=entry.entry_id, **line_device_info(entry)
     )
-    hub.line_device_id = line_device.id
+    hub.line_device_id = hub.watch.line_device_id = line_device.id
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     entry.async_on_unload(entry.add_update_listener(_async_update_listener))
     return True
+
+
+def _source_interval(hub: LineHub, device_key: str, input_key: str | None) -> timedelta:
+    """How often the mains source is read: its input's, a meter's or an analyser's group."""
+    if input_key is not None:
+        group = PollGroup.IO
+    elif hub.terminal.config.protocol is LineProtocol.IEC62056:
+        group = PollGroup.SLOW
+    else:
+        group = PollGroup.FAST
+    for coordinator in hub.coordinators:
+        if coordinator.group is group and coordinator.update_interval is not None:
+            return coordinator.update_interval
+    return timedelta(seconds=DEFAULT_IO_INTERVAL)
 
 
 def _report_skipped(

@@ -1,4 +1,5 @@
-"""Binary sensors: compensation stages, status and alarm bits, reactive limit and penalty risk."""
+"""Binary sensors: compensation stages, status and alarm bits, reactive limit and penalty risk,
+dry-contact inputs, and the terminal's mains power."""
 
 from __future__ import annotations
 
@@ -11,23 +12,28 @@ from homeassistant.components.binary_sensor import (
     BinarySensorEntityDescription,
 )
 from homeassistant.config_entries import ConfigSubentry
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
-from hardware_bridge import MeasurementSpec, PollGroup
+from hardware_bridge import MainsMonitor, MainsState, MeasurementSpec, PollGroup
 
 from .const import (
     ATTR_BILLING_MONTH,
     ATTR_CAPACITIVE_LIMIT,
     ATTR_INDUCTIVE_LIMIT,
-    CONF_CAPACITIVE_LIMIT,
-    CONF_INDUCTIVE_LIMIT,
-    DEFAULT_CAPACITIVE_LIMIT,
-    DEFAULT_INDUCTIVE_LIMIT,
+    ATTR_LAST_OUTAGE_DURATION,
+    ATTR_LAST_OUTAGE_END,
+    ATTR_LAST_OUTAGE_START,
+    ATTR_OUTAGE_START,
+    DOMAIN,
+    MAINS_KEY,
 )
-from .coordinator import LineHub
+from .coordinator import LineHub, SmartPowerCoordinator
 from .data import SmartPowerConfigEntry
 from .entity import SmartPowerEntity, async_add_device_entities, coordinator_for
+from .io_entities import io_description_fields
 from .reactive import (
     ATTR_MONTH_END,
     ATTR_PROJECTED_CAPACITIVE,
@@ -38,6 +44,7 @@ from .reactive import (
     has_reactive_counters,
     month_start_attributes,
 )
+from .watch import IoSettings, reactive_limits, reactive_over_limit
 
 PARALLEL_UPDATES = 0  # the coordinator does all I/O
 
@@ -70,8 +77,22 @@ def _device_binary_sensors(
     new: list[BinarySensorEntity] = [
         SmartPowerBinarySensor(coordinator_for(hub, spec.group), subentry, spec_description(spec))
         for spec in specs
-        if spec.kind == "bool" and spec.key not in known
+        if spec.kind == "bool" and spec.io is None and spec.key not in known
     ]
+    for spec in specs:
+        if spec.io == "input" and spec.key not in known:
+            settings, fields = io_description_fields(spec, subentry)
+            description = BinarySensorEntityDescription(
+                device_class=(
+                    BinarySensorDeviceClass(settings.device_class)
+                    if settings.device_class
+                    else None
+                ),
+                **fields,  # type: ignore[arg-type]
+            )
+            new.append(
+                InputBinarySensor(coordinator_for(hub, spec.group), subentry, description, settings)
+            )
     if has_reactive_counters({s.key for s in specs}):
         slow = coordinator_for(hub, PollGroup.SLOW)
         if REACTIVE_LIMIT.key not in known:
@@ -88,6 +109,16 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     async_add_device_entities(hass, entry, async_add_entities, _device_binary_sensors)
+    hub = entry.runtime_data.hub
+    if (monitor := hub.watch.mains) is not None and hub.watch.source is not None:
+        device_key, input_key = hub.watch.source.device_key, hub.watch.source.input_key
+        if input_key is not None:
+            group = PollGroup.IO
+        else:
+            group = PollGroup.FAST if hub.profile_id(device_key) else PollGroup.SLOW
+        coordinator = next((c for c in hub.coordinators if c.group is group), None)
+        if coordinator is not None:
+            async_add_entities([MainsBinarySensor(coordinator, monitor)])
 
 
 class SmartPowerBinarySensor(SmartPowerEntity, BinarySensorEntity):
@@ -97,23 +128,36 @@ class SmartPowerBinarySensor(SmartPowerEntity, BinarySensorEntity):
         return value if isinstance(value, bool) else None
 
 
+class InputBinarySensor(SmartPowerBinarySensor):
+    """A dry-contact input: on when the contact is closed (open when inverted in the form)."""
+
+    def __init__(
+        self,
+        coordinator: SmartPowerCoordinator,
+        subentry: ConfigSubentry,
+        description: BinarySensorEntityDescription,
+        settings: IoSettings,
+    ) -> None:
+        super().__init__(coordinator, subentry, description)
+        self._inverted = settings.inverted
+
+    @property
+    def is_on(self) -> bool | None:
+        closed = super().is_on
+        return None if closed is None else closed != self._inverted
+
+
 class ReactiveLimitBinarySensor(SmartPowerEntity, BinarySensorEntity):
     """On while this month's inductive or capacitive share is above its limit."""
 
     def _limits(self) -> tuple[float, float]:
-        options = self.coordinator.config_entry.options
-        return (
-            float(options.get(CONF_INDUCTIVE_LIMIT, DEFAULT_INDUCTIVE_LIMIT)),
-            float(options.get(CONF_CAPACITIVE_LIMIT, DEFAULT_CAPACITIVE_LIMIT)),
-        )
+        return reactive_limits(self.coordinator.config_entry.options)
 
     @property
     def is_on(self) -> bool | None:
-        ratios = self.hub.reactive.ratios(self.device_key)
-        if ratios is None or ratios.inductive is None or ratios.capacitive is None:
-            return None
-        inductive_limit, capacitive_limit = self._limits()
-        return ratios.inductive > inductive_limit or ratios.capacitive > capacitive_limit
+        return reactive_over_limit(
+            self.hub.reactive.ratios(self.device_key), self.coordinator.config_entry.options
+        )
 
     @property
     def extra_state_attributes(self) -> Mapping[str, Any]:
@@ -151,3 +195,52 @@ class PenaltyRiskBinarySensor(ReactiveLimitBinarySensor):
             ATTR_RATE_WINDOW_HOURS: projection.window_hours if projection else None,
             ATTR_MONTH_END: projection.month_end.isoformat() if projection else None,
         }
+
+
+class MainsBinarySensor(CoordinatorEntity[SmartPowerCoordinator], BinarySensorEntity):
+    """The terminal's mains power: on while present, off during an outage.
+
+    Unavailable while the source says nothing conclusive (a meter that stopped answering is
+    not an outage). The current and the last outage are attributes.
+    """
+
+    _attr_has_entity_name = True
+    _attr_translation_key = MAINS_KEY
+    _attr_device_class = BinarySensorDeviceClass.POWER
+    _written: object = None
+
+    def __init__(self, coordinator: SmartPowerCoordinator, monitor: MainsMonitor) -> None:
+        super().__init__(coordinator)
+        entry = coordinator.config_entry
+        self._monitor = monitor
+        self._attr_unique_id = f"{entry.entry_id}_{MAINS_KEY}"
+        self._attr_device_info = DeviceInfo(identifiers={(DOMAIN, entry.entry_id)})
+
+    @property
+    def available(self) -> bool:
+        return super().available and self._monitor.state is not MainsState.UNKNOWN
+
+    @property
+    def is_on(self) -> bool | None:
+        state = self._monitor.state
+        return None if state is MainsState.UNKNOWN else state is MainsState.PRESENT
+
+    @property
+    def extra_state_attributes(self) -> Mapping[str, Any]:
+        current = self._monitor.current_outage
+        last = self._monitor.last_outage
+        duration = self._monitor.last_outage_duration
+        return {
+            ATTR_OUTAGE_START: current.started.isoformat() if current else None,
+            ATTR_LAST_OUTAGE_START: last.started.isoformat() if last else None,
+            ATTR_LAST_OUTAGE_END: last.ended.isoformat() if last and last.ended else None,
+            ATTR_LAST_OUTAGE_DURATION: duration.total_seconds() if duration else None,
+        }
+
+    @callback
+    def _handle_coordinator_update(self) -> None:
+        shown = (self.available, self.is_on, self.extra_state_attributes)
+        if shown == self._written:
+            return
+        self._written = shown
+        self.async_write_ha_state()

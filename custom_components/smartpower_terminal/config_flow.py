@@ -44,10 +44,13 @@ from .const import (
     CONF_CAPACITIVE_LIMIT,
     CONF_FAST_INTERVAL,
     CONF_INDUCTIVE_LIMIT,
+    CONF_IO_INTERVAL,
     CONF_IO_SUPPORT,
     CONF_MAINS_DETECTION,
+    CONF_MAINS_SOURCE,
     CONF_PARITY,
     CONF_PORT,
+    CONF_PROFILE,
     CONF_PROFILES_DIR,
     CONF_PROTOCOL,
     CONF_SLOW_INTERVAL,
@@ -55,10 +58,13 @@ from .const import (
     DEFAULT_CAPACITIVE_LIMIT,
     DEFAULT_FAST_INTERVAL,
     DEFAULT_INDUCTIVE_LIMIT,
+    DEFAULT_IO_INTERVAL,
     DEFAULT_SLOW_INTERVAL,
     DOMAIN,
+    MAX_IO_INTERVAL,
     MAX_SLOW_INTERVAL,
     MIN_FAST_INTERVAL,
+    MIN_IO_INTERVAL,
     MIN_SLOW_INTERVAL,
     PROTOCOL_IEC,
     PROTOCOL_MODBUS,
@@ -445,6 +451,8 @@ class SmartPowerOptionsFlow(OptionsFlow):
             # what the form does not show for this line is kept as it is
             options = {**self.config_entry.options, **user_input}
             options.pop(CONF_PROFILES_DIR, None)
+            if not user_input.get(CONF_MAINS_SOURCE):
+                options.pop(CONF_MAINS_SOURCE, None)
             folder = (user_input.get(CONF_PROFILES_DIR) or "").strip()
             for key in (CONF_FAST_INTERVAL, CONF_SLOW_INTERVAL):
                 if key in options:
@@ -470,6 +478,12 @@ class SmartPowerOptionsFlow(OptionsFlow):
             MIN_SLOW_INTERVAL, MAX_SLOW_INTERVAL
         )
         fields[vol.Required(CONF_IO_SUPPORT, default=False)] = BooleanSelector()
+        if modbus:
+            fields[vol.Required(CONF_IO_INTERVAL, default=DEFAULT_IO_INTERVAL)] = number(
+                MIN_IO_INTERVAL, MAX_IO_INTERVAL, step=0.1
+            )
+        if self.config_entry.data.get(CONF_MAINS_DETECTION):
+            fields[vol.Optional(CONF_MAINS_SOURCE)] = select(await self._async_mains_sources())
         fields[vol.Required(CONF_INDUCTIVE_LIMIT, default=DEFAULT_INDUCTIVE_LIMIT)] = number(
             0, 100, "%", step=0.1
         )
@@ -487,6 +501,30 @@ class SmartPowerOptionsFlow(OptionsFlow):
             errors=errors,
             description_placeholders=placeholders,
         )
+
+    async def _async_mains_sources(self) -> list[SelectOptionDict]:
+        """Devices whose phase voltages can tell mains loss, and inputs wired to a
+        mains-present contact."""
+        entry = self.config_entry
+        catalogue = await async_get_catalogue(self.hass, entry.options.get(CONF_PROFILES_DIR))
+        options: list[SelectOptionDict] = []
+        for subentry_id, subentry in entry.subentries.items():
+            profile_id = subentry.data.get(CONF_PROFILE)
+            if profile_id is None:  # a meter: its readout has the phase voltages
+                options.append(SelectOptionDict(value=subentry_id, label=f"{subentry.title} (V)"))
+                continue
+            if profile_id not in catalogue:
+                continue
+            profile = catalogue.get(str(profile_id))
+            if any(p.key.startswith("voltage") for p in profile.points):
+                options.append(SelectOptionDict(value=subentry_id, label=f"{subentry.title} (V)"))
+            options.extend(
+                SelectOptionDict(
+                    value=f"{subentry_id}:{point.key}", label=f"{subentry.title}: {point.name}"
+                )
+                for point in profile.inputs
+            )
+        return options
 
     async def _async_check_profiles_dir(self, folder: str) -> None:
         """The folder exists and every profile file in it loads."""

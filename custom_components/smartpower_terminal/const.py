@@ -29,8 +29,13 @@ CONF_IO_SUPPORT: Final = "io_support"
 CONF_INDUCTIVE_LIMIT: Final = "inductive_limit"  # percent of active energy
 CONF_CAPACITIVE_LIMIT: Final = "capacitive_limit"
 CONF_PROFILES_DIR: Final = "profiles_dir"
+CONF_IO_INTERVAL: Final = "io_interval"  # seconds, relays and inputs (with I/O support on)
+CONF_MAINS_SOURCE: Final = "mains_source"  # "<subentry id>" (its voltages) or "<id>:<input key>"
 
 DEFAULT_FAST_INTERVAL: Final = 10
+DEFAULT_IO_INTERVAL: Final = 1.0
+MIN_IO_INTERVAL: Final = 0.2
+MAX_IO_INTERVAL: Final = 60.0
 MIN_FAST_INTERVAL: Final = 5
 DEFAULT_SLOW_INTERVAL: Final = 15
 MIN_SLOW_INTERVAL: Final = 1
@@ -49,6 +54,28 @@ CONF_READOUT_MODE: Final = "readout_mode"  # "full" | "short"
 CONF_MAX_BAUD: Final = "max_baud"
 CONF_DEVICE_ID: Final = "device_id"  # Modbus address 1..247
 CONF_PROFILE: Final = "profile"
+CONF_IO: Final = "io"  # {relay or input key: {name, device_class, inverted, max_on}}
+CONF_GRUP_ARGE_SERIAL: Final = "grup_arge_serial"  # form only: address = last two digits + 100
+IO_NAME: Final = "name"
+IO_DEVICE_CLASS: Final = "device_class"
+IO_INVERTED: Final = "inverted"
+IO_MAX_ON: Final = "max_on"  # minutes a relay may stay on before it is switched off; 0 = no limit
+INPUT_DEVICE_CLASSES: Final = (
+    "none",
+    "opening",
+    "door",
+    "window",
+    "moisture",
+    "problem",
+    "power",
+    "running",
+    "safety",
+    "smoke",
+    "heat",
+    "motion",
+    "tamper",
+)
+MAX_IO_FORM_POINTS: Final = 16  # relays and inputs the device form names one by one (each)
 
 READOUT_MODES: Final = ("full", "short")
 METER_MAX_BAUDS: Final = (300, 600, 1200, 2400, 4800, 9600, 19200)
@@ -70,3 +97,8 @@ REOPEN_BACKOFF_MAX: Final = 300
 ATTR_INDUCTIVE_LIMIT: Final = "inductive_limit"
 ATTR_CAPACITIVE_LIMIT: Final = "capacitive_limit"
 ATTR_BILLING_MONTH: Final = "billing_month"
+ATTR_OUTAGE_START: Final = "outage_start"
+ATTR_LAST_OUTAGE_START: Final = "last_outage_start"
+ATTR_LAST_OUTAGE_END: Final = "last_outage_end"
+ATTR_LAST_OUTAGE_DURATION: Final = "last_outage_duration"  # seconds
+MAINS_KEY: Final = "mains_power"  # the line device's mains binary sensor

@@ -17,6 +17,7 @@ from typing import Any
 
 from homeassistant.config_entries import ConfigSubentry
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers import issue_registry as ir
@@ -31,12 +32,15 @@ from hardware_bridge import (
     LineTerminal,
     LineUnavailableError,
     MeasurementSpec,
+    ModbusReadBackMismatch,
+    ModbusWriteError,
     PollGroup,
     ProfileCatalogue,
     Value,
 )
 
 from .const import (
+    CONF_IO_SUPPORT,
     DOMAIN,
     REOPEN_BACKOFF_INITIAL,
     REOPEN_BACKOFF_MAX,
@@ -45,6 +49,7 @@ from .const import (
 from .data import SmartPowerConfigEntry
 from .guard import CounterGuard
 from .reactive import COUNTER_KEYS, DERIVED_ENTITY_KEYS, ReactiveTracker
+from .watch import LineWatch
 
 __all__ = [
     "LineHub",
@@ -123,6 +128,11 @@ class LineHub:
         self._issue_may_exist = set(terminal.device_keys)
         """Devices whose unreachable repair may exist (at start: any, from an earlier run)."""
         self.guard.names = {k: s.title for k, s in entry.subentries.items()}
+        self.io_support = bool(entry.options.get(CONF_IO_SUPPORT))
+        """Relays and inputs are shown (and read) only when the line's I/O support is on."""
+        self.watch = LineWatch(hass, entry)
+        self._switching_off: set[tuple[str, str]] = set()
+        self._device_specs: dict[str, tuple[object, tuple[MeasurementSpec, ...]]] = {}
 
     # -- devices ------------------------------------------------------------------------
     @property
@@ -132,7 +142,15 @@ class LineHub:
         return {k: s for k, s in self.entry.subentries.items() if k in keys}
 
     def specs(self, device_key: str) -> tuple[MeasurementSpec, ...]:
-        return self.terminal.specs(device_key)
+        """What a device offers Home Assistant (its relays and inputs with I/O support on)."""
+        specs = self.terminal.specs(device_key)
+        if self.io_support:
+            return specs
+        cached = self._device_specs.get(device_key)
+        if cached is None or cached[0] is not specs:
+            cached = (specs, tuple(s for s in specs if s.io is None))
+            self._device_specs[device_key] = cached
+        return cached[1]
 
     def snapshot(self, device_key: str) -> DeviceSnapshot | None:
         return self.terminal.snapshot(device_key)
@@ -329,6 +347,7 @@ class LineHub:
             fresh = snapshot.values
             if snapshot.available and snapshot.read_keys is not None:
                 fresh = {k: fresh.get(k) for k in snapshot.read_keys}
+            before = {k: values.get(k) for k in fresh}
             for key, value in fresh.items():
                 spec = specs.get(key)
                 shown = value
@@ -343,8 +362,18 @@ class LineHub:
                     ):
                         shown = self.guard.check(device_key, key, float(value), spec.unit, now)
                 values[key] = shown
+            self.watch.device_polled(
+                device_key,
+                snapshot.available,
+                before,
+                {k: values.get(k) for k in fresh},
+                specs,
+                now,
+            )
             if snapshot.available:
-                self.reactive.update(device_key, values, local_now, snapshot.history)
+                ratios = self.reactive.update(device_key, values, local_now, snapshot.history)
+                if ratios is not None:
+                    self.watch.reactive_checked(device_key, ratios, self.entry.options)
                 self._update_device_info(device_key, snapshot.info)
             self._update_repair(device_key, snapshot, now)
         return other_group
@@ -392,6 +421,64 @@ class LineHub:
             },
         )
 
+    # -- relays -------------------------------------------------------------------------
+    async def async_switch(
+        self, device_key: str, key: str, on: bool, *, reason: str = "user"
+    ) -> None:
+        """Switch a relay and show the state read back from it; raises a translated
+        HomeAssistantError when the device did not confirm the new state."""
+        values = self._values.setdefault(device_key, {})
+        old = values.get(key)
+        placeholders = {"relay": self._relay_name(device_key, key), "state": "on" if on else "off"}
+        error: HomeAssistantError | None = None
+        try:
+            values[key] = await self.terminal.write(device_key, key, on)
+        except ModbusReadBackMismatch as err:
+            values[key] = err.read_back
+            error = _relay_error("relay_not_confirmed", placeholders, err)
+        except ModbusWriteError as err:
+            values[key] = None
+            translation_key = "relay_refused" if err.reason == "exception" else "relay_no_answer"
+            error = _relay_error(translation_key, placeholders, err)
+        except LineUnavailableError as err:
+            values[key] = None
+            error = _relay_error("relay_line_unavailable", placeholders, err)
+        self.watch.relay_written(device_key, key, old, values[key], self.clock(), reason)
+        for coordinator in self.coordinators:
+            coordinator.async_update_listeners()
+        if error is not None:
+            raise error
+
+    def _relay_name(self, device_key: str, key: str) -> str:
+        registry = er.async_get(self.hass)
+        unique_id = entity_unique_id(self.entry.entry_id, device_key, key)
+        if (entity_id := registry.async_get_entity_id("switch", DOMAIN, unique_id)) is not None:
+            return entity_id
+        subentry = self.entry.subentries.get(device_key)
+        return f"{subentry.title if subentry else device_key} {key}"
+
+    async def async_enforce_on_time(self) -> None:
+        """Switch off every relay that has been on for longer than its limit."""
+        overdue = self.watch.overdue_relays(self.clock())
+        self._switching_off.intersection_update((d, k) for d, k, _ in overdue)
+        for device_key, key, limit in overdue:
+            first = (device_key, key) not in self._switching_off
+            self._switching_off.add((device_key, key))
+            if first:
+                _LOGGER.warning(
+                    "%s: %s has been on for %s, its longest on-time: switching it off",
+                    self.entry.title,
+                    self._relay_name(device_key, key),
+                    limit,
+                )
+            try:
+                await self.async_switch(device_key, key, False, reason="max_on")
+            except HomeAssistantError as err:
+                if first:  # tried again at every poll, said once
+                    _LOGGER.warning("%s: %s", self.entry.title, err)
+            else:
+                self._switching_off.discard((device_key, key))
+
     @callback
     def async_clear_repairs(self) -> None:
         for device_key in self.terminal.device_keys:
@@ -412,6 +499,14 @@ def find_device(
     if by_identifier is not None:
         return by_identifier(identifier, entry.entry_id)  # type: ignore[no-any-return]
     return registry.async_get_device(identifiers={identifier})
+
+
+def _relay_error(key: str, placeholders: dict[str, str], err: Exception) -> HomeAssistantError:
+    return HomeAssistantError(
+        translation_domain=DOMAIN,
+        translation_key=key,
+        translation_placeholders={**placeholders, "error": str(err)},
+    )
 
 
 class SmartPowerCoordinator(DataUpdateCoordinator[dict[str, DeviceSnapshot]]):
@@ -450,6 +545,8 @@ class SmartPowerCoordinator(DataUpdateCoordinator[dict[str, DeviceSnapshot]]):
                 raise
             if others or not was_ok:
                 self._notify_others()
+        if self.group is PollGroup.IO:
+            await self.hub.async_enforce_on_time()
         return {
             k: s for k in self.hub.terminal.device_keys if (s := self.hub.snapshot(k)) is not None
         }

@@ -23,6 +23,8 @@ class SmartPowerData:
     slow: SmartPowerCoordinator
     reactive: ReactiveTracker
     catalogue: ProfileCatalogue
+    io: SmartPowerCoordinator | None = None
+    """Relays and inputs, polled on their own short interval (with I/O support on)."""
 
     async def scan(self, first: int = 1, last: int = 247, timeout: float = 0.1) -> list[ScanHit]:  # noqa: ASYNC109
         """Scan the loaded Modbus line between polls (the terminal's lock keeps one bus user).
@@ -32,8 +34,8 @@ class SmartPowerData:
         return await self.hub.terminal.scan(first, last, timeout=timeout)
 
     @property
-    def coordinators(self) -> tuple[SmartPowerCoordinator, SmartPowerCoordinator]:
-        return (self.fast, self.slow)
+    def coordinators(self) -> tuple[SmartPowerCoordinator, ...]:
+        return (self.fast, self.slow) if self.io is None else (self.fast, self.slow, self.io)
 
 
 type SmartPowerConfigEntry = ConfigEntry[SmartPowerData]

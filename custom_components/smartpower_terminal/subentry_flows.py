@@ -16,6 +16,7 @@ from homeassistant.config_entries import (
     SubentryFlowResult,
 )
 from homeassistant.helpers.selector import (
+    BooleanSelector,
     NumberSelector,
     NumberSelectorConfig,
     NumberSelectorMode,
@@ -25,6 +26,7 @@ from homeassistant.helpers.selector import (
 
 from hardware_bridge import (
     LineUnavailableError,
+    Profile,
     ProfileCatalogue,
     ProfileError,
     ScanHit,
@@ -38,6 +40,9 @@ from .const import (
     CONF_ADDRESS,
     CONF_BAUDRATE,
     CONF_DEVICE_ID,
+    CONF_GRUP_ARGE_SERIAL,
+    CONF_IO,
+    CONF_IO_SUPPORT,
     CONF_MAX_BAUD,
     CONF_NAME,
     CONF_PARITY,
@@ -47,6 +52,12 @@ from .const import (
     CONF_PROTOCOL,
     CONF_READOUT_MODE,
     DEFAULT_METER_MAX_BAUD,
+    INPUT_DEVICE_CLASSES,
+    IO_DEVICE_CLASS,
+    IO_INVERTED,
+    IO_MAX_ON,
+    IO_NAME,
+    MAX_IO_FORM_POINTS,
     METER_MAX_BAUDS,
     PROTOCOL_IEC,
     PROTOCOL_MODBUS,
@@ -86,6 +97,9 @@ METER_VENDOR_CODES = ("ELS", "EMH", "ISK", "ITR", "KHL", "LGZ", "LUN", "MSY", "V
 _IEC_ADDRESS = re.compile(r"[0-9A-Za-z ]{1,32}")
 # A maker's FLAG code is three letters (the first three characters of a meter's ident).
 _FLAG_CODE = re.compile(r"[A-Z]{3}")
+# Grup ARGE devices without a display: Modbus address = last two digits of the serial + 100.
+GRUP_ARGE_ADDRESS_OFFSET = 100
+MAX_ON_LIMIT_MINUTES = 1440
 
 
 class _LineSubentryFlow(ConfigSubentryFlow):
@@ -222,6 +236,8 @@ class ModbusDeviceSubentryFlow(_LineSubentryFlow):
         self._scan_error: tuple[str, str] | None = None
         self._hits: dict[str, ScanHit] = {}
         self._picked: dict[str, Any] = {}
+        self._pending: tuple[str, dict[str, Any]] | None = None
+        """The device's data while its relays and inputs are named: (step it came from, data)."""
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
         if (abort := self._line_mismatch()) is not None:
@@ -338,23 +354,19 @@ class ModbusDeviceSubentryFlow(_LineSubentryFlow):
                 placeholders.update(err.placeholders)
             else:
                 profile = catalogue.get(data[CONF_PROFILE])
-                title = modbus_device_title(data[CONF_NAME], profile, data[CONF_DEVICE_ID])
-                unique_id = str(data[CONF_DEVICE_ID])
-                if step_id == "manual":
-                    return self.async_create_entry(title=title, data=data, unique_id=unique_id)
-                return self.async_update_and_abort(
-                    self._get_entry(),
-                    self._get_reconfigure_subentry(),
-                    title=title,
-                    data=data,
-                    unique_id=unique_id,
-                )
+                if profile.io and self._get_entry().options.get(CONF_IO_SUPPORT):
+                    if current and current.get(CONF_PROFILE) == data[CONF_PROFILE]:
+                        data[CONF_IO] = current.get(CONF_IO, {})
+                    self._pending = (step_id, data)
+                    return await self.async_step_io()
+                return self._save(step_id, data, profile)
         schema = vol.Schema(
             {
                 vol.Optional(CONF_NAME): TextSelector(),
-                vol.Required(CONF_DEVICE_ID): NumberSelector(
+                vol.Optional(CONF_DEVICE_ID): NumberSelector(
                     NumberSelectorConfig(step=1, mode=NumberSelectorMode.BOX)
                 ),
+                vol.Optional(CONF_GRUP_ARGE_SERIAL): TextSelector(),
                 # Optional so that the form preselects no profile the user did not pick.
                 vol.Optional(CONF_PROFILE): select(_profile_options(catalogue), custom_value=True),
             }
@@ -366,10 +378,80 @@ class ModbusDeviceSubentryFlow(_LineSubentryFlow):
             description_placeholders=placeholders,
         )
 
+    def _save(self, step_id: str, data: dict[str, Any], profile: Profile) -> SubentryFlowResult:
+        title = modbus_device_title(data[CONF_NAME], profile, data[CONF_DEVICE_ID])
+        unique_id = str(data[CONF_DEVICE_ID])
+        if step_id == "manual":
+            return self.async_create_entry(title=title, data=data, unique_id=unique_id)
+        return self.async_update_and_abort(
+            self._get_entry(),
+            self._get_reconfigure_subentry(),
+            title=title,
+            data=data,
+            unique_id=unique_id,
+        )
+
+    # -- relays and inputs ---------------------------------------------------------------
+    async def async_step_io(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
+        """Name the board's relays and inputs; an input's device class and inversion, a
+        relay's longest on-time."""
+        assert self._pending is not None
+        step_id, data = self._pending
+        catalogue = await self._async_catalogue()
+        profile = catalogue.get(data[CONF_PROFILE])
+        relays = profile.relays[:MAX_IO_FORM_POINTS]
+        inputs = profile.inputs[:MAX_IO_FORM_POINTS]
+        if user_input is not None:
+            io: dict[str, dict[str, Any]] = {}
+            for relay in relays:
+                io[relay.key] = {
+                    IO_NAME: (user_input.get(f"{relay.key}_{IO_NAME}") or "").strip(),
+                    IO_MAX_ON: float(user_input.get(f"{relay.key}_{IO_MAX_ON}") or 0),
+                }
+            for point in inputs:
+                io[point.key] = {
+                    IO_NAME: (user_input.get(f"{point.key}_{IO_NAME}") or "").strip(),
+                    IO_DEVICE_CLASS: user_input.get(f"{point.key}_{IO_DEVICE_CLASS}", "none"),
+                    IO_INVERTED: bool(user_input.get(f"{point.key}_{IO_INVERTED}")),
+                }
+            return self._save(step_id, {**data, CONF_IO: io}, profile)
+        fields: dict[vol.Marker, Any] = {}
+        suggested: dict[str, Any] = {}
+        stored: Mapping[str, Mapping[str, Any]] = data.get(CONF_IO) or {}
+        for relay in relays:
+            fields[vol.Optional(f"{relay.key}_{IO_NAME}")] = TextSelector()
+            fields[vol.Optional(f"{relay.key}_{IO_MAX_ON}", default=0)] = number(
+                0, MAX_ON_LIMIT_MINUTES
+            )
+        for point in inputs:
+            fields[vol.Optional(f"{point.key}_{IO_NAME}")] = TextSelector()
+            fields[vol.Optional(f"{point.key}_{IO_DEVICE_CLASS}", default="none")] = select(
+                list(INPUT_DEVICE_CLASSES), "input_device_class"
+            )
+            fields[vol.Optional(f"{point.key}_{IO_INVERTED}", default=False)] = BooleanSelector()
+        for key, settings in stored.items():
+            for field, value in settings.items():
+                if value not in (None, ""):
+                    suggested[f"{key}_{field}"] = value
+        return self.async_show_form(
+            step_id="io",
+            data_schema=self.add_suggested_values_to_schema(vol.Schema(fields), suggested),
+            description_placeholders={
+                "device": modbus_device_title(data[CONF_NAME], profile, data[CONF_DEVICE_ID])
+            },
+        )
+
     def _device_data(
         self, user_input: Mapping[str, Any], catalogue: ProfileCatalogue
     ) -> dict[str, Any]:
-        device_id = user_input[CONF_DEVICE_ID]
+        device_id = user_input.get(CONF_DEVICE_ID)
+        serial = str(user_input.get(CONF_GRUP_ARGE_SERIAL) or "").strip()
+        if device_id is None and serial:
+            if len(serial) < 2 or not serial[-2:].isdigit():
+                raise FlowError("invalid_grup_arge_serial", CONF_GRUP_ARGE_SERIAL)
+            device_id = int(serial[-2:]) + GRUP_ARGE_ADDRESS_OFFSET
+        if device_id is None:
+            raise FlowError("address_required", CONF_DEVICE_ID)
         if device_id != int(device_id) or not 1 <= device_id <= 247:
             raise FlowError("address_out_of_range", CONF_DEVICE_ID)
         device_id = int(device_id)

@@ -464,7 +464,7 @@ class ModbusBus:
         plan: list[ReadRequest | IoRead] = list(
             self._plan(profile, point_keys, group, max_gap, device_id)
         )
-        if group in (None, "fast") and (io_keys is None or io_keys):
+        if group in (None, "io") and (io_keys is None or io_keys):
             plan += plan_io_reads(profile, io_keys)
         out_keys = _output_keys(profile, wanted_keys, group)
         h = self._health.setdefault(device_id, _Health())
@@ -788,7 +788,7 @@ def _output_keys(profile: Profile, keys: list[str] | None, group: PollGroup | No
         for key in (point.key, *(bit.key for bit in point.bits)):
             if wanted is None or key in wanted:
                 out.append(key)
-    if group in (None, "fast"):  # relays and inputs are read with the fast group
+    if group in (None, "io"):  # relays and inputs have their own, faster group
         out += [io.key for io in profile.io if wanted is None or io.key in wanted]
     return out
 

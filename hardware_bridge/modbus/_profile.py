@@ -24,7 +24,8 @@ __all__ = [
 ]
 
 type WordOrder = Literal["big", "little"]
-type PollGroup = Literal["fast", "slow"]
+type PollGroup = Literal["fast", "slow", "io"]
+"""``io`` is the relays and inputs only (points are ``fast`` or ``slow``)."""
 
 
 class DataType(StrEnum):

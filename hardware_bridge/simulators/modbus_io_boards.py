@@ -106,6 +106,9 @@ class IoBoard:
         self.inputs = [False] * inputs
         self.writes = 0
         """Write requests the board acted on."""
+        self.held: dict[int, bool] = {}
+        """Relays (1-based) the board's own logic keeps in a state whatever is written, as an
+        interlock or a linkage mode does: the write is answered, the relay does not move."""
 
     def set_input(self, number: int, active: bool) -> None:
         """Drive input ``number`` (1-based), as a dry contact closing or opening."""
@@ -113,6 +116,13 @@ class IoBoard:
 
     def handle(self, frame: bytes) -> bytes | None:
         raise NotImplementedError
+
+    def answer(self, frame: bytes) -> bytes | None:
+        """Handle one request frame as the board does, held relays included."""
+        reply = self.handle(frame)
+        for number, state in self.held.items():
+            self.relays[number - 1] = state
+        return reply
 
     def states(self) -> dict[str, bool]:
         """What a correct client reads: ``relay_n`` and ``input_n`` (1-based)."""
@@ -399,7 +409,7 @@ class IoBoardLine:
                     continue
                 for board in self.boards:
                     if board.device_id == device_id:
-                        answer = board.handle(piece)
+                        answer = board.answer(piece)
                         if answer is not None:
                             self._port.write(answer)
                         break

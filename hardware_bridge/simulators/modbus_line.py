@@ -170,6 +170,15 @@ class ModbusLineSimulator:
         """Move the simulated clock: powers drift, energy counters integrate them."""
         self.time += seconds
 
+    def mains_outage(self, start: float, end: float) -> None:
+        """Cut the site's mains from ``start`` to ``end`` (simulated seconds, after
+        :attr:`time`): voltages fall to 0 and counters stand still; devices keep answering,
+        as on an auxiliary supply."""
+        if start <= self.time:
+            raise ValueError("an outage must start after the simulated present")
+        for simulation in self._simulations.values():
+            simulation.site.outages.append((start, end))
+
     def set_fault(self, device_id: int, fault: Fault | str, *, exception_code: int = 4) -> None:
         state = self._states[device_id]
         state.fault = Fault(fault)
@@ -257,7 +266,7 @@ class ModbusLineSimulator:
                 bytes([frame[0], frame[1] | 0x80, state.exception_code])
             )
         else:
-            answer = board.handle(frame)
+            answer = board.answer(frame)
         if answer is None or self._board_fd is None:
             self._last_request = b""
             return

@@ -106,7 +106,9 @@ class DeviceSimulation:
     # -- values --------------------------------------------------------------------------
     def _target(self, point: Point, state: SiteState, t: float, seed: float) -> float:
         physical = self._physical(point, state)
-        guess = physical if physical is not None else _plausible(point, t, seed)
+        if physical is not None:
+            return physical  # what the site measures, even where a probe expects otherwise
+        guess = _plausible(point, t, seed)
         for probe in self.profile.probes:
             if probe.function_code != point.function_code or probe.address != point.address:
                 continue
@@ -247,7 +249,7 @@ def _voltage(key: str, state: SiteState, phase: int | None) -> float:
     if phase is not None:
         return v[phase]
     present = [x for x in v if x]
-    return sum(present) / len(present)
+    return sum(present) / len(present) if present else 0.0
 
 
 def _line_line(a: float, b: float) -> float:

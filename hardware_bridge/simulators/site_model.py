@@ -83,11 +83,19 @@ class SiteModel:
         # stages sized so that the mean load needs about half of them
         self._stage = 2 * (_TAN_LOAD - _TAN_TARGET) * self._p0 / stage_count
         self._omega = 2 * math.pi / _LOAD_PERIOD
+        self.outages: list[tuple[float, float]] = []
+        """Mains interruptions ``(start, end)`` in simulated seconds: no voltage, no load, no
+        counting (a device on an auxiliary supply keeps answering). Add them ahead of time."""
         self._reset()
+
+    def mains_on(self, t: float) -> bool:
+        return not any(start <= t < end for start, end in self.outages)
 
     # -- instantaneous values ----------------------------------------------------------
     def load(self, t: float) -> float:
         """Total active power (W) at ``t``."""
+        if not self.mains_on(t):
+            return 0.0
         return self._p0 * (1 + _LOAD_SWING * math.sin(self._omega * t + self.seed))
 
     def stages_at(self, t: float) -> int:
@@ -100,6 +108,8 @@ class SiteModel:
         return max(0, min(self.stage_count, round(wanted)))
 
     def net_reactive(self, t: float, stages: int) -> float:
+        if not self.mains_on(t):
+            return 0.0  # capacitors without voltage deliver nothing
         return _TAN_LOAD * self.load(t) - stages * self._stage
 
     # -- the state -----------------------------------------------------------------------
@@ -109,7 +119,7 @@ class SiteModel:
         p, q = self.load(t), self.net_reactive(t, stages)
         voltage = tuple(
             230.0 + 3.0 * math.sin(2 * math.pi * t / _VOLTAGE_PERIOD + self.seed + 2.1 * i)
-            if share
+            if share and self.mains_on(t)
             else 0.0
             for i, share in enumerate(self._shares)
         )

@@ -21,6 +21,7 @@ from custom_components.smartpower_terminal.const import (
     CONF_DEVICE_ID,
     CONF_FAST_INTERVAL,
     CONF_INDUCTIVE_LIMIT,
+    CONF_IO_INTERVAL,
     CONF_IO_SUPPORT,
     CONF_MAINS_DETECTION,
     CONF_NAME,
@@ -31,6 +32,7 @@ from custom_components.smartpower_terminal.const import (
     CONF_PROTOCOL,
     CONF_SLOW_INTERVAL,
     CONF_TERMINAL_MODEL,
+    DEFAULT_IO_INTERVAL,
     DOMAIN,
     PROTOCOL_IEC,
     PROTOCOL_MODBUS,
@@ -505,7 +507,12 @@ async def test_options_store_whole_intervals(
         result["flow_id"], {**OPTIONS, CONF_PROFILES_DIR: "  "}
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert entry.options == {**OPTIONS, CONF_FAST_INTERVAL: 5, CONF_SLOW_INTERVAL: 60}
+    assert entry.options == {
+        **OPTIONS,
+        CONF_FAST_INTERVAL: 5,
+        CONF_SLOW_INTERVAL: 60,
+        CONF_IO_INTERVAL: DEFAULT_IO_INTERVAL,
+    }
     assert isinstance(entry.options[CONF_FAST_INTERVAL], int)
 
 

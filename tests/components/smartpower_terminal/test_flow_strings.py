@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from custom_components.smartpower_terminal.const import (
+    INPUT_DEVICE_CLASSES,
     PROTOCOL_IEC,
     PROTOCOL_MODBUS,
     READOUT_MODES,
@@ -98,6 +99,7 @@ def test_every_selector_option_is_translated() -> None:
         "parity": set(PARITY_CHOICES),
         "readout_mode": set(READOUT_MODES),
         "scan_hit": {"unknown_type"},
+        "input_device_class": set(INPUT_DEVICE_CLASSES),
     }
     for language in ("translations/en.json", "translations/tr.json"):
         selectors = _load(language)["selector"]

@@ -51,7 +51,10 @@ def test_turkish_uses_the_same_placeholders() -> None:
 def test_every_measurement_key_and_code_string_is_named() -> None:
     en = _load("strings.json")
     names = set(en["entity"]["sensor"]) | set(en["entity"]["binary_sensor"])
-    keys = {s.key for p in load_catalogue() for s in profile_specs(p)}
+    # relays and inputs are named "Relay N" / "Input N" (or as the user named them)
+    keys = {s.key for p in load_catalogue() for s in profile_specs(p) if s.io is None}
+    assert en["entity"]["switch"]["relay"]["name"] == "Relay {number}"
+    assert en["entity"]["binary_sensor"]["input"]["name"] == "Input {number}"
     keys |= {s.key for s in meter_specs()}
     assert keys <= names
     for key in ("last_read", "read_errors", "round_trip", "reactive_inductive_ratio"):

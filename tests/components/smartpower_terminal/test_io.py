@@ -22,20 +22,26 @@ from homeassistant.const import (
 )
 from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import device_registry as dr
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.smartpower_terminal.const import (
+    CONF_CAPACITIVE_LIMIT,
+    CONF_INDUCTIVE_LIMIT,
     CONF_IO,
     CONF_IO_SUPPORT,
     CONF_MAINS_DETECTION,
     CONF_MAINS_SOURCE,
+    DOMAIN,
     IO_DEVICE_CLASS,
     IO_INVERTED,
     IO_MAX_ON,
     IO_NAME,
 )
 from custom_components.smartpower_terminal.events import EVENT_TERMINAL
+from custom_components.smartpower_terminal.reactive import ReactiveRatios
+from custom_components.smartpower_terminal.watch import LineWatch
 from hardware_bridge.simulators.modbus_line import Fault
 
 from .runtime_helpers import (
@@ -367,3 +373,63 @@ async def test_mains_from_phase_voltages_and_a_silent_analyser_is_no_outage(
             await hass.async_block_till_done()
         assert hass.states.get(mains).state == STATE_UNAVAILABLE  # unknown, not "off" nor "on"
         assert [e["type"] for e in seen] == ["mains_lost", "device_offline"]
+
+
+async def test_a_compensation_alarm_raised_is_an_event(hass: HomeAssistant, tmp_path: Path) -> None:
+    """Mains lost on the relay's measuring inputs: no current, the relay raises its alarm."""
+
+    def factory(port: str) -> MockConfigEntry:
+        return io_entry(port, [("relay", 2, "generic_compensation_relay")])
+
+    async with board_line(hass, tmp_path, factory, [(2, "generic_compensation_relay")]) as (
+        line,
+        entry,
+        _clock,
+    ):
+        fast = entry.runtime_data.fast
+        alarm = entity_id(hass, entry, "relay", "alarm_current_low", "binary_sensor")
+        assert hass.states.get(alarm).state == STATE_OFF
+        seen = events(hass)
+        line.sim.mains_outage(line.sim.time + 1, line.sim.time + 600)
+        line.sim.advance(5)
+        await fast.async_refresh()
+        await hass.async_block_till_done()
+        assert hass.states.get(alarm).state == STATE_ON
+        raised = [e for e in seen if e["type"] == "compensation_alarm"]
+        assert {e["key"] for e in raised} >= {"alarm_current_low"}
+        assert all(e["state"] is True for e in raised)
+        assert raised[0]["device_id"] == get_device(hass, entry, "relay").id
+
+        line.sim.advance(600)  # mains back: the alarm clears without an event
+        await fast.async_refresh()
+        await hass.async_block_till_done()
+        assert hass.states.get(alarm).state == STATE_OFF
+        assert len([e for e in seen if e["type"] == "compensation_alarm"]) == len(raised)
+
+
+async def test_crossing_the_reactive_limit_is_an_event(hass: HomeAssistant) -> None:
+    """Only the crossing from under to over the limit fires, once."""
+    entry = io_entry("/dev/null", [("relay", 2, "generic_compensation_relay")])
+    entry.add_to_hass(hass)
+    device = dr.async_get(hass).async_get_or_create(
+        config_entry_id=entry.entry_id, identifiers={(DOMAIN, f"{entry.entry_id}_relay")}
+    )
+    watch = LineWatch(hass, entry)
+    seen = events(hass)
+    options = {CONF_INDUCTIVE_LIMIT: 20.0, CONF_CAPACITIVE_LIMIT: 15.0}
+    for inductive in (None, 12.0, 25.0, 30.0, 10.0, 21.0):
+        ratios = ReactiveRatios(month="2026-11", inductive=inductive, capacitive=1.0)
+        watch.reactive_checked("relay", ratios, options)
+    await hass.async_block_till_done()
+    fired = [e for e in seen if e["type"] == "reactive_limit_exceeded"]
+    assert [e["inductive"] for e in fired] == [25.0, 21.0]
+    assert fired[0]["device_id"] == device.id
+    # an unknown device (not in the registry) fires nothing
+    watch.reactive_checked(
+        "other", ReactiveRatios(month="2026-11", inductive=1.0, capacitive=1.0), options
+    )
+    watch.reactive_checked(
+        "other", ReactiveRatios(month="2026-11", inductive=99.0, capacitive=1.0), options
+    )
+    await hass.async_block_till_done()
+    assert len([e for e in seen if e["type"] == "reactive_limit_exceeded"]) == 2

@@ -231,7 +231,11 @@ class GpioBackend:
         """Request the lines, read the inputs' levels and start watching their edges."""
         if self._lines is not None:
             return
-        self._lines = self._chip.request(self.config.consumer, self.config.line_setups())
+        # opening the chip's device file blocks: not in the event loop
+        loop = asyncio.get_running_loop()
+        self._lines = await loop.run_in_executor(
+            None, self._chip.request, self.config.consumer, self.config.line_setups()
+        )
         at = self._now()
         try:
             for gpio_input in self.inputs.values():

@@ -124,6 +124,11 @@ def _hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+def _signature(info: os.stat_result) -> tuple[int, ...]:
+    """What changes when the file is replaced, rewritten or has its mode changed."""
+    return (info.st_ino, info.st_mtime_ns, info.st_ctime_ns, info.st_size, info.st_mode)
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -151,7 +156,7 @@ class TerminalIdentity:
         self.path = path
         self._data = data
         self._clock = clock
-        self._seen: tuple[int, int, int] | None = None
+        self._seen: tuple[int, ...] | None = None
 
     def __repr__(self) -> str:
         return f"TerminalIdentity({str(self.path)!r})"
@@ -196,7 +201,7 @@ class TerminalIdentity:
         identity._load()
         return identity
 
-    def _read(self) -> tuple[dict[str, Any], tuple[int, int, int]]:
+    def _read(self) -> tuple[dict[str, Any], tuple[int, ...]]:
         path = self.path
         try:
             fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
@@ -218,7 +223,7 @@ class TerminalIdentity:
         except (UnicodeDecodeError, json.JSONDecodeError) as err:
             raise IdentityError(path, f"not valid JSON ({err})") from err
         _validate(path, data)
-        return data, (info.st_ino, info.st_mtime_ns, info.st_size)
+        return data, _signature(info)
 
     def _load(self) -> None:
         self._data, self._seen = self._read()
@@ -229,7 +234,7 @@ class TerminalIdentity:
             info = os.stat(self.path, follow_symlinks=False)
         except OSError as err:
             raise IdentityError(self.path, f"cannot read: {err.strerror}") from err
-        if (info.st_ino, info.st_mtime_ns, info.st_size) != self._seen:
+        if _signature(info) != self._seen:
             self._load()
 
     @contextmanager
@@ -276,8 +281,7 @@ class TerminalIdentity:
         except OSError as err:
             temp.unlink(missing_ok=True)
             raise IdentityError(path, f"cannot write: {err.strerror}") from err
-        info = os.stat(path)
-        self._seen = (info.st_ino, info.st_mtime_ns, info.st_size)
+        self._seen = _signature(os.stat(path))
 
     # -- what it holds ------------------------------------------------------------------------
 

@@ -78,6 +78,9 @@ class AsyncReadingQueue:
             self._queue.history, start, end, after=after, limit=limit, kinds=kinds
         )
 
+    async def alarm_pending(self) -> bool:
+        return await self._run(self._queue.alarm_pending)
+
     async def stats(self) -> QueueStats:
         return await self._run(self._queue.stats)
 

@@ -20,6 +20,15 @@ so a commit that has returned survives a power cut; ``NORMAL`` would fsync only 
 and could lose the last commits (without corruption) when power fails — and a reading must not
 count as taken before it is safe. The cost is one fsync per :meth:`ReadingQueue.append`, i.e.
 per poll, not per value, which the terminal's send periods leave far from any limit.
+
+Notes for the uploader and the daemon:
+
+- Send ``next_batch()`` and acknowledge what the server acknowledged; a batch sent twice (no
+  answer, retried) carries the same sequence numbers, so the server can drop the repeat.
+- A gap may name sequence numbers of a batch that was in flight when the queue dropped them
+  (the server got them after all); a receiver keeps what it holds and counts only the rest.
+- With no upstream (LAN-only mode) nothing is ever acknowledged by a server: the daemon
+  acknowledges its own appends, so they become history and the retention window applies.
 """
 
 from __future__ import annotations
@@ -191,6 +200,7 @@ class ReadingQueue:
         self.retention = retention
         self._clock = clock
         self._over_bound_reported = False
+        self._dropping = False
         self._db = self._connect(max_pages)
 
     # -- opening ------------------------------------------------------------------------------
@@ -331,13 +341,15 @@ class ReadingQueue:
         state = self._state(db)
         over_rows, over_bytes = self._over(state)
         if over_rows <= 0 and over_bytes <= 0:
-            self._over_bound_reported = False
+            self._over_bound_reported = self._dropping = False
             return
         freed_rows, freed_bytes = self._drop_history(db, state["acked_seq"], over_rows, over_bytes)
         over_rows -= freed_rows
         over_bytes -= freed_bytes
         if over_rows > 0 or over_bytes > 0:
             self._drop_pending_readings(db, state["acked_seq"], over_rows, over_bytes)
+        else:
+            self._dropping = False
         over_rows, over_bytes = self._over(self._state(db))
         if (over_rows > 0 or over_bytes > 0) and not self._over_bound_reported:
             self._over_bound_reported = True
@@ -448,11 +460,16 @@ class ReadingQueue:
             " dropped = dropped + ?",
             (net_rows, net_bytes, dropped),
         )
-        _LOGGER.info(
-            "Reading queue %s is full: %d unsent readings dropped, the server is told by a gap",
-            self.path,
-            dropped,
-        )
+        if not self._dropping:  # once per episode, not on every poll while it lasts
+            self._dropping = True
+            _LOGGER.warning(
+                "Reading queue %s is full: the oldest unsent readings are dropped (%d now) "
+                "and reported to the server as gaps until it acknowledges again",
+                self.path,
+                dropped,
+            )
+        else:
+            _LOGGER.debug("Reading queue %s: %d more unsent readings dropped", self.path, dropped)
 
     # -- reading out --------------------------------------------------------------------------
 
@@ -554,6 +571,16 @@ class ReadingQueue:
         records = tuple(_decode(row) for row in rows[:limit])
         more = len(rows) > limit
         return HistoryPage(records=records, next_after=records[-1].seq if more else None)
+
+    def alarm_pending(self) -> bool:
+        """Whether an unacknowledged alarm waits: the uploader then sends without waiting for
+        its period, batch after batch until the alarm is acknowledged."""
+        with self._transaction("BEGIN") as db:
+            acked = self._state(db)["acked_seq"]
+            row = db.execute(
+                "SELECT EXISTS (SELECT 1 FROM records WHERE alarm = 1 AND seq > ?)", (acked,)
+            ).fetchone()
+        return bool(row[0])
 
     def stats(self) -> QueueStats:
         with self._transaction("BEGIN") as db:

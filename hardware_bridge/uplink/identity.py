@@ -12,7 +12,8 @@ others may read or write it.
   random salt): it is shown once, when it is made, to be printed on the slip. A lost slip is not
   reprinted but replaced — :meth:`TerminalIdentity.renew_auth_code` makes a new code and revokes
   every token, which is also what a user who lost the slip wants. So a copy of the state
-  directory (a backup, a stolen SD card) cannot claim the terminal.
+  directory (a backup, a stolen SD card) cannot claim the terminal. (If the daemon dies between
+  writing the identity and printing the slip, the code is lost the same way: renew it.)
 - **Tokens** (bearer tokens for the client API) are 256-bit random strings, stored as SHA-256
   hashes: a fast hash is enough for a secret that cannot be guessed, and a request is checked
   in microseconds. They survive restarts.

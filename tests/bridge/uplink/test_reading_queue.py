@@ -139,16 +139,19 @@ def test_alarms_make_a_batch_urgent(path: Path) -> None:
     with ReadingQueue(path) as queue:
         queue.append([reading(1), event(2)])
         assert not queue.stats().alarm_pending
+        assert not queue.alarm_pending()
         batch = queue.next_batch()
         assert batch is not None
         assert not batch.urgent
         queue.append([event(3, alarm=True)])
         assert queue.stats().alarm_pending
+        assert queue.alarm_pending()
         batch = queue.next_batch()
         assert batch is not None
         assert batch.urgent
         queue.acknowledge(batch.last_seq)
         assert not queue.stats().alarm_pending
+        assert not queue.alarm_pending()
 
 
 def test_sequence_numbers_continue_after_restart_and_deletion(path: Path) -> None:
@@ -210,13 +213,18 @@ def test_size_bound_drops_oldest_readings_into_a_gap_and_keeps_events(path: Path
     assert [q.seq for q in out[2:]] == list(range(5, 13))
 
 
-def test_consecutive_drops_grow_one_gap(path: Path) -> None:
+def test_consecutive_drops_grow_one_gap_and_warn_once(
+    path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     with ReadingQueue(path, max_records=5, max_bytes=None) as queue:
         for n in range(1, 31):
             queue.append([reading(n)])
             assert queue.stats().stored_records <= 5
         stats = queue.stats()
         out = drain(queue)
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1
+    assert "is full: the oldest unsent readings are dropped" in warnings[0].getMessage()
     gaps = [q.item for q in out if isinstance(q.item, Gap)]
     assert len(gaps) == 1
     assert gaps[0].first_seq == 1
@@ -398,3 +406,14 @@ def test_stored_counters_match_the_rows(path: Path) -> None:
     rows, size = db.execute("SELECT COUNT(*), SUM(size) FROM records").fetchone()
     db.close()
     assert (stats.stored_records, stats.stored_bytes) == (rows, size)
+
+
+def test_healthy_operation_logs_no_warning(path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    clock = Clock()
+    with ReadingQueue(path, clock=clock, max_records=500, max_bytes=None) as queue:
+        for n in range(200):
+            clock.now = T0 + timedelta(hours=n)
+            queue.append([reading(n), reading(n, key="current_l1")])
+            if n % 4 == 3:
+                drain(queue)
+    assert [r for r in caplog.records if r.levelno >= 30] == []

@@ -16,7 +16,8 @@ others may read or write it.
   writing the identity and printing the slip, the code is lost the same way: renew it.)
 - **Tokens** (bearer tokens for the client API) are 256-bit random strings, stored as SHA-256
   hashes: a fast hash is enough for a secret that cannot be guessed, and a request is checked
-  in microseconds. They survive restarts.
+  in microseconds. They survive restarts. At most :data:`MAX_TOKENS` are kept; issuing one more
+  revokes the oldest, so repeated claims cannot grow the file without end.
 - **Upload secret**: the terminal's own credential towards the server. The terminal must send
   it, so it is stored as is; the 0600 mode protects it.
 
@@ -52,6 +53,7 @@ __all__ = [
     "AUTH_CODE_ALPHABET",
     "AUTH_CODE_LENGTH",
     "IDENTITY_FILE",
+    "MAX_TOKENS",
     "OpenedIdentity",
     "TerminalIdentity",
     "modem_no_is_valid",
@@ -64,6 +66,7 @@ IDENTITY_FILE = "identity.json"
 AUTH_CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 AUTH_CODE_LENGTH = 10
 MODEM_NO_LENGTH = 10
+MAX_TOKENS = 100
 _FORMAT_VERSION = 1
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 _TOKEN_PREFIX = "spt_"
@@ -345,6 +348,12 @@ class TerminalIdentity:
                     "sha256": _hash_token(token),
                     "issued": self._clock().isoformat(),
                 }
+            )
+            dropped = data["tokens"][:-MAX_TOKENS]
+            del data["tokens"][:-MAX_TOKENS]
+        for entry in dropped:
+            _LOGGER.info(
+                "Access token %s revoked: more than %d were issued", entry["id"], MAX_TOKENS
             )
         return token
 

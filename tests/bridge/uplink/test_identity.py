@@ -15,6 +15,7 @@ from hardware_bridge.uplink import (
     AUTH_CODE_ALPHABET,
     AUTH_CODE_LENGTH,
     IDENTITY_FILE,
+    MAX_TOKENS,
     IdentityError,
     IdentityPermissionError,
     TerminalIdentity,
@@ -143,6 +144,18 @@ def test_tokens_survive_a_restart_and_can_be_revoked(state_dir: Path) -> None:
     assert restarted.revoke_all() == 1
     assert not restarted.verify_token(second)
     assert restarted.token_count == 0
+
+
+def test_the_oldest_token_goes_when_too_many_were_issued(
+    state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    identity = TerminalIdentity.open(state_dir).identity
+    monkeypatch.setattr(os, "fsync", lambda fd: None)  # a hundred writes, durability not tested
+    tokens = [identity.issue_token() for _ in range(MAX_TOKENS + 1)]
+    assert identity.token_count == MAX_TOKENS
+    assert not identity.verify_token(tokens[0])
+    assert identity.verify_token(tokens[1])
+    assert identity.verify_token(tokens[-1])
 
 
 def test_renewal_makes_a_new_code_and_revokes_every_token(state_dir: Path) -> None:

@@ -71,7 +71,9 @@ SCHEMA_VERSION = 1
 DEFAULT_RETENTION = timedelta(days=7)
 DEFAULT_MAX_BYTES = 128 * 1024 * 1024
 """Default bound on the estimated bytes stored (pending and history): a week of history for a
-few dozen devices polled every minute, or months of backlog for a typical site."""
+few dozen devices polled every minute, or months of backlog for a typical site. The database
+file is about 1.4 times the estimate (80 000 readings of an analyzer: 4.6 MB estimated, 6.5 MB
+on disk), plus a write-ahead log that SQLite checkpoints at about 4 MB."""
 
 _ROW_OVERHEAD = 32
 """Estimated bytes a row costs beyond its strings (seq, time, flags, index entry)."""
@@ -249,7 +251,18 @@ class ReadingQueue:
             raise
 
     def close(self) -> None:
+        """Close the database; a clean stop also folds the write-ahead log into it."""
+        try:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as err:  # a full disk: the log stays, SQLite replays it on open
+            _LOGGER.debug("Reading queue %s: log not checkpointed on close: %s", self.path, err)
         self._db.close()
+
+    def durability(self) -> tuple[str, int]:
+        """The journal mode and synchronous level in force (``("wal", 2)``: WAL, FULL)."""
+        mode = self._db.execute("PRAGMA journal_mode").fetchone()[0]
+        level = self._db.execute("PRAGMA synchronous").fetchone()[0]
+        return str(mode), int(level)
 
     def __enter__(self) -> ReadingQueue:
         return self

@@ -171,6 +171,16 @@ def test_sequence_numbers_continue_after_restart_and_deletion(path: Path) -> Non
         assert [r.seq for r in drain(queue)] == [6, 7, 8]
 
 
+def test_commits_are_fsynced_in_wal_mode_and_a_clean_stop_folds_the_log(path: Path) -> None:
+    queue = ReadingQueue(path)
+    assert queue.durability() == ("wal", 2)  # 2 = FULL: each commit fsyncs the log
+    queue.append([reading(1)])
+    wal = path.with_name(path.name + "-wal")
+    assert wal.stat().st_size > 0
+    queue.close()
+    assert not wal.exists() or wal.stat().st_size == 0
+
+
 def test_a_new_database_has_a_new_queue_id(tmp_path: Path) -> None:
     with ReadingQueue(tmp_path / "a.sqlite3") as a, ReadingQueue(tmp_path / "b.sqlite3") as b:
         assert a.stats().queue_id != b.stats().queue_id

@@ -178,6 +178,8 @@ class TerminalIdentity:
             raise IdentityError(path, f"cannot create the state directory: {err}") from err
         identity = cls(path, {}, clock=clock)
         with identity._locked():
+            for stale in directory.glob(f".{IDENTITY_FILE}.*.tmp"):  # a write cut short
+                stale.unlink(missing_ok=True)
             if path.exists() or path.is_symlink():
                 identity._load()
                 return OpenedIdentity(identity, None)

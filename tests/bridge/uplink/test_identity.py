@@ -280,3 +280,12 @@ def test_a_failed_write_leaves_the_old_identity_and_no_temporary_file(
     assert (state_dir / IDENTITY_FILE).read_bytes() == before
     assert sorted(p.name for p in state_dir.iterdir()) == [IDENTITY_FILE, IDENTITY_FILE + ".lock"]
     assert TerminalIdentity.load(state_dir).verify_token(token)
+
+
+def test_a_write_cut_short_by_a_crash_leaves_no_secret_behind(state_dir: Path) -> None:
+    TerminalIdentity.open(state_dir)
+    stale = state_dir / f".{IDENTITY_FILE}.4242.tmp"
+    stale.write_text("{half of a file")
+    stale.chmod(0o600)
+    assert not TerminalIdentity.open(state_dir).created
+    assert not stale.exists()

@@ -21,8 +21,6 @@ TO_REDACT = {CONF_PORT, CONF_RECIPIENTS, "imei", "serial_number", "unique_id"}
 def _scrub(value: Any, secrets: list[str]) -> Any:
     if isinstance(value, dict):
         return {k: _scrub(v, secrets) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_scrub(v, secrets) for v in value]
     if isinstance(value, str):
         for secret in secrets:
             value = value.replace(secret, REDACTED)

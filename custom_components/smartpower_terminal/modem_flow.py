@@ -8,10 +8,15 @@ asked for: the terminal's manual says to remove it (a repair issue says so if it
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import voluptuous as vol
-from homeassistant.config_entries import ConfigEntryState, ConfigFlowResult, OptionsFlow
+from homeassistant.config_entries import (
+    ConfigEntryState,
+    ConfigFlow,
+    ConfigFlowResult,
+    OptionsFlow,
+)
 from homeassistant.helpers.selector import (
     SelectOptionDict,
     TextSelector,
@@ -32,13 +37,6 @@ from .const import (
 from .flow_helpers import number, select
 from .modem_hub import async_identify_modem, split_recipients
 from .serial_ports import CANNOT_OPEN, check_port, list_serial_ports, serial_by_id
-
-if TYPE_CHECKING:
-    from homeassistant.config_entries import ConfigFlow
-
-    _Base = ConfigFlow
-else:
-    _Base = object
 
 __all__ = ["NO_MODEM", "ModemFlowMixin", "ModemOptionsFlow"]
 
@@ -72,7 +70,7 @@ def modem_title(identity: Mapping[str, str | None]) -> str:
     return f"Cellular modem ({model})"
 
 
-class ModemFlowMixin(_Base):
+class ModemFlowMixin(ConfigFlow):
     """Steps of the config flow for a modem; mixed into the integration's config flow."""
 
     _modem_port: str

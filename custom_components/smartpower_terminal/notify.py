@@ -13,7 +13,7 @@ from hardware_bridge import CellularError
 
 from .const import DOMAIN
 from .modem_entities import ModemEntity
-from .modem_hub import ModemConfigEntry, is_modem_entry
+from .modem_hub import ModemConfigEntry
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -23,8 +23,8 @@ async def async_setup_entry(
     entry: ModemConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    if is_modem_entry(entry):
-        async_add_entities([ModemSmsNotify(entry)])
+    # only modem entries forward this platform
+    async_add_entities([ModemSmsNotify(entry)])
 
 
 class ModemSmsNotify(ModemEntity, NotifyEntity):

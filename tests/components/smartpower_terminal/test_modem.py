@@ -367,3 +367,17 @@ async def test_diagnostics_hide_the_imei_port_and_numbers(
     assert result["status"]["signal_dbm"] == -113 + 2 * modem_sim.state.csq
     assert result["recipient_count"] == 2
     assert result["answering"] is True
+
+
+async def test_diagnostics_of_a_silent_modem_say_why(
+    hass: HomeAssistant, modem_sim: ModemSimulator
+) -> None:
+    entry = modem_entry(modem_sim.path)
+    await setup_modem(hass, entry)
+    modem_sim.state.silent = True
+    await _refresh(hass, entry)
+    result = await async_get_config_entry_diagnostics(hass, entry)
+    assert result["status"] is None
+    assert result["answering"] is False
+    assert "no answer" in result["error"]
+    assert modem_sim.path not in repr(result)

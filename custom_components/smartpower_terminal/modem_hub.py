@@ -133,6 +133,11 @@ class ModemData:
     coordinator: ModemCoordinator
     recipients: tuple[str, ...]
 
+    @property
+    def coordinators(self) -> tuple[ModemCoordinator]:
+        """What the ``read_now`` action refreshes (it goes through every loaded entry)."""
+        return (self.coordinator,)
+
 
 type ModemConfigEntry = ConfigEntry[ModemData]
 

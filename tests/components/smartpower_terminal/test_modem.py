@@ -3,6 +3,7 @@ repair, a silent modem, diagnostics."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 
@@ -381,3 +382,36 @@ async def test_diagnostics_of_a_silent_modem_say_why(
     assert result["answering"] is False
     assert "no answer" in result["error"]
     assert modem_sim.path not in repr(result)
+
+
+async def test_read_now_looks_at_the_modem_too(
+    hass: HomeAssistant, modem_sim: ModemSimulator
+) -> None:
+    entry = modem_entry(modem_sim.path)
+    await setup_modem(hass, entry)
+    modem_sim.state.csq = 7
+    await hass.services.async_call(DOMAIN, "read_now", {}, blocking=True)
+    await hass.async_block_till_done()
+    assert _state(hass, "signal_strength") == str(-113 + 2 * 7)
+
+
+async def test_a_poll_waits_for_the_sms_being_sent(
+    hass: HomeAssistant, modem_sim: ModemSimulator
+) -> None:
+    """The status poll never talks between the parts of an SMS (one conversation at a time)."""
+    entry = modem_entry(modem_sim.path, recipients=[RECIPIENTS[0]])
+    await setup_modem(hass, entry)
+    modem_sim.state.prompt_delay = 0.05  # each part's prompt takes a moment
+    modem_sim.commands.clear()
+    send = hass.services.async_call(
+        "notify",
+        "send_message",
+        {"entity_id": modem_entity_id(hass, "notify", "sms"), "message": "ş" * 150},
+        blocking=True,
+    )
+    await asyncio.gather(send, entry.runtime_data.coordinator.async_refresh())
+    sms = [i for i, c in enumerate(modem_sim.commands) if c.startswith(("AT+CMGF", "AT+CMGS"))]
+    assert len(sms) == 1 + 3  # PDU mode, then three parts of 67 + 67 + 16 characters
+    assert sms == list(range(sms[0], sms[0] + len(sms)))
+    assert "AT+CSQ" in modem_sim.commands  # the poll did run, after the SMS
+    assert modem_sim.messages() == [(RECIPIENTS[0], "ş" * 150)]

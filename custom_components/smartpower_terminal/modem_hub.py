@@ -196,16 +196,19 @@ class ModemCoordinator(DataUpdateCoordinator[ModemReading]):
         self._update_pin_issue(status)
         return ModemReading(status=status)
 
-    async def _read_status(self) -> ModemStatus:
+    async def async_ensure_open(self) -> None:
+        """With :attr:`lock` held: after a failure the port is opened anew (an unplugged
+        adapter comes back under the same path) and the modem probed (a restarted one has
+        echo and error codes reset)."""
         if self._reopen:
-            # After a failure the port is opened anew (an unplugged adapter comes back under
-            # the same path) and the modem probed (a restarted one has echo and error codes
-            # reset).
             await self.modem.close()
             self.modem = Modem(modem_settings(self.port))
             await self.modem.open()
             await self.modem.probe()
             self._reopen = False
+
+    async def _read_status(self) -> ModemStatus:
+        await self.async_ensure_open()
         return await self.modem.status()
 
     def _not_answering(self, error: str) -> ModemReading:

@@ -28,13 +28,22 @@ async def async_setup_entry(
 
 
 class ModemSmsNotify(ModemEntity, NotifyEntity):
-    """``notify.send_message``: one SMS (split into parts if long) to each recipient."""
+    """``notify.send_message``: one SMS (split into parts if long) to each recipient.
+
+    Available while the entry is loaded, even when the last poll got no answer: Home
+    Assistant skips an unavailable entity without a word, and an alarm that was not sent must
+    fail where the automation can see it (the modem may also be back already).
+    """
 
     _attr_translation_key = "sms"
 
     def __init__(self, entry: ModemConfigEntry) -> None:
         super().__init__(entry, "sms")
         self._recipients = entry.runtime_data.recipients
+
+    @property
+    def available(self) -> bool:
+        return True
 
     async def async_send_message(self, message: str, title: str | None = None) -> None:
         if not self._recipients:
@@ -47,6 +56,7 @@ class ModemSmsNotify(ModemEntity, NotifyEntity):
         async with coordinator.lock:
             for number in self._recipients:
                 try:
+                    await coordinator.async_ensure_open()
                     await coordinator.modem.send_sms(number, text)
                 except (CellularError, ValueError) as err:
                     failures.append(str(err))

@@ -304,14 +304,21 @@ async def test_a_silent_modem_is_unavailable_and_logged_once(
         await _refresh(hass, entry)
         for key in ("signal_strength", "registration", "sim_state"):
             assert _state(hass, key) == STATE_UNAVAILABLE, key
-        assert _state(hass, "sms", "notify") == STATE_UNAVAILABLE
+        # an alarm sent now fails where the automation sees it (not skipped in silence)
+        assert _state(hass, "sms", "notify") == STATE_UNKNOWN
+        with pytest.raises(HomeAssistantError, match="did not reach 2 of 2 recipients"):
+            await hass.services.async_call(
+                "notify",
+                "send_message",
+                {"entity_id": modem_entity_id(hass, "notify", "sms"), "message": "lost"},
+                blocking=True,
+            )
         await _refresh(hass, entry)
         assert _state(hass, "signal_strength") == STATE_UNAVAILABLE
         modem_sim.state.silent = False
         modem_sim.state.csq = 25
         await _refresh(hass, entry)
         assert _state(hass, "signal_strength") == str(-113 + 2 * 25)
-        assert _state(hass, "sms", "notify") == STATE_UNKNOWN
         await _refresh(hass, entry)
     ours = [r for r in caplog.records if r.name.startswith("custom_components")]
     warnings = [r for r in ours if r.levelno == logging.WARNING]

@@ -195,11 +195,19 @@ async def test_a_long_turkish_sms_goes_as_concatenated_ucs2(
     references = {p.decoded.concat[0] for p in parts}
     assert len(references) == 1
     assert [p.decoded.concat[1:] for p in parts] == [(len(parts), i + 1) for i in range(len(parts))]
-    for part in parts:
+    full = f"{title}\n{message}"
+    (reference,) = references
+    for seq, part in enumerate(parts, start=1):
         assert part.decoded.ucs2
         raw = bytes.fromhex(part.pdu)
         assert part.tpdu_length == len(raw) - 1 - raw[0]
-        assert "050003" in part.pdu.upper()  # the 8-bit concatenation element
+        # user data, built here from the spec: UDL, the 8-bit concatenation element
+        # (05 00 03 ref total seq), then 67 characters in UTF-16BE (the last part the rest)
+        chunk = full[(seq - 1) * 67 : seq * 67].encode("utf-16-be")
+        udh = bytes([5, 0, 3, reference, len(parts), seq])
+        assert raw.endswith(bytes([len(udh) + len(chunk)]) + udh + chunk), seq
+        dcs = raw[-(len(udh) + len(chunk)) - 3]  # DCS, VP, UDL precede the user data
+        assert dcs == 0x08, seq
 
 
 async def test_a_refused_sms_raises_the_mapped_cms_error(

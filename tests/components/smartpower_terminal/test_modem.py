@@ -430,3 +430,15 @@ async def test_a_poll_waits_for_the_sms_being_sent(
     assert sms == list(range(sms[0], sms[0] + len(sms)))
     assert "AT+CSQ" in modem_sim.commands  # the poll did run, after the SMS
     assert modem_sim.messages() == [(RECIPIENTS[0], "ş" * 150)]
+
+
+async def test_removing_the_modem_leaves_no_repair_behind(hass: HomeAssistant) -> None:
+    async with ModemSimulator("quectel_ec25", ModemState(sim="pin_required")) as sim:
+        entry = modem_entry(sim.path)
+        await setup_modem(hass, entry)
+        issue_id = sim_pin_issue_id(entry.entry_id)
+        assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is not None
+        assert (await hass.config_entries.async_remove(entry.entry_id))["require_restart"] is False
+        await hass.async_block_till_done()
+        assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
+        assert dr.async_get(hass).async_get_device(identifiers={(DOMAIN, IMEI)}) is None

@@ -55,6 +55,7 @@ from .coordinator import LineHub, SmartPowerCoordinator
 from .data import SmartPowerConfigEntry, SmartPowerData
 from .entity import line_device_info
 from .migration import async_migrate_entry
+from .modem_hub import async_setup_modem_entry, async_unload_modem_entry, is_modem_entry
 from .reactive import ReactiveTracker
 from .services import async_setup_services
 
@@ -131,6 +132,8 @@ def build_line_config(
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: SmartPowerConfigEntry) -> bool:
+    if is_modem_entry(entry):
+        return await async_setup_modem_entry(hass, entry)  # type: ignore[arg-type]
     catalogue = await async_get_catalogue(hass, entry.options.get(CONF_PROFILES_DIR))
     config, skipped = build_line_config(entry, catalogue)
     _report_skipped(hass, entry, skipped)
@@ -237,6 +240,8 @@ async def _async_update_listener(hass: HomeAssistant, entry: SmartPowerConfigEnt
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: SmartPowerConfigEntry) -> bool:
+    if is_modem_entry(entry):
+        return await async_unload_modem_entry(hass, entry)  # type: ignore[arg-type]
     if unloaded := await hass.config_entries.async_unload_platforms(entry, PLATFORMS):
         entry.runtime_data.hub.async_clear_repairs()
         await entry.runtime_data.hub.async_close()

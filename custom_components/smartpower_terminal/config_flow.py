@@ -68,6 +68,7 @@ from .const import (
     MIN_SLOW_INTERVAL,
     PROTOCOL_IEC,
     PROTOCOL_MODBUS,
+    PROTOCOL_MODEM,
     SUBENTRY_METER,
     SUBENTRY_MODBUS_DEVICE,
     TERMINAL_MODELS,
@@ -85,6 +86,8 @@ from .flow_helpers import (
     profile_error,
     select,
 )
+from .modem_flow import ModemFlowMixin, ModemOptionsFlow
+from .modem_hub import is_modem_entry
 from .serial_ports import CANNOT_OPEN, check_port, list_serial_ports, serial_by_id
 from .subentry_flows import MeterSubentryFlow, ModbusDeviceSubentryFlow
 
@@ -117,7 +120,7 @@ def _line_title(protocol: str, port: str) -> str:
     return f"{PROTOCOL_TITLES[protocol]} ({port})"
 
 
-class SmartPowerConfigFlow(ConfigFlow, domain=DOMAIN):
+class SmartPowerConfigFlow(ModemFlowMixin, ConfigFlow, domain=DOMAIN):
     """Add a serial line: a USB adapter or optical head standing in for an HT G2x terminal."""
 
     VERSION = 1
@@ -132,7 +135,9 @@ class SmartPowerConfigFlow(ConfigFlow, domain=DOMAIN):
 
     @staticmethod
     @callback
-    def async_get_options_flow(config_entry: ConfigEntry) -> SmartPowerOptionsFlow:
+    def async_get_options_flow(config_entry: ConfigEntry) -> OptionsFlow:
+        if is_modem_entry(config_entry):
+            return ModemOptionsFlow()
         return SmartPowerOptionsFlow()
 
     @classmethod
@@ -140,6 +145,8 @@ class SmartPowerConfigFlow(ConfigFlow, domain=DOMAIN):
     def async_get_supported_subentry_types(
         cls, config_entry: ConfigEntry
     ) -> dict[str, type[ConfigSubentryFlow]]:
+        if is_modem_entry(config_entry):
+            return {}  # a modem carries no meters or devices
         # Both are offered on every line; each flow refuses a line of the other protocol
         # with a message saying why (a meter needs an IEC line, a Modbus device an RS-485 one).
         return {SUBENTRY_METER: MeterSubentryFlow, SUBENTRY_MODBUS_DEVICE: ModbusDeviceSubentryFlow}
@@ -160,7 +167,11 @@ class SmartPowerConfigFlow(ConfigFlow, domain=DOMAIN):
                 self._async_abort_entries_match({CONF_PORT: port})
                 self._line = {**user_input, CONF_PORT: port}
                 # The port is checked here, where it can still be changed.
-                if (problem := await self._async_test(port)) is not None:
+                if user_input[CONF_PROTOCOL] == PROTOCOL_MODEM:
+                    result = await self.async_modem_chosen(port, errors, placeholders)
+                    if result is not None:
+                        return result
+                elif (problem := await self._async_test(port)) is not None:
                     errors[CONF_PORT], placeholders["error"] = problem
                 elif user_input[CONF_PROTOCOL] == PROTOCOL_MODBUS:
                     return await self.async_step_modbus()
@@ -173,7 +184,7 @@ class SmartPowerConfigFlow(ConfigFlow, domain=DOMAIN):
                     [SelectOptionDict(value=p.path, label=p.label) for p in ports],
                     custom_value=True,
                 ),
-                **_line_fields(),
+                **_line_fields(modem=True),
             }
         )
         return self.async_show_form(
@@ -347,6 +358,8 @@ class SmartPowerConfigFlow(ConfigFlow, domain=DOMAIN):
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         entry = self._get_reconfigure_entry()
+        if is_modem_entry(entry):
+            return await self.async_step_modem_reconfigure(user_input)
         protocol = entry.data[CONF_PROTOCOL]
         errors: dict[str, str] = {}
         placeholders = {"error": ""}
@@ -417,11 +430,11 @@ class SmartPowerConfigFlow(ConfigFlow, domain=DOMAIN):
         )
 
 
-def _line_fields() -> dict[vol.Marker, Any]:
+def _line_fields(*, modem: bool = False) -> dict[vol.Marker, Any]:
+    """The kind of line (a cellular modem too, when the user adds one) and its terminal."""
+    kinds = [PROTOCOL_MODBUS, PROTOCOL_IEC, *([PROTOCOL_MODEM] if modem else [])]
     return {
-        vol.Required(CONF_PROTOCOL, default=PROTOCOL_MODBUS): select(
-            [PROTOCOL_MODBUS, PROTOCOL_IEC], "protocol"
-        ),
+        vol.Required(CONF_PROTOCOL, default=PROTOCOL_MODBUS): select(kinds, "protocol"),
         vol.Required(CONF_TERMINAL_MODEL, default="adapter"): select(
             list(TERMINAL_MODELS), "terminal_model"
         ),

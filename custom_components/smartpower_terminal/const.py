@@ -17,6 +17,7 @@ CONF_MAINS_DETECTION: Final = "mains_detection"
 
 PROTOCOL_IEC: Final = "iec62056"
 PROTOCOL_MODBUS: Final = "modbus"
+PROTOCOL_MODEM: Final = "at_modem"  # a cellular modem for SMS alarms (no meters, no subentries)
 
 TERMINAL_MODELS: Final = ("ht_g21", "ht_g22", "ht_g23", "ht_g24", "ht_g25", "ht_g26", "adapter")
 BAUDRATES: Final = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
@@ -43,6 +44,14 @@ MAX_SLOW_INTERVAL: Final = 240
 # EPDK tariff rules (installed power >= 50 kVA): inductive > 20 %, capacitive > 15 % is penalised.
 DEFAULT_INDUCTIVE_LIMIT: Final = 20.0
 DEFAULT_CAPACITIVE_LIMIT: Final = 15.0
+
+# --- cellular modem entries (options) ----------------------------------------------------------
+CONF_RECIPIENTS: Final = "recipients"  # international numbers, "+905321234567"
+CONF_SCAN_INTERVAL: Final = "scan_interval"  # seconds between looks at the modem
+DEFAULT_MODEM_INTERVAL: Final = 60
+MIN_MODEM_INTERVAL: Final = 30
+MAX_MODEM_INTERVAL: Final = 3600
+MODEM_BAUDRATE: Final = 115200
 
 # --- subentries (one per device on the line) ---------------------------------------------------
 SUBENTRY_METER: Final = "meter"

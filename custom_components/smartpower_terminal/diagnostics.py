@@ -16,6 +16,8 @@ from homeassistant.core import HomeAssistant
 
 from .const import CONF_ADDRESS, CONF_PORT
 from .data import SmartPowerConfigEntry
+from .modem_diagnostics import modem_diagnostics
+from .modem_hub import is_modem_entry
 
 TO_REDACT = {
     CONF_PORT,
@@ -77,6 +79,8 @@ def _jsonable(value: object) -> object:
 async def async_get_config_entry_diagnostics(
     hass: HomeAssistant, entry: SmartPowerConfigEntry
 ) -> dict[str, Any]:
+    if is_modem_entry(entry):
+        return modem_diagnostics(entry)  # type: ignore[arg-type]
     data = entry.runtime_data
     hub = data.hub
     devices: dict[str, Any] = {}

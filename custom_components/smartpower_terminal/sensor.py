@@ -32,6 +32,8 @@ from .entity import (
     coordinator_for,
     primary_coordinator,
 )
+from .modem_entities import async_setup_modem_sensors
+from .modem_hub import is_modem_entry
 from .reactive import (
     ATTR_MONTH_END,
     ATTR_PROJECTION_METHOD,
@@ -267,6 +269,9 @@ async def async_setup_entry(
     entry: SmartPowerConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
+    if is_modem_entry(entry):
+        await async_setup_modem_sensors(hass, entry, async_add_entities)  # type: ignore[arg-type]
+        return
     async_add_device_entities(hass, entry, async_add_entities, _device_sensors)
 
 

@@ -11,6 +11,7 @@ from custom_components.smartpower_terminal.const import (
     INPUT_DEVICE_CLASSES,
     PROTOCOL_IEC,
     PROTOCOL_MODBUS,
+    PROTOCOL_MODEM,
     READOUT_MODES,
     TERMINAL_MODELS,
 )
@@ -85,6 +86,12 @@ FLOW_MESSAGES = [
     "config_subentries.modbus_device.error.profile_required",
     "options.error.profiles_dir_missing",
     "options.error.profile_invalid",
+    *(f"config.error.{e}" for e in ("no_modem", "invalid_recipient", "recipients_required")),
+    "config.abort.wrong_modem",
+    "config.step.modem.data.recipients",
+    "config.step.modem_reconfigure.data.port",
+    *(f"options.error.{e}" for e in ("invalid_recipient", "recipients_required")),
+    *(f"options.step.modem.data.{f}" for f in ("recipients", "scan_interval")),
 ]
 
 
@@ -94,7 +101,7 @@ def test_flow_messages_exist() -> None:
 
 def test_every_selector_option_is_translated() -> None:
     expected = {
-        "protocol": {PROTOCOL_IEC, PROTOCOL_MODBUS},
+        "protocol": {PROTOCOL_IEC, PROTOCOL_MODBUS, PROTOCOL_MODEM},
         "terminal_model": set(TERMINAL_MODELS),
         "parity": set(PARITY_CHOICES),
         "readout_mode": set(READOUT_MODES),
@@ -130,3 +137,6 @@ def test_interval_labels_carry_their_unit() -> None:
     assert TURKISH[f"{labels}.fast_interval"].endswith("(sn)")
     assert ENGLISH[f"{labels}.slow_interval"].endswith("(minutes)")
     assert ENGLISH[f"{labels}.fast_interval"].endswith("(seconds)")
+    modem = "options.step.modem.data.scan_interval"
+    assert TURKISH[modem].endswith("(sn)")
+    assert ENGLISH[modem].endswith("(seconds)")

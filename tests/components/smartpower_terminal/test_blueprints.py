@@ -292,6 +292,29 @@ async def test_pump_stops_after_its_longest_run_and_tells_why(
     assert switches.calls[2:] == [("turn_on", PUMP)]
 
 
+async def test_a_fill_time_as_long_as_the_longest_run_sends_one_message(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    switches: Switches,
+    notifications: Notifications,
+) -> None:
+    tank = Tank(hass, freezer)
+    await tank.set(TANK_LOW, "off")
+    await tank.set(PUMP, "off")
+    await _automate(
+        hass,
+        "well_tank_pump.yaml",
+        {**PUMP_INPUTS, "tank_high": [], "max_runtime": 45, "fill_timeout": 45},
+    )
+    await tank.wait(10)
+    await tank.set(TANK_LOW, "on")
+    await tank.wait(45)
+    assert switches.calls == [("turn_on", PUMP), ("turn_off", PUMP)]
+    assert notifications.messages() == [
+        "Well pump stopped after its longest run of 45 min and Tank is still not full."
+    ]
+
+
 async def test_a_dry_well_stops_the_pump_at_once_and_a_wet_one_starts_it_again(
     tank: Tank, switches: Switches
 ) -> None:

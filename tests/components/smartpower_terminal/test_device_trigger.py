@@ -21,7 +21,6 @@ from pytest_homeassistant_custom_component.common import (
     async_get_device_automations,
     async_mock_service,
 )
-from voluptuous_serialize import convert
 
 from custom_components.smartpower_terminal import device_trigger
 from custom_components.smartpower_terminal.const import (
@@ -39,6 +38,11 @@ from custom_components.smartpower_terminal.events import (
     EVENT_TYPES,
     async_fire_terminal_event,
 )
+
+try:  # HA 2026+ sends forms with its own schema engine
+    from probatio import to_field_list as serialise_schema
+except ImportError:  # HA 2025.x
+    from voluptuous_serialize import convert as serialise_schema
 
 FOLDER = Path(__file__).parents[3] / "custom_components" / "smartpower_terminal"
 IO_MODULE = "01JIOMODULE0000000000000000"
@@ -225,13 +229,12 @@ async def test_relays_and_inputs_can_wait_for_one_direction(hass: HomeAssistant)
         capabilities = await device_trigger.async_get_trigger_capabilities(
             hass, {"type": trigger_type}
         )
-        assert convert(capabilities["extra_fields"]) == [
-            {
-                "name": "state",
-                "type": "select",
-                "options": [("on", "on"), ("off", "off")],
-                "optional": True,
-            }
+        (field,) = serialise_schema(capabilities["extra_fields"])
+        assert field["name"] == "state"
+        assert field["optional"]
+        assert [o[0] if isinstance(o, list | tuple) else o for o in field["options"]] == [
+            "on",
+            "off",
         ]
     assert await device_trigger.async_get_trigger_capabilities(hass, {"type": "mains_lost"}) == {}
 

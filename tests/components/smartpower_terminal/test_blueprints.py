@@ -373,6 +373,13 @@ async def test_relays_follow_the_schedule(hass: HomeAssistant, switches: Switche
     hass.states.async_set("schedule.irrigation", "unavailable")
     await hass.async_block_till_done()
     assert len(switches.calls) == 4
+    # reloaded in the middle of a block: the relays are brought back to the schedule
+    hass.states.async_set("schedule.irrigation", "on")
+    await hass.async_block_till_done()
+    hass.states.async_set("switch.valve_2", "off")
+    hass.bus.async_fire("automation_reloaded")
+    await hass.async_block_till_done()
+    assert switches.calls[6:] == [("turn_on", "switch.valve_1"), ("turn_on", "switch.valve_2")]
 
 
 # --- alarms -----------------------------------------------------------------------------------

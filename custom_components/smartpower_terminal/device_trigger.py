@@ -86,6 +86,11 @@ def _value_triggers(device_id: str, key: str, on_modbus_device: bool) -> list[di
     return []
 
 
+def _natural(text: str) -> list[str | int]:
+    """Sort key putting relay_2 before relay_10."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
+
+
 @callback
 def _is_modbus_device(hass: HomeAssistant, identifier: str) -> bool:
     """Whether our identifier ``{entry_id}_{subentry_id}`` names a Modbus device subentry."""
@@ -118,7 +123,7 @@ async def async_get_triggers(hass: HomeAssistant, device_id: str) -> list[dict[s
     on_modbus_device = any(_is_modbus_device(hass, identifier) for identifier in identifiers)
     seen: set[tuple[str, str | None]] = set()
     entries = er.async_entries_for_device(er.async_get(hass), device_id)
-    for reg_entry in sorted(entries, key=lambda e: e.unique_id):
+    for reg_entry in sorted(entries, key=lambda e: _natural(e.unique_id)):
         if reg_entry.platform != DOMAIN:
             continue
         _device_key, key = split_unique_id(reg_entry.unique_id)

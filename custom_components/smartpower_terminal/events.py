@@ -3,6 +3,12 @@
 A terminal's inputs and relays change, its mains supply fails and returns, devices on its line
 go silent and come back, a compensation relay raises an alarm: each is fired once, when it
 happens, as a ``smartpower_terminal_event`` naming the Home Assistant device it belongs to.
+
+Event data: ``device_id`` (device registry id), ``type`` (one of EVENT_TYPES), ``key`` (the
+value key, ``input_1``, ``relay_2``, ``alarm_overvoltage``: the device trigger's subtype),
+``entity_id`` of the value's entity when it has one, and details. Input, relay and alarm events
+carry ``state`` (True: closed / on / raised); ``name`` is what a message shows for the value.
+Device triggers (device_trigger.py) and the shipped blueprints filter on these fields.
 """
 
 from __future__ import annotations

@@ -173,8 +173,8 @@ async def test_each_device_offers_the_triggers_its_values_can_fire(
         ("input_changed", "input_1"),
         ("input_changed", "input_2"),
         ("relay_changed", "relay_1"),
-        ("relay_changed", "relay_10"),
         ("relay_changed", "relay_2"),
+        ("relay_changed", "relay_10"),
     ]
     assert await _triggers(hass, relay_device) == [
         *always,

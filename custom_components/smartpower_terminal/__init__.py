@@ -54,6 +54,12 @@ from .const import (
 from .coordinator import LineHub, SmartPowerCoordinator
 from .data import SmartPowerConfigEntry, SmartPowerData
 from .entity import line_device_info
+from .gpio_line import (
+    GPIO_PLATFORMS,
+    async_setup_gpio_entry,
+    async_unload_gpio_entry,
+    is_gpio_entry,
+)
 from .migration import async_migrate_entry
 from .modem_hub import async_setup_modem_entry, async_unload_modem_entry, is_modem_entry
 from .reactive import ReactiveTracker
@@ -134,6 +140,11 @@ def build_line_config(
 async def async_setup_entry(hass: HomeAssistant, entry: SmartPowerConfigEntry) -> bool:
     if is_modem_entry(entry):
         return await async_setup_modem_entry(hass, entry)  # type: ignore[arg-type]
+    if is_gpio_entry(entry):
+        entry.runtime_data = await async_setup_gpio_entry(hass, entry)  # type: ignore[assignment]
+        await hass.config_entries.async_forward_entry_setups(entry, GPIO_PLATFORMS)
+        entry.async_on_unload(entry.add_update_listener(_async_update_listener))
+        return True
     catalogue = await async_get_catalogue(hass, entry.options.get(CONF_PROFILES_DIR))
     config, skipped = build_line_config(entry, catalogue)
     _report_skipped(hass, entry, skipped)
@@ -242,6 +253,10 @@ async def _async_update_listener(hass: HomeAssistant, entry: SmartPowerConfigEnt
 async def async_unload_entry(hass: HomeAssistant, entry: SmartPowerConfigEntry) -> bool:
     if is_modem_entry(entry):
         return await async_unload_modem_entry(hass, entry)  # type: ignore[arg-type]
+    if is_gpio_entry(entry):
+        if unloaded := await hass.config_entries.async_unload_platforms(entry, GPIO_PLATFORMS):
+            await async_unload_gpio_entry(entry.runtime_data)  # type: ignore[arg-type]
+        return unloaded
     if unloaded := await hass.config_entries.async_unload_platforms(entry, PLATFORMS):
         entry.runtime_data.hub.async_clear_repairs()
         await entry.runtime_data.hub.async_close()

@@ -33,6 +33,8 @@ from .const import (
 from .coordinator import LineHub, SmartPowerCoordinator
 from .data import SmartPowerConfigEntry
 from .entity import SmartPowerEntity, async_add_device_entities, coordinator_for
+from .gpio_entities import async_setup_gpio_binary_sensors
+from .gpio_line import is_gpio_entry
 from .io_entities import io_description_fields
 from .reactive import (
     ATTR_MONTH_END,
@@ -108,6 +110,9 @@ async def async_setup_entry(
     entry: SmartPowerConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
+    if is_gpio_entry(entry):
+        await async_setup_gpio_binary_sensors(hass, entry, async_add_entities)  # type: ignore[arg-type]
+        return
     async_add_device_entities(hass, entry, async_add_entities, _device_binary_sensors)
     hub = entry.runtime_data.hub
     if (monitor := hub.watch.mains) is not None and hub.watch.source is not None:

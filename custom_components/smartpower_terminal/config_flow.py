@@ -86,6 +86,8 @@ from .flow_helpers import (
     profile_error,
     select,
 )
+from .gpio_flow import GpioFlowMixin, GpioOptionsFlow
+from .gpio_line import PROTOCOL_GPIO, is_gpio_entry
 from .modem_flow import ModemFlowMixin, ModemOptionsFlow
 from .modem_hub import is_modem_entry
 from .serial_ports import CANNOT_OPEN, check_port, list_serial_ports, serial_by_id
@@ -120,7 +122,7 @@ def _line_title(protocol: str, port: str) -> str:
     return f"{PROTOCOL_TITLES[protocol]} ({port})"
 
 
-class SmartPowerConfigFlow(ModemFlowMixin, ConfigFlow, domain=DOMAIN):
+class SmartPowerConfigFlow(ModemFlowMixin, GpioFlowMixin, ConfigFlow, domain=DOMAIN):
     """Add a serial line: a USB adapter or optical head standing in for an HT G2x terminal."""
 
     VERSION = 1
@@ -138,6 +140,8 @@ class SmartPowerConfigFlow(ModemFlowMixin, ConfigFlow, domain=DOMAIN):
     def async_get_options_flow(config_entry: ConfigEntry) -> OptionsFlow:
         if is_modem_entry(config_entry):
             return ModemOptionsFlow()
+        if is_gpio_entry(config_entry):
+            return GpioOptionsFlow()
         return SmartPowerOptionsFlow()
 
     @classmethod
@@ -145,8 +149,8 @@ class SmartPowerConfigFlow(ModemFlowMixin, ConfigFlow, domain=DOMAIN):
     def async_get_supported_subentry_types(
         cls, config_entry: ConfigEntry
     ) -> dict[str, type[ConfigSubentryFlow]]:
-        if is_modem_entry(config_entry):
-            return {}  # a modem carries no meters or devices
+        if is_modem_entry(config_entry) or is_gpio_entry(config_entry):
+            return {}  # a modem or GPIO pins carry no meters or devices
         # Both are offered on every line; each flow refuses a line of the other protocol
         # with a message saying why (a meter needs an IEC line, a Modbus device an RS-485 one).
         return {SUBENTRY_METER: MeterSubentryFlow, SUBENTRY_MODBUS_DEVICE: ModbusDeviceSubentryFlow}
@@ -157,6 +161,9 @@ class SmartPowerConfigFlow(ModemFlowMixin, ConfigFlow, domain=DOMAIN):
         placeholders = {"error": ""}
         if user_input is not None:
             user_input = parity_from_form(user_input)
+            if user_input[CONF_PROTOCOL] == PROTOCOL_GPIO:  # pins of this computer: no port
+                self._line = {CONF_TERMINAL_MODEL: user_input.get(CONF_TERMINAL_MODEL)}
+                return await self.async_step_gpio()
             # Optional in the schema so that the form preselects no port: say it is needed.
             if not (entered := str(user_input.get(CONF_PORT) or "").strip()):
                 errors[CONF_PORT] = "port_required"
@@ -360,6 +367,8 @@ class SmartPowerConfigFlow(ModemFlowMixin, ConfigFlow, domain=DOMAIN):
         entry = self._get_reconfigure_entry()
         if is_modem_entry(entry):
             return await self.async_step_modem_reconfigure(user_input)
+        if is_gpio_entry(entry):
+            return await self.async_step_gpio(user_input)
         protocol = entry.data[CONF_PROTOCOL]
         errors: dict[str, str] = {}
         placeholders = {"error": ""}
@@ -432,7 +441,7 @@ class SmartPowerConfigFlow(ModemFlowMixin, ConfigFlow, domain=DOMAIN):
 
 def _line_fields(*, modem: bool = False) -> dict[vol.Marker, Any]:
     """The kind of line (a cellular modem too, when the user adds one) and its terminal."""
-    kinds = [PROTOCOL_MODBUS, PROTOCOL_IEC, *([PROTOCOL_MODEM] if modem else [])]
+    kinds = [PROTOCOL_MODBUS, PROTOCOL_IEC, *([PROTOCOL_MODEM, PROTOCOL_GPIO] if modem else [])]
     return {
         vol.Required(CONF_PROTOCOL, default=PROTOCOL_MODBUS): select(kinds, "protocol"),
         vol.Required(CONF_TERMINAL_MODEL, default="adapter"): select(

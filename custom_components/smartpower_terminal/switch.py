@@ -22,6 +22,8 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from .coordinator import LineHub
 from .data import SmartPowerConfigEntry
 from .entity import SmartPowerEntity, async_add_device_entities, coordinator_for
+from .gpio_entities import async_setup_gpio_switches
+from .gpio_line import is_gpio_entry
 from .io_entities import io_description_fields
 
 PARALLEL_UPDATES = 1  # one write at a time per platform; the terminal serialises the bus anyway
@@ -49,6 +51,9 @@ async def async_setup_entry(
     entry: SmartPowerConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
+    if is_gpio_entry(entry):
+        await async_setup_gpio_switches(hass, entry, async_add_entities)  # type: ignore[arg-type]
+        return
     async_add_device_entities(hass, entry, async_add_entities, _device_switches)
 
 

@@ -212,6 +212,7 @@ class GpioBackend:
         self._lines: GpioLines | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._listeners: list[Callable[[InputEvent], None]] = []
+        self._failure_listeners: list[Callable[[GpioError], None]] = []
         self.inputs: dict[str, GpioInput] = {c.name: GpioInput(c) for c in config.inputs}
         self.relays: dict[str, GpioRelay] = {c.name: GpioRelay(self, c) for c in config.relays}
         self._by_offset = {c.offset: self.inputs[c.name] for c in config.inputs}
@@ -226,6 +227,11 @@ class GpioBackend:
         """Call ``listener`` with every input change; returns the unsubscribe function."""
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener)
+
+    def subscribe_failure(self, listener: Callable[[GpioError], None]) -> Callable[[], None]:
+        """Call ``listener`` when the inputs can no longer be watched (they turn unknown)."""
+        self._failure_listeners.append(listener)
+        return lambda: self._failure_listeners.remove(listener)
 
     async def open(self) -> None:
         """Request the lines, read the inputs' levels and start watching their edges."""
@@ -289,6 +295,8 @@ class GpioBackend:
                 self._loop = None
             for gpio_input in self.inputs.values():
                 gpio_input._state = InputState(active=None)
+            for failure_listener in list(self._failure_listeners):
+                failure_listener(err)
             return
         for event in events:
             for listener in list(self._listeners):

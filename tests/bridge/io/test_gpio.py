@@ -253,6 +253,8 @@ async def test_a_chip_that_fails_makes_inputs_unknown_and_says_so_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     chip, backend, events = gpio
+    failures: list[str] = []
+    backend.subscribe_failure(lambda err: failures.append(str(err)))
     chip.fail_reads = True  # e.g. a USB GPIO expander unplugged
     chip.set_level(IN1, high=False)
     chip.advance(0.05)
@@ -264,3 +266,5 @@ async def test_a_chip_that_fails_makes_inputs_unknown_and_says_so_once(
     assert len(warnings) == 1
     assert "ENODEV; inputs are unknown" in warnings[0].getMessage()
     assert events.empty()
+    assert len(failures) == 1  # the owner hears of it, to show the inputs as unknown
+    assert "ENODEV" in failures[0]

@@ -12,7 +12,7 @@ import pytest
 from homeassistant.components import automation
 from homeassistant.components.device_automation import DeviceAutomationType
 from homeassistant.config_entries import ConfigSubentryDataWithId
-from homeassistant.core import HomeAssistant, ServiceCall
+from homeassistant.core import Event, HomeAssistant, ServiceCall, callback
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from homeassistant.setup import async_setup_component
@@ -310,7 +310,12 @@ async def test_a_terminal_event_runs_the_automation_of_its_trigger(
 
 async def test_the_event_carries_what_happened(hass: HomeAssistant) -> None:
     seen: list[dict[str, Any]] = []
-    hass.bus.async_listen(EVENT_TERMINAL, lambda event: seen.append(dict(event.data)))
+
+    @callback  # in the event loop, in order (a plain function runs in the executor)
+    def record(event: Event) -> None:
+        seen.append(dict(event.data))
+
+    hass.bus.async_listen(EVENT_TERMINAL, record)
     async_fire_terminal_event(
         hass,
         device_id="abc",

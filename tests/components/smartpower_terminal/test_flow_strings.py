@@ -101,7 +101,8 @@ def test_flow_messages_exist() -> None:
 
 def test_every_selector_option_is_translated() -> None:
     expected = {
-        "protocol": {PROTOCOL_IEC, PROTOCOL_MODBUS, PROTOCOL_MODEM},
+        "protocol": {PROTOCOL_IEC, PROTOCOL_MODBUS, PROTOCOL_MODEM, "gpio"},
+        "gpio_bias": {"pull_up", "pull_down", "disabled", "as_is"},
         "terminal_model": set(TERMINAL_MODELS),
         "parity": set(PARITY_CHOICES),
         "readout_mode": set(READOUT_MODES),

@@ -16,6 +16,7 @@ from homeassistant.core import HomeAssistant
 
 from .const import CONF_ADDRESS, CONF_PORT
 from .data import SmartPowerConfigEntry
+from .gpio_line import gpio_diagnostics, is_gpio_entry
 from .modem_diagnostics import modem_diagnostics
 from .modem_hub import is_modem_entry
 
@@ -81,6 +82,8 @@ async def async_get_config_entry_diagnostics(
 ) -> dict[str, Any]:
     if is_modem_entry(entry):
         return modem_diagnostics(entry)  # type: ignore[arg-type]
+    if is_gpio_entry(entry):
+        return gpio_diagnostics(entry)  # type: ignore[arg-type]
     data = entry.runtime_data
     hub = data.hub
     devices: dict[str, Any] = {}

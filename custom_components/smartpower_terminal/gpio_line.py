@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
@@ -54,6 +54,7 @@ __all__ = [
     "async_setup_gpio_entry",
     "async_unload_gpio_entry",
     "gpio_config",
+    "gpio_diagnostics",
     "gpio_unique_id",
     "is_gpio_entry",
     "make_chip",
@@ -257,6 +258,32 @@ async def async_setup_gpio_entry(hass: HomeAssistant, entry: ConfigEntry[Any]) -
 
     entry.async_on_unload(stop_supervising)
     return data
+
+
+def gpio_diagnostics(entry: ConfigEntry[GpioData]) -> dict[str, Any]:
+    """The chip's configuration, the lines' states and the fail-safe's recent events."""
+    data = entry.runtime_data
+    return {
+        "entry": {"data": dict(entry.data), "options": dict(entry.options)},
+        "inputs": {
+            key: {"active": gpio_input.state.active, "since": _iso(gpio_input.state.since)}
+            for key, gpio_input in data.backend.inputs.items()
+        },
+        "relays": {key: data.relay_state(key) for key in data.backend.relays},
+        "fail_safe": [
+            {
+                "action": event.action.value,
+                "relay": event.relay,
+                "reason": event.reason,
+                "at": event.at.isoformat(),
+            }
+            for event in list(data.supervisor.events)[-20:]
+        ],
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
 
 
 async def async_unload_gpio_entry(data: GpioData) -> None:

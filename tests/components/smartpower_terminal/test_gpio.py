@@ -21,10 +21,15 @@ from homeassistant.const import (
 from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.smartpower_terminal.const import DOMAIN
+from custom_components.smartpower_terminal.device_trigger import async_get_triggers
+from custom_components.smartpower_terminal.diagnostics import (
+    async_get_config_entry_diagnostics,
+)
 from custom_components.smartpower_terminal.events import EVENT_TERMINAL
 from custom_components.smartpower_terminal.gpio_line import gpio_unique_id
 from hardware_bridge import GpiodMissingError, GpioError
@@ -260,3 +265,21 @@ async def test_a_chip_that_cannot_be_opened_retries_setup(
     entry.add_to_hass(hass)
     await hass.config_entries.async_setup(entry.entry_id)
     assert entry.state is ConfigEntryState.SETUP_RETRY
+
+
+async def test_gpio_device_offers_input_and_relay_triggers_and_diagnostics(
+    hass: HomeAssistant, chip: FakeChip
+) -> None:
+    result = await _add(hass)
+    entry = hass.config_entries.async_get_entry(result["result"].entry_id)
+    await hass.async_block_till_done()
+    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, entry.entry_id)})
+    triggers = await async_get_triggers(hass, device.id)
+    found = {(t["type"], t.get("subtype")) for t in triggers}
+    assert {("input_changed", "input_1"), ("relay_changed", "relay_2")} <= found
+
+    diagnostics = await async_get_config_entry_diagnostics(hass, entry)
+    assert diagnostics["inputs"]["input_1"]["active"] is False
+    assert diagnostics["relays"] == {"relay_1": False, "relay_2": False}
+    assert diagnostics["entry"]["data"]["chip"] == CHIP
+    assert await hass.config_entries.async_unload(entry.entry_id)

@@ -162,26 +162,21 @@ async def async_setup_entry(hass: HomeAssistant, entry: SmartPowerConfigEntry) -
     await reactive.async_load()
     hub = LineHub(hass, entry, terminal, reactive, catalogue)
     options = entry.options
-    fast = SmartPowerCoordinator(
-        hass,
-        entry,
-        hub,
+
+    def coordinator(group: PollGroup, interval: timedelta) -> SmartPowerCoordinator:
+        return SmartPowerCoordinator(hass, entry, hub, group, interval)
+
+    fast = coordinator(
         PollGroup.FAST,
         timedelta(seconds=float(options.get(CONF_FAST_INTERVAL, DEFAULT_FAST_INTERVAL))),
     )
-    slow = SmartPowerCoordinator(
-        hass,
-        entry,
-        hub,
+    slow = coordinator(
         PollGroup.SLOW,
         timedelta(minutes=float(options.get(CONF_SLOW_INTERVAL, DEFAULT_SLOW_INTERVAL))),
     )
     io = None
     if hub.io_support and any(s.io for k in terminal.device_keys for s in terminal.specs(k)):
-        io = SmartPowerCoordinator(
-            hass,
-            entry,
-            hub,
+        io = coordinator(
             PollGroup.IO,
             timedelta(seconds=float(options.get(CONF_IO_INTERVAL, DEFAULT_IO_INTERVAL))),
         )

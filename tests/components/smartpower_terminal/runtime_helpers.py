@@ -163,3 +163,20 @@ def get_device(hass: HomeAssistant, entry: MockConfigEntry, key: str | None = No
 
     identifier = (DOMAIN, entry.entry_id if key is None else f"{entry.entry_id}_{key}")
     return find_device(dr.async_get(hass), identifier, entry)
+
+
+def terminal_events(hass: HomeAssistant) -> list[dict[str, Any]]:
+    """The data of every terminal event fired from now on, recorded in the event loop (a plain
+    listener would run in the executor, where the order is lost)."""
+    from homeassistant.core import Event, callback
+
+    from custom_components.smartpower_terminal.events import EVENT_TERMINAL
+
+    seen: list[dict[str, Any]] = []
+
+    @callback
+    def record(event: Event) -> None:
+        seen.append(dict(event.data))
+
+    hass.bus.async_listen(EVENT_TERMINAL, record)
+    return seen

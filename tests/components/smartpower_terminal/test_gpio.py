@@ -18,7 +18,7 @@ from homeassistant.const import (
     STATE_ON,
     STATE_UNAVAILABLE,
 )
-from homeassistant.core import Event, HomeAssistant, callback
+from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import device_registry as dr
@@ -30,10 +30,11 @@ from custom_components.smartpower_terminal.device_trigger import async_get_trigg
 from custom_components.smartpower_terminal.diagnostics import (
     async_get_config_entry_diagnostics,
 )
-from custom_components.smartpower_terminal.events import EVENT_TERMINAL
 from custom_components.smartpower_terminal.gpio_line import gpio_unique_id
 from hardware_bridge import GpiodMissingError, GpioError
 from tests.bridge.io.io_fakes import FakeChip, ManualClock
+
+from .runtime_helpers import terminal_events
 
 IN1, IN2, C1, C2 = 17, 27, 22, 23
 CHIP = "/dev/gpiochip7"
@@ -97,17 +98,6 @@ async def _settle(hass: HomeAssistant) -> None:
     await hass.async_block_till_done()
 
 
-def _events(hass: HomeAssistant) -> list[dict[str, Any]]:
-    seen: list[dict[str, Any]] = []
-
-    @callback
-    def record(event: Event) -> None:
-        seen.append(dict(event.data))
-
-    hass.bus.async_listen(EVENT_TERMINAL, record)
-    return seen
-
-
 async def test_gpio_inputs_and_relays(
     hass: HomeAssistant, chip: FakeChip, clock: ManualClock
 ) -> None:
@@ -125,7 +115,7 @@ async def test_gpio_inputs_and_relays(
     assert hass.states.get(in2).state == STATE_OFF
     assert hass.states.get(in1).name.endswith("Input 1")
     assert hass.states.get(c1).state == STATE_OFF
-    seen = _events(hass)
+    seen = terminal_events(hass)
 
     chip.set_level(IN2, False)
     await _settle(hass)
@@ -171,7 +161,7 @@ async def test_a_relay_longest_on_time_is_enforced_by_the_bridge(
     assert entry.options == {"max_on": {"relay_1": 30.0, "relay_2": 0.0}}
     await hass.async_block_till_done()  # reloaded with the limit
     c1 = _entity(hass, entry.entry_id, "switch", "relay_1")
-    seen = _events(hass)
+    seen = terminal_events(hass)
     await hass.services.async_call(
         SWITCH_DOMAIN, SERVICE_TURN_ON, {ATTR_ENTITY_ID: c1}, blocking=True
     )

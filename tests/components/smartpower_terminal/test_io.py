@@ -20,7 +20,7 @@ from homeassistant.const import (
     STATE_UNAVAILABLE,
     STATE_UNKNOWN,
 )
-from homeassistant.core import Event, HomeAssistant, callback
+from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import device_registry as dr
 from homeassistant.util import dt as dt_util
@@ -39,7 +39,6 @@ from custom_components.smartpower_terminal.const import (
     IO_MAX_ON,
     IO_NAME,
 )
-from custom_components.smartpower_terminal.events import EVENT_TERMINAL
 from custom_components.smartpower_terminal.reactive import ReactiveRatios
 from custom_components.smartpower_terminal.watch import LineWatch
 from hardware_bridge.simulators.modbus_line import Fault
@@ -52,6 +51,7 @@ from .runtime_helpers import (
     modbus_subentry,
     runtime_setup,
     setup_entry,
+    terminal_events,
     unload,
 )
 
@@ -115,17 +115,6 @@ async def board_line(
             await unload(hass, entry)
 
 
-def events(hass: HomeAssistant) -> list[dict[str, Any]]:
-    seen: list[dict[str, Any]] = []
-
-    @callback
-    def record(event: Event) -> None:
-        seen.append(dict(event.data))
-
-    hass.bus.async_listen(EVENT_TERMINAL, record)
-    return seen
-
-
 async def poll_io(hass: HomeAssistant, entry: MockConfigEntry) -> None:
     await entry.runtime_data.io.async_refresh()
     await hass.async_block_till_done()
@@ -154,7 +143,7 @@ async def test_switch_reports_what_the_board_confirmed(hass: HomeAssistant, tmp_
         assert hass.states.get(relay_1).name.endswith("Relay 1")
         assert hass.states.get(pump).name.endswith("Pump")
         assert hass.states.get(relay_1).state == STATE_OFF
-        seen = events(hass)
+        seen = terminal_events(hass)
 
         await hass.services.async_call(
             SWITCH_DOMAIN, SERVICE_TURN_ON, {ATTR_ENTITY_ID: pump}, blocking=True
@@ -206,7 +195,7 @@ async def test_inputs_follow_the_board_with_inversion_and_device_class(
         assert hass.states.get(plain).name.endswith("Input 2")
         assert hass.states.get(tank).state == STATE_ON  # open contact, inverted
         assert hass.states.get(plain).state == STATE_OFF
-        seen = events(hass)
+        seen = terminal_events(hass)
 
         board.set_input(1, True)
         board.set_input(2, True)
@@ -227,7 +216,7 @@ async def test_relay_switched_elsewhere_and_device_offline_are_events(
         return io_entry(port, [("board", 3, BOARD)])
 
     async with board_line(hass, tmp_path, factory, [(3, BOARD)]) as (line, entry, _clock):
-        seen = events(hass)
+        seen = terminal_events(hass)
         line.sim.board(3).relays[4] = True  # another master, or the board's front button
         await poll_io(hass, entry)
         assert hass.states.get(entity_id(hass, entry, "board", "relay_5", "switch")).state == "on"
@@ -254,7 +243,7 @@ async def test_a_relay_on_longer_than_its_limit_is_switched_off(
     async with board_line(hass, tmp_path, factory, [(3, BOARD)]) as (line, entry, clock):
         board = line.sim.board(3)
         relay = entity_id(hass, entry, "board", "relay_1", "switch")
-        seen = events(hass)
+        seen = terminal_events(hass)
         await hass.services.async_call(
             SWITCH_DOMAIN, SERVICE_TURN_ON, {ATTR_ENTITY_ID: relay}, blocking=True
         )
@@ -304,7 +293,7 @@ async def test_mains_from_an_input_keeps_the_outage(hass: HomeAssistant, tmp_pat
         )
         assert hass.states.get(mains).state == STATE_ON
         assert hass.states.get(mains).attributes["device_class"] == "power"
-        seen = events(hass)
+        seen = terminal_events(hass)
 
         board.set_input(8, False)
         for _ in range(4):  # a loss is taken once it held for 5 s
@@ -354,7 +343,7 @@ async def test_mains_from_phase_voltages_and_a_silent_analyser_is_no_outage(
             e for e in hass.states.async_entity_ids("binary_sensor") if e.endswith("mains_power")
         )
         assert hass.states.get(mains).state == STATE_ON
-        seen = events(hass)
+        seen = terminal_events(hass)
         line.sim.mains_outage(line.sim.time + 1, line.sim.time + 3600)
         for _ in range(3):
             line.sim.advance(5)
@@ -389,7 +378,7 @@ async def test_a_compensation_alarm_raised_is_an_event(hass: HomeAssistant, tmp_
         fast = entry.runtime_data.fast
         alarm = entity_id(hass, entry, "relay", "alarm_current_low", "binary_sensor")
         assert hass.states.get(alarm).state == STATE_OFF
-        seen = events(hass)
+        seen = terminal_events(hass)
         line.sim.mains_outage(line.sim.time + 1, line.sim.time + 600)
         line.sim.advance(5)
         await fast.async_refresh()
@@ -415,7 +404,7 @@ async def test_crossing_the_reactive_limit_is_an_event(hass: HomeAssistant) -> N
         config_entry_id=entry.entry_id, identifiers={(DOMAIN, f"{entry.entry_id}_relay")}
     )
     watch = LineWatch(hass, entry)
-    seen = events(hass)
+    seen = terminal_events(hass)
     options = {CONF_INDUCTIVE_LIMIT: 20.0, CONF_CAPACITIVE_LIMIT: 15.0}
     for inductive in (None, 12.0, 25.0, 30.0, 10.0, 21.0):
         ratios = ReactiveRatios(month="2026-11", inductive=inductive, capacitive=1.0)

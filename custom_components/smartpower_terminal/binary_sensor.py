@@ -15,6 +15,7 @@ from homeassistant.config_entries import ConfigSubentry
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.restore_state import RestoreEntity
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from hardware_bridge import MainsMonitor, MainsState, MeasurementSpec, PollGroup
@@ -202,11 +203,14 @@ class PenaltyRiskBinarySensor(ReactiveLimitBinarySensor):
         }
 
 
-class MainsBinarySensor(CoordinatorEntity[SmartPowerCoordinator], BinarySensorEntity):
+class MainsBinarySensor(
+    CoordinatorEntity[SmartPowerCoordinator], BinarySensorEntity, RestoreEntity
+):
     """The terminal's mains power: on while present, off during an outage.
 
     Unavailable while the source says nothing conclusive (a meter that stopped answering is
-    not an outage). The current and the last outage are attributes.
+    not an outage). The current and the last outage are attributes; the last outage is kept
+    across restarts until a newer one ends.
     """
 
     _attr_has_entity_name = True
@@ -220,6 +224,15 @@ class MainsBinarySensor(CoordinatorEntity[SmartPowerCoordinator], BinarySensorEn
         self._monitor = monitor
         self._attr_unique_id = f"{entry.entry_id}_{MAINS_KEY}"
         self._attr_device_info = DeviceInfo(identifiers={(DOMAIN, entry.entry_id)})
+        self._restored: dict[str, Any] = {}
+
+    async def async_added_to_hass(self) -> None:
+        await super().async_added_to_hass()
+        if (last := await self.async_get_last_state()) is not None:
+            self._restored = {
+                key: last.attributes.get(key)
+                for key in (ATTR_LAST_OUTAGE_START, ATTR_LAST_OUTAGE_END, ATTR_LAST_OUTAGE_DURATION)
+            }
 
     @property
     def available(self) -> bool:
@@ -235,6 +248,9 @@ class MainsBinarySensor(CoordinatorEntity[SmartPowerCoordinator], BinarySensorEn
         current = self._monitor.current_outage
         last = self._monitor.last_outage
         duration = self._monitor.last_outage_duration
+        if last is None and self._restored:
+            return {ATTR_OUTAGE_START: current.started.isoformat() if current else None,
+                    **self._restored}  # fmt: skip
         return {
             ATTR_OUTAGE_START: current.started.isoformat() if current else None,
             ATTR_LAST_OUTAGE_START: last.started.isoformat() if last else None,

@@ -313,6 +313,8 @@ class LineWatch:
     def _fire_line(self, event_type: str) -> None:
         if self.line_device_id is None:
             return
+        device = dr.async_get(self.hass).async_get(self.line_device_id)
+        name = (device.name_by_user or device.name) if device is not None else None
         async_fire_terminal_event(
             self.hass,
             device_id=self.line_device_id,
@@ -321,7 +323,7 @@ class LineWatch:
             entity_id=er.async_get(self.hass).async_get_entity_id(
                 "binary_sensor", DOMAIN, f"{self.entry.entry_id}_mains_power"
             ),
-            name=self.entry.title,
+            name=name or self.entry.title,
         )
 
 

@@ -20,11 +20,11 @@ from homeassistant.const import (
     STATE_UNAVAILABLE,
     STATE_UNKNOWN,
 )
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, State
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import device_registry as dr
 from homeassistant.util import dt as dt_util
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import MockConfigEntry, mock_restore_cache
 
 from custom_components.smartpower_terminal.const import (
     CONF_CAPACITIVE_LIMIT,
@@ -422,3 +422,34 @@ async def test_crossing_the_reactive_limit_is_an_event(hass: HomeAssistant) -> N
     )
     await hass.async_block_till_done()
     assert len([e for e in seen if e["type"] == "reactive_limit_exceeded"]) == 2
+
+
+async def test_the_last_outage_survives_a_restart(hass: HomeAssistant, tmp_path: Path) -> None:
+    last = {
+        "last_outage_start": "2026-11-20T03:00:00+00:00",
+        "last_outage_end": "2026-11-20T03:42:00+00:00",
+        "last_outage_duration": 2520.0,
+    }
+
+    def factory(port: str) -> MockConfigEntry:
+        entry = io_entry(
+            port,
+            [("board", 3, BOARD)],
+            data={CONF_MAINS_DETECTION: True},
+            **{CONF_MAINS_SOURCE: "board:input_8"},
+        )
+        # the entity id the line's mains sensor gets ("Panel RS-485" + "Mains power")
+        mock_restore_cache(hass, [State("binary_sensor.panel_rs_485_mains_power", "on", last)])
+        return entry
+
+    async with board_line(hass, tmp_path, factory, [(3, BOARD)]) as (line, entry, _clock):
+        line.sim.board(3).set_input(8, True)
+        await poll_io(hass, entry)
+        mains = next(
+            e for e in hass.states.async_entity_ids("binary_sensor") if e.endswith("mains_power")
+        )
+        assert mains == "binary_sensor.panel_rs_485_mains_power"
+        state = hass.states.get(mains)
+        assert state.state == STATE_ON
+        assert state.attributes["last_outage_duration"] == 2520.0
+        assert state.attributes["last_outage_start"] == last["last_outage_start"]

@@ -1,9 +1,12 @@
 """``scripts/develop``: a real Home Assistant with this integration and simulated devices.
 
-Starts the simulators (an RS-485 line with an Eastron SDM630 at address 1 and a compensation
-relay at 2; an optical head with a Makel meter), links their ptys at stable paths under
-``.dev/serial/``, writes ``.dev/config`` (kept between runs: your user, entries and history
-stay), runs Home Assistant on http://127.0.0.1:8123 and stops everything on Ctrl-C.
+Starts the simulators (an RS-485 line with an Eastron SDM630 at address 1, a compensation
+relay at 2 and a Waveshare relay board with 8 relays and 8 inputs at 3; an optical head with a
+Makel meter), links their ptys at stable paths under ``.dev/serial/``, writes ``.dev/config``
+(kept between runs: your user, entries and history stay), runs Home Assistant on
+http://127.0.0.1:8123 and stops everything on Ctrl-C. While it runs, the board's inputs and the
+site's mains are in your hands (:mod:`.panel_control`): type ``i3`` or ``m`` in the terminal,
+or send them to the control port.
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ import contextlib
 import ctypes.util
 import os
 import signal
+import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from custom_components.smartpower_terminal.const import (
@@ -36,8 +41,9 @@ from .harness import (
     frontend_installed,
     write_config,
 )
+from .panel_control import HELP, MAINS_PRESENT_INPUT, PanelControl
 
-DEFAULT_DEVICES = ["1:eastron_sdm630", "2:generic_compensation_relay"]
+DEFAULT_DEVICES = ["1:eastron_sdm630", "2:generic_compensation_relay", "3:waveshare_relay_8ch_d"]
 MODBUS_UPDATE_INTERVAL = 1.0
 """Seconds between changes of the simulated Modbus devices' values."""
 
@@ -59,9 +65,38 @@ def _shown(path: Path) -> str:
 
 
 def _instructions(
-    url: str, panel: SimulatedPanel, meter: SimulatedMeter, config_dir: Path = REPO / ".dev/config"
+    url: str,
+    panel: SimulatedPanel,
+    meter: SimulatedMeter,
+    config_dir: Path = REPO / ".dev/config",
+    *,
+    control_url: str | None = None,
+    board_ids: Sequence[int] = (),
 ) -> str:
     config = _shown(config_dir)
+    board = board_ids[0] if board_ids else None
+    io_steps = (
+        f"""
+  6. Relays and inputs: on the RS-485 line, Configure → "I/O support" on; then Add Modbus
+     device → address {board}, profile waveshare_relay_8ch_d, and name its relays and inputs
+     (input {MAINS_PRESENT_INPUT} is wired to a mains-present contact: "Mains present").
+  7. Mains loss: tick "Mains loss detection" in the line's first form (step 3), then the line's
+     Configure → "Mains loss detected from" → the SDM630 (its phase voltages) or the board's
+     input {MAINS_PRESENT_INPUT}. The line's device shows "Mains power"."""
+        if board is not None
+        else ""
+    )
+    controls = ""
+    if board is not None:
+        sent = (
+            f", or send it from another shell:\n  curl -d i3 {control_url}/" if control_url else ""
+        )
+        controls = f"""
+The panel is in your hands: type a command and Enter here{sent}
+{HELP}
+  (a mains cut takes the SDM630 and the relay to 0 V and opens input {MAINS_PRESENT_INPUT};
+  Home Assistant calls it lost after 5 s and back after 10 s)
+"""
     return f"""
 Home Assistant is running at {url}  (log: {config}/home-assistant.log)
 
@@ -78,8 +113,8 @@ Home Assistant is running at {url}  (log: {config}/home-assistant.log)
   4. Optical head: Add integration again, serial port {panel.meter_port}
      protocol "IEC 62056-21 meters"; then Add meter (address {meter.address}, or leave empty).
   5. Open a device to watch its values:
-{_when_values_change(MODBUS_UPDATE_INTERVAL)}
-
+{_when_values_change(MODBUS_UPDATE_INTERVAL)}{io_steps}
+{controls}
 Ctrl-C stops Home Assistant and the simulators.
 """
 
@@ -120,13 +155,34 @@ async def run(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with panel:
+    # A cellular modem (AT commands) is to join the panel here: its own virtual serial line
+    # next to the Modbus line and the optical head, linked as <dir>/serial/ttyUSB2, with a step
+    # in the printed instructions and commands (signal, registration) in the panel control.
+    async with panel, contextlib.AsyncExitStack() as cleanup:
+        boards = [i for i in panel.modbus.device_ids() if _is_board(panel, i)]
+        control = PanelControl(panel.modbus, boards)
+        cleanup.push_async_callback(control.close)
+        control_url = None
+        if boards and args.control_port:
+            runner = await control.serve_http(args.control_port)
+            cleanup.push_async_callback(runner.cleanup)
+            control_url = f"http://127.0.0.1:{args.control_port}"
         process = HomeAssistantProcess(config_dir, args.port)
         process.start()
         try:
             print(f"develop: starting Home Assistant (config {_shown(config_dir)}) …")
             await process.wait_until_serving(timeout=180)
-            print(_instructions(process.url, panel, meter, config_dir), flush=True)
+            text = _instructions(
+                process.url,
+                panel,
+                meter,
+                config_dir,
+                control_url=control_url,
+                board_ids=boards,
+            )
+            print(text, flush=True)
+            if boards and sys.stdin.isatty():
+                control.read_stdin()
             waiter = asyncio.create_task(stop.wait())
             while not waiter.done():
                 await asyncio.wait({waiter}, timeout=1)
@@ -138,8 +194,19 @@ async def run(args: argparse.Namespace) -> int:
                     return 1
         finally:
             print("develop: stopping Home Assistant and the simulators …", flush=True)
+            if sys.stdin.isatty():
+                with contextlib.suppress(ValueError, RuntimeError):
+                    loop.remove_reader(sys.stdin.fileno())
             process.stop()
     return 0
+
+
+def _is_board(panel: SimulatedPanel, device_id: int) -> bool:
+    try:
+        panel.modbus.board(device_id)
+    except KeyError:
+        return False
+    return True
 
 
 def main() -> int:
@@ -147,12 +214,22 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=8123, help="HTTP port (default 8123)")
     parser.add_argument("--dir", default=str(REPO / ".dev"), help="state folder (default .dev)")
     parser.add_argument(
+        "--control-port",
+        type=int,
+        default=None,
+        metavar="N",
+        help="HTTP port of the panel control on 127.0.0.1 (default: HTTP port + 1; 0: none)",
+    )
+    parser.add_argument(
         "--device",
         action="append",
         metavar="ID:PROFILE",
         help=f"simulated Modbus device (repeat; default {' '.join(DEFAULT_DEVICES)})",
     )
-    return asyncio.run(run(parser.parse_args()))
+    args = parser.parse_args()
+    if args.control_port is None:
+        args.control_port = args.port + 1
+    return asyncio.run(run(args))
 
 
 if __name__ == "__main__":

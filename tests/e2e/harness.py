@@ -30,7 +30,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, Self
 
@@ -577,6 +577,38 @@ class HomeAssistantClient:
     async def call_service(self, domain: str, service: str, data: dict[str, Any]) -> Any:
         return await self.post(f"/api/services/{domain}/{service}", data)
 
+    @contextlib.asynccontextmanager
+    async def events(self, event_type: str) -> AsyncIterator[list[dict[str, Any]]]:
+        """Events of ``event_type`` fired while the block runs, as they arrive (their data), on
+        a websocket of their own (the frontend's ``subscribe_events``)."""
+        seen: list[dict[str, Any]] = []
+        ws = await self.session.ws_connect(f"{self.url}/api/websocket")
+        try:
+            await ws.receive_json()  # auth_required
+            await ws.send_json({"type": "auth", "access_token": self.token})
+            if (await ws.receive_json()).get("type") != "auth_ok":
+                raise HomeAssistantError("websocket login refused")
+            await ws.send_json({"id": 1, "type": "subscribe_events", "event_type": event_type})
+            reply = await ws.receive_json()
+            if not reply.get("success"):
+                raise HomeAssistantError(f"subscribe_events failed: {reply}")
+
+            async def collect() -> None:
+                async for message in ws:
+                    data = message.json()
+                    if data.get("type") == "event":
+                        seen.append(data["event"]["data"])
+
+            task = asyncio.create_task(collect())
+            try:
+                yield seen
+            finally:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        finally:
+            await ws.close()
+
     async def wait_for_state(
         self,
         entity_id: str,
@@ -603,7 +635,9 @@ async def running_home_assistant(config_dir: Path, http_port: int) -> Any:
         process.stop()
 
 
-async def add_modbus_line(client: HomeAssistantClient, port: Path | str) -> str:
+async def add_modbus_line(
+    client: HomeAssistantClient, port: Path | str, *, mains_detection: bool = False
+) -> str:
     """Add integration → a Modbus RTU line on ``port`` at 9600 8N1, as the frontend does; the
     bus scan the form then offers is declined (tests add their devices themselves)."""
     form = await client.start_flow(DOMAIN)
@@ -614,7 +648,7 @@ async def add_modbus_line(client: HomeAssistantClient, port: Path | str) -> str:
             "port": str(port),
             "protocol": "modbus",
             "terminal_model": "ht_g24",
-            "mains_detection": False,
+            "mains_detection": mains_detection,
         },
     )
     assert form.get("step_id") == "modbus", form

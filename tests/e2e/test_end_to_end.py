@@ -14,46 +14,27 @@ at /usr/bin/chromium (or ``SMARTPOWER_CHROMIUM``); without it the test is skippe
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import dataclasses
 import math
 import os
 import re
 import shutil
-import tempfile
-import threading
-from collections.abc import Coroutine, Generator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_socket
 
 from hardware_bridge import load_catalogue
 from hardware_bridge.simulators.iec_meter import SimulatedMeter
 from hardware_bridge.simulators.modbus_line import Fault, SimulatedDevice
 
-from .harness import (
-    DOMAIN,
-    LOCATION,
-    REPO,
-    HomeAssistantClient,
-    HomeAssistantProcess,
-    SimulatedPanel,
-    add_modbus_line,
-    free_port,
-    frontend_installed,
-    wait_for,
-    write_config,
-)
+from .browser import browser_or_skip, logged_in_page, page_text
+from .harness import DOMAIN, LOCATION, REPO, add_modbus_line, wait_for
+from .stack import Stack, explain, serve, wait_loaded
 
 pytestmark = pytest.mark.e2e
 
-USER = {"name": "Ayşe Elektrik", "username": "ayse", "password": "kompanzasyon-2025"}
-# Debian's chromium; SMARTPOWER_CHROMIUM names another Chromium-based browser.
-CHROMIUM = Path(os.environ.get("SMARTPOWER_CHROMIUM") or "/usr/bin/chromium")
 SCREENSHOTS = REPO / "docs" / "images"
 
 METER_ID = 1  # Eastron SDM630 on the RS-485 line
@@ -81,148 +62,12 @@ def _device(device_id: int, profile_id: str) -> SimulatedDevice:
     return SimulatedDevice(device_id=device_id, profile=profile)
 
 
-class Stack:
-    """Simulators + Home Assistant + a logged-in client, on a loop in a background thread."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.config_dir = root / "config"
-        self.port = free_port()
-        # A plain asyncio loop, not the one Home Assistant's test plugin makes (that one refuses
-        # to change its executor).
-        self.loop = asyncio.SelectorEventLoop()
-        self._executor = ThreadPoolExecutor(thread_name_prefix="e2e")
-        self.loop.set_default_executor(self._executor)
-        self._thread = threading.Thread(target=self.loop.run_forever, name="e2e-loop")
-        self._exit = contextlib.AsyncExitStack()
-        self.meter = SimulatedMeter("makel_c520_3p")
-        # A short folder for the serial links: their paths show in entry titles and screenshots.
-        self.serial_dir = Path(tempfile.mkdtemp(prefix="smartpower-"))
-        self.panel = SimulatedPanel(
-            self.serial_dir,
-            devices=[_device(METER_ID, "eastron_sdm630"), _device(RELAY_ID, "kael_varkombi")],
-            meters=[self.meter],
-        )
-        self.process = HomeAssistantProcess(self.config_dir, self.port)
-        self.client = HomeAssistantClient(self.process.url)
-        self.ids: dict[str, str] = {}
-        """Config entry and subentry ids by role, filled by the flows."""
-        self._log_lines_seen = 0
-
-    def run[T](self, coro: Coroutine[Any, Any, T], timeout: float = 180) -> T:
-        try:
-            return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-        finally:
-            # Worker threads started on the loop's behalf end with each call (HA's test
-            # plugin checks that a test leaves no threads behind): swap in a fresh executor.
-            old, self._executor = self._executor, ThreadPoolExecutor(thread_name_prefix="e2e")
-            self.loop.call_soon_threadsafe(self.loop.set_default_executor, self._executor)
-            old.shutdown(wait=True)
-
-    def start(self) -> None:
-        self._thread.start()
-        write_config(self.config_dir, self.port, frontend=frontend_installed())
-        self.run(self._start())
-
-    async def _start(self) -> None:
-        await self._exit.enter_async_context(self.panel)
-        self.process.start()
-        self._exit.callback(self.process.stop)
-        await self.process.wait_until_serving()
-        await self._exit.enter_async_context(self.client)
-        await self.client.onboard(**USER)
-        await self.client.wait_until_running()
-
-    def stop(self) -> None:
-        try:
-            self.run(self._exit.aclose(), timeout=120)
-        finally:
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self._thread.join(30)
-            self.loop.close()
-            self._executor.shutdown(wait=True)
-            shutil.rmtree(self.serial_dir, ignore_errors=True)
-
-    # -- Home Assistant's log ----------------------------------------------------------
-    @property
-    def log_file(self) -> Path:
-        return self.config_dir / "home-assistant.log"
-
-    def log_problems(self) -> list[str]:
-        """ERROR/CRITICAL records and blocking-call reports in Home Assistant's log that
-        :meth:`log_problems` has not returned before (first line of each, plus the line that
-        names the exception of a traceback)."""
-        try:
-            text = self.log_file.read_text(encoding="utf-8", errors="replace")
-        except FileNotFoundError:
-            return []
-        lines = text.splitlines()
-        found = _log_problems(lines[self._log_lines_seen :])
-        self._log_lines_seen = len(lines)
-        return found
-
-    # -- helpers the tests share -------------------------------------------------------
-    async def entities_of(self, subentry_id: str) -> dict[str, dict[str, Any]]:
-        """Registry entries of one device (subentry), by measurement key, enabled ones only."""
-        found = {}
-        for entity in await self.client.entity_registry():
-            unique_id = entity.get("unique_id") or ""
-            if entity.get("platform") != DOMAIN or f"_{subentry_id}_" not in unique_id:
-                continue
-            if entity.get("disabled_by") is None:
-                found[unique_id.split(f"_{subentry_id}_", 1)[1]] = entity
-        return found
-
-    async def device_of(self, subentry_id: str) -> dict[str, Any]:
-        entities = await self.entities_of(subentry_id)
-        device_id = next(e["device_id"] for e in entities.values() if e.get("device_id"))
-        return next(d for d in await self.client.device_registry() if d["id"] == device_id)
-
-
-_RECORD = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? (?P<level>[A-Z]+) ")
-_EXCEPTION = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b")
-
-
-def _log_problems(lines: list[str]) -> list[str]:
-    """Records logged at ERROR or CRITICAL, and every "Detected blocking call" report."""
-    found: list[str] = []
-    in_error = False
-    for line in lines:
-        record = _RECORD.match(line)
-        if record is not None:
-            in_error = record["level"] in ("ERROR", "CRITICAL")
-            if in_error or "Detected blocking call" in line:
-                found.append(line)
-        elif in_error and _EXCEPTION.match(line):
-            found.append(f"    {line}")
-        elif "Detected blocking call" in line:
-            found.append(line)
-    return found
-
-
-def _explain(problems: list[str]) -> str:
-    hints = []
-    if any("libturbojpeg" in line for line in problems):
-        hints.append(
-            "libturbojpeg is missing on this machine: Home Assistant's camera helper loads it "
-            "(Debian/Ubuntu: apt-get install libturbojpeg0)"
-        )
-    return "\n".join([*problems, *(f"hint: {hint}" for hint in hints)])
-
-
 @pytest.fixture(scope="module")
 def home_assistant(tmp_path_factory: pytest.TempPathFactory) -> Generator[Stack]:
-    pytest_socket.enable_socket()  # loopback HTTP to the Home Assistant process
-    stack = Stack(tmp_path_factory.mktemp("e2e"))
-    try:
-        stack.start()
-        yield stack
-    finally:
-        pytest_socket.enable_socket()
-        stack.stop()
-    # Shutting down is part of the run: what it logs after the last test looked.
-    problems = stack.log_problems()
-    assert not problems, "Home Assistant logged while stopping:\n" + _explain(problems)
+    devices = [_device(METER_ID, "eastron_sdm630"), _device(RELAY_ID, "kael_varkombi")]
+    meters = [SimulatedMeter("makel_c520_3p")]
+    root = tmp_path_factory.mktemp("e2e")
+    yield from serve(lambda: Stack(root, devices=devices, meters=meters))
 
 
 @pytest.fixture
@@ -284,7 +129,7 @@ async def _add_modbus_line(stack: Stack) -> None:
     assert done["type"] == "create_entry", done
 
     # The relay through a bus scan: it must be found at its address with the right profile.
-    await _wait_loaded(stack, entry_id)
+    await wait_loaded(stack, entry_id)
     menu = await client.start_subentry_flow(entry_id, "modbus_device")
     form = await client.subentry_flow_step(menu["flow_id"], {"next_step_id": "scan"})
     progress = await client.subentry_flow_step(
@@ -338,16 +183,6 @@ async def _add_meter_line(stack: Stack) -> None:
     assert done["type"] == "create_entry", done
 
 
-async def _wait_loaded(stack: Stack, entry_id: str, timeout: float = 60) -> dict[str, Any]:  # noqa: ASYNC109
-    async def probe() -> dict[str, Any] | None:
-        entry = next(e for e in await stack.client.entries() if e["entry_id"] == entry_id)
-        if entry["state"] in ("setup_error", "migration_error", "failed_unload"):
-            raise AssertionError(f"{entry['title']}: {entry['state']} ({entry.get('reason')})")
-        return entry if entry["state"] == "loaded" else None
-
-    return await wait_for(probe, f"config entry {entry_id} to load", timeout)
-
-
 async def _subentry_ids(stack: Stack) -> None:
     for role in ("modbus_line", "meter_line"):
         for sub in await stack.client.subentries(stack.ids[role]):
@@ -361,7 +196,7 @@ def test_user_adds_two_lines_and_three_devices_through_the_flows(hass_stack: Sta
         await _add_modbus_line(stack)
         await _add_meter_line(stack)
         for role in ("modbus_line", "meter_line"):
-            await _wait_loaded(stack, stack.ids[role])
+            await wait_loaded(stack, stack.ids[role])
         await _subentry_ids(stack)
 
     stack.run(scenario())
@@ -482,72 +317,6 @@ def test_a_silent_device_becomes_unavailable_and_comes_back(hass_stack: Stack) -
 
 
 # -- 3. what a user sees in the browser ----------------------------------------------------------
-BROWSER_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def _browser_or_skip() -> None:
-    required = os.environ.get("SMARTPOWER_E2E_BROWSER") == "required"
-    problem = None
-    if not CHROMIUM.exists():
-        problem = f"{CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium)"
-    elif not frontend_installed():
-        problem = "the Home Assistant frontend is not installed (home-assistant-frontend)"
-    else:
-        try:
-            import playwright.async_api  # noqa: F401
-        except ImportError:
-            problem = "playwright is not installed (scripts/setup installs requirements-test.txt)"
-    if problem is not None:
-        if required:
-            pytest.fail(f"browser test required (SMARTPOWER_E2E_BROWSER=required): {problem}")
-        pytest.skip(problem)
-
-
-async def _page_text(page: Any, must_show: list[str], timeout: float = 30) -> str:  # noqa: ASYNC109
-    """Wait until the page (shadow roots included) shows every string; return its text."""
-
-    async def probe() -> str | None:
-        text: str = await page.evaluate(_DEEP_TEXT)
-        return text if all(s in text for s in must_show) else None
-
-    try:
-        return await wait_for(probe, f"page {page.url} to show {must_show}", timeout, 0.5)
-    except TimeoutError:
-        text = await page.evaluate(_DEEP_TEXT)
-        missing = [s for s in must_show if s not in text]
-        raise AssertionError(
-            f"{page.url} does not show {missing}; it shows:\n{text[:3000]}"
-        ) from None
-
-
-# innerText does not enter shadow roots; HA's frontend is made of them.
-_DEEP_TEXT = """() => {
-  const out = [];
-  const walk = (node) => {
-    if (node.nodeType === Node.TEXT_NODE) {
-      const t = node.textContent.trim(); if (t) out.push(t); return;
-    }
-    if (node.nodeType !== Node.ELEMENT_NODE && node.nodeType !== Node.DOCUMENT_FRAGMENT_NODE
-        && node.nodeType !== Node.DOCUMENT_NODE) return;
-    if (node.nodeType === Node.ELEMENT_NODE) {
-      const style = getComputedStyle(node);
-      if (style.display === 'none' || style.visibility === 'hidden') return;
-      if (node.shadowRoot) walk(node.shadowRoot);
-      if (node.tagName === 'SLOT') { node.assignedNodes({flatten: true}).forEach(walk); }
-    }
-    node.childNodes.forEach(walk);
-  };
-  walk(document);
-  return out.join('\\n');
-}"""
 
 
 def _precision(entity: dict[str, Any]) -> int | None:
@@ -615,7 +384,7 @@ async def _too_precise(page: Any, entities: dict[str, dict[str, Any]]) -> list[s
 
 
 def test_the_frontend_shows_the_lines_devices_and_values(hass_stack: Stack, tmp_path: Path) -> None:
-    _browser_or_skip()
+    browser_or_skip()
     stack = hass_stack
     shots = tmp_path / "screenshots"
     shots.mkdir()
@@ -627,8 +396,6 @@ def test_the_frontend_shows_the_lines_devices_and_values(hass_stack: Stack, tmp_
 
 
 async def _browse(stack: Stack, shots: Path, profile_dir: Path) -> None:
-    from playwright.async_api import async_playwright
-
     client = stack.client
     meter_device = await stack.device_of(stack.ids["Grid meter"])
     relay_device = await stack.device_of(stack.ids["Compensation relay"])
@@ -640,79 +407,56 @@ async def _browse(stack: Stack, shots: Path, profile_dir: Path) -> None:
     assert meter_voltage is not None
     assert relay_voltage is not None
 
-    async with async_playwright() as pw:
-        context = await pw.chromium.launch_persistent_context(
-            str(profile_dir),
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=BROWSER_FLAGS,
-            viewport={"width": 1440, "height": 1000},
-            locale="en-US",
+    async with logged_in_page(stack.process.url, profile_dir) as page:
+        await page.goto(
+            f"{stack.process.url}/config/integrations/integration/{DOMAIN}",
+            wait_until="domcontentloaded",
         )
-        try:
-            page = context.pages[0] if context.pages else await context.new_page()
-            await page.goto(stack.process.url + "/", wait_until="domcontentloaded")
-            await page.locator("input[name='username'], input[autocomplete='username']").first.fill(
-                USER["username"]
-            )
-            await page.locator("input[type='password']").first.fill(USER["password"])
-            await page.locator("input[type='password']").first.press("Enter")
-            await page.wait_for_url(lambda url: "/auth/authorize" not in url, timeout=30_000)
-            # Logged in once the frontend has stored its tokens and drawn the sidebar.
-            await _page_text(page, ["Overview", "Settings"])
-            assert "/auth/authorize" not in page.url, page.url
+        await page_text(
+            page,
+            [
+                "SmartPower Terminal",
+                "Modbus RTU line",
+                "IEC 62056-21 meters",
+                "Main meter",
+                "Compensation relay",
+                "Grid meter",
+            ],
+        )
+        await page.screenshot(path=str(shots / "integration.png"))
 
-            await page.goto(
-                f"{stack.process.url}/config/integrations/integration/{DOMAIN}",
-                wait_until="domcontentloaded",
-            )
-            await _page_text(
-                page,
-                [
-                    "SmartPower Terminal",
-                    "Modbus RTU line",
-                    "IEC 62056-21 meters",
-                    "Main meter",
-                    "Compensation relay",
-                    "Grid meter",
-                ],
-            )
-            await page.screenshot(path=str(shots / "integration.png"))
+        await page.goto(
+            f"{stack.process.url}/config/devices/device/{meter_device['id']}",
+            wait_until="domcontentloaded",
+        )
+        await page_text(
+            page,
+            [
+                "Grid meter",
+                "Makel",
+                "Voltage L1",
+                _shown_value(meter_voltage, meter_entities["voltage_l1"]),
+            ],
+        )
+        await page.screenshot(path=str(shots / "meter_device.png"))
+        too_precise = await _too_precise(page, meter_entities)
 
-            await page.goto(
-                f"{stack.process.url}/config/devices/device/{meter_device['id']}",
-                wait_until="domcontentloaded",
-            )
-            await _page_text(
-                page,
-                [
-                    "Grid meter",
-                    "Makel",
-                    "Voltage L1",
-                    _shown_value(meter_voltage, meter_entities["voltage_l1"]),
-                ],
-            )
-            await page.screenshot(path=str(shots / "meter_device.png"))
-            too_precise = await _too_precise(page, meter_entities)
-
-            await page.goto(
-                f"{stack.process.url}/config/devices/device/{relay_device['id']}",
-                wait_until="domcontentloaded",
-            )
-            await _page_text(
-                page,
-                [
-                    "Compensation relay",
-                    "KAEL",
-                    "Voltage L1",
-                    _shown_value(relay_voltage, relay_entities["voltage_l1"]),
-                ],
-            )
-            await page.screenshot(path=str(shots / "relay_device.png"))
-            too_precise += await _too_precise(page, relay_entities)
-            too_precise += await _too_precise(page, main_meter_entities)
-        finally:
-            await context.close()
+        await page.goto(
+            f"{stack.process.url}/config/devices/device/{relay_device['id']}",
+            wait_until="domcontentloaded",
+        )
+        await page_text(
+            page,
+            [
+                "Compensation relay",
+                "KAEL",
+                "Voltage L1",
+                _shown_value(relay_voltage, relay_entities["voltage_l1"]),
+            ],
+        )
+        await page.screenshot(path=str(shots / "relay_device.png"))
+        too_precise += await _too_precise(page, relay_entities)
+        too_precise += await _too_precise(page, main_meter_entities)
     assert not too_precise, "numbers shown with more decimals than their quantity needs:\n" + (
         "\n".join(too_precise)
     )
@@ -723,4 +467,4 @@ def test_home_assistant_logged_no_error_and_no_blocking_call(hass_stack: Stack) 
     """Everything above is healthy operation (a device that stops answering is a warning,
     not an error): Home Assistant's log has no ERROR and no blocking call in the event loop."""
     problems = hass_stack.log_problems()
-    assert not problems, "Home Assistant logged:\n" + _explain(problems)
+    assert not problems, "Home Assistant logged:\n" + explain(problems)

@@ -29,7 +29,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from hardware_bridge.api._batch import Batch, BatchReading, _decode_column, encode_batch
+from hardware_bridge.api._batch import (
+    Batch,
+    BatchReading,
+    _decode_column,
+    decode_batch,
+    encode_batch,
+)
 from hardware_bridge.api._fields import format_time
 from hardware_bridge.api._model import ModemReport, Registration
 from hardware_bridge.modbus import load_catalogue
@@ -267,9 +273,7 @@ def candidates() -> dict[str, Callable[[Batch], int]]:
     if cbor2 is not None:
         out["row CBOR"] = lambda b: _gzip(cbor2.dumps(row_document(b)))
         out["columnar/delta CBOR"] = lambda b: _gzip(cbor2.dumps(columnar_plain_document(b)))
-        out["columnar/delta CBOR + exact value coding"] = lambda b: _gzip(
-            cbor2.dumps(b.to_json())
-        )
+        out["columnar/delta CBOR + exact value coding"] = lambda b: _gzip(cbor2.dumps(b.to_json()))
     return out
 
 
@@ -293,8 +297,12 @@ def http_overhead(body: int) -> int:
     down = len(response)
     packets = math.ceil(up / MSS) + math.ceil(down / MSS) + TCP_CONTROL_PACKETS
     records = 2 * TLS_RECORD_OVERHEAD
-    return len(request_headers) + len(response) + TLS_RESUMED_HANDSHAKE + records + packets * (
-        TCP_IP_PACKET
+    return (
+        len(request_headers)
+        + len(response)
+        + TLS_RESUMED_HANDSHAKE
+        + records
+        + packets * (TCP_IP_PACKET)
     )
 
 
@@ -306,12 +314,15 @@ class Result:
     overhead_per_day: float
 
 
-def run(scenario: str, modbus: list[ModbusDevice], meter: IecMeter | None, fast: timedelta,
-        span: timedelta) -> Result:
+def run(
+    scenario: str,
+    modbus: list[ModbusDevice],
+    meter: IecMeter | None,
+    fast: timedelta,
+    span: timedelta,
+) -> Result:
     built = batches(readings(modbus, meter, fast, span), span)
     for batch in built[:2]:  # the chosen encoding is exact: check it on real batches
-        from hardware_bridge.api._batch import decode_batch
-
         assert decode_batch(encode_batch(batch)) == batch
     days = span / timedelta(days=1)
     sizes = {name: sum(measure(b) for b in built) / days for name, measure in candidates().items()}
@@ -335,9 +346,7 @@ def main() -> None:
         timedelta(seconds=10),
         timedelta(days=1),
     )
-    line = [
-        ModbusDevice(f"dev{n:03d}", sdm if n % 2 else kael, rng) for n in range(1, 248)
-    ]
+    line = [ModbusDevice(f"dev{n:03d}", sdm if n % 2 else kael, rng) for n in range(1, 248)]
     big = run("247 Modbus devices", line, None, timedelta(seconds=120), timedelta(hours=3))
     mb = 1_000_000
     for result in (typical, big):
@@ -352,11 +361,15 @@ def main() -> None:
             if args.markdown:
                 print(f"| {name} | {per_reading:.2f} | {month:.1f} | {total:.1f} |")
             else:
-                print(f"  {name:52s} {per_reading:6.2f} B/reading {month:8.1f} MB/month"
-                      f" (+HTTP {total:8.1f})")
+                print(
+                    f"  {name:52s} {per_reading:6.2f} B/reading {month:8.1f} MB/month"
+                    f" (+HTTP {total:8.1f})"
+                )
         overhead_month = result.overhead_per_day * DAYS_PER_MONTH / mb
-        print(f"\nHTTP/TLS/TCP overhead: {result.overhead_per_day / 96:.0f} B/upload, "
-              f"{overhead_month:.2f} MB/month\n")
+        print(
+            f"\nHTTP/TLS/TCP overhead: {result.overhead_per_day / 96:.0f} B/upload, "
+            f"{overhead_month:.2f} MB/month\n"
+        )
 
 
 if __name__ == "__main__":

@@ -58,6 +58,7 @@ __all__ = [
     "IoDescription",
     "IoKind",
     "ModemReport",
+    "OutcomeStatus",
     "PointDescription",
     "PointKind",
     "Reading",

@@ -363,16 +363,17 @@ def _f32(value: float) -> float:
 
 
 def _short_f32(value: float) -> float | int | None:
-    """The shortest JSON number that comes back as ``value`` through float32, if any."""
+    """The shortest JSON number that comes back as ``value`` (bit for bit, the sign of zero
+    included) through float32, if any."""
     try:
-        if _f32(value) != value:
+        bits = _F32.pack(value)
+        if _F32.unpack(bits)[0] != value:
             return None
     except OverflowError:
         return None
     for digits in range(1, 10):
-        text = f"{value:.{digits}g}"
-        number: float | int = json.loads(text)
-        if _f32(float(number)) == value:
+        number: float | int = json.loads(f"{value:.{digits}g}")
+        if _F32.pack(float(number)) == bits and math.copysign(1, number) == math.copysign(1, value):
             return number
     return None
 

@@ -10,6 +10,10 @@ from typing import Any
 
 import pytest
 import yaml
+from api_strategies import MODEL_STRATEGIES
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate
 
 from hardware_bridge import api
@@ -128,3 +132,45 @@ def test_every_model_schema_has_an_example() -> None:
         "Error",
     ):
         assert schema in named
+
+
+def _schema_validator(name: str) -> OAS31Validator:
+    schema = {"$ref": f"#/components/schemas/{name}", "components": SPEC["components"]}
+    return OAS31Validator(schema, format_checker=OAS31Validator.FORMAT_CHECKER)
+
+
+@pytest.mark.parametrize(
+    ("where", "media", "schema", "value"),
+    [e for e in EXAMPLES if e[1] == "application/json"],
+    ids=[e[0] for e in EXAMPLES if e[1] == "application/json"],
+)
+def test_example_matches_the_documents_schema(
+    where: str, media: str, schema: str, value: Any
+) -> None:
+    errors = [error.message for error in _schema_validator(schema).iter_errors(value)]
+    assert errors == []
+
+
+@pytest.mark.parametrize(
+    "document", [s for s in MODEL_STRATEGIES if s is not api.Batch], ids=lambda m: m.__name__
+)
+@settings(max_examples=25, deadline=None)
+@given(data=st.data())
+def test_what_the_model_writes_matches_the_documents_schema(
+    document: type[Any], data: st.DataObject
+) -> None:
+    """Model and document agree: every member the model writes is one the schema describes,
+    and every document the model writes is valid against it."""
+    name = next((k for k, v in MODEL_FOR_SCHEMA.items() if v is document), document.__name__)
+    properties = set(SPEC["components"]["schemas"][name]["properties"])
+    value = data.draw(MODEL_STRATEGIES[document]).to_json()
+    assert set(value) == properties
+    errors = [error.message for error in _schema_validator(name).iter_errors(value)]
+    assert errors == []
+
+
+@settings(max_examples=40, deadline=None)
+@given(batch=MODEL_STRATEGIES[api.Batch])
+def test_batch_bodies_match_the_documents_schema(batch: api.Batch) -> None:
+    errors = [e.message for e in _schema_validator("Batch").iter_errors(batch.to_json())]
+    assert errors == []

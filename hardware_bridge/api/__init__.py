@@ -5,6 +5,7 @@ The contract is ``docs/api/smartpower.openapi.yaml``. Importing this package nee
 """
 
 import importlib
+from typing import TYPE_CHECKING
 
 from hardware_bridge.api._batch import (
     BATCH_CONTENT_TYPE,
@@ -16,6 +17,7 @@ from hardware_bridge.api._batch import (
     Gap,
     decode_batch,
     encode_batch,
+    parse_batch,
     to_millisecond,
 )
 from hardware_bridge.api._errors import (
@@ -29,7 +31,7 @@ from hardware_bridge.api._errors import (
     TlsError,
     Unauthorized,
 )
-from hardware_bridge.api._fields import WireValue, format_time, parse_time
+from hardware_bridge.api._fields import WireValue, format_time, parse_time, wire_value
 from hardware_bridge.api._model import (
     AccessTechnology,
     Alarm,
@@ -57,6 +59,9 @@ from hardware_bridge.api._model import (
     TerminalDescription,
 )
 from hardware_bridge.api._sse import SseEvent, SseParser, SseTooLarge
+
+if TYPE_CHECKING:
+    from hardware_bridge.api._client import API_PREFIX, SmartPowerClient, decode_event
 
 __all__ = [
     "API_PREFIX",
@@ -109,8 +114,10 @@ __all__ = [
     "decode_event",
     "encode_batch",
     "format_time",
+    "parse_batch",
     "parse_time",
     "to_millisecond",
+    "wire_value",
 ]
 
 

@@ -70,6 +70,7 @@ __all__ = [
     "Gap",
     "decode_batch",
     "encode_batch",
+    "parse_batch",
     "to_millisecond",
 ]
 
@@ -317,7 +318,7 @@ def encode_batch(batch: Batch, *, level: int = 9) -> bytes:
 
 
 def decode_batch(body: bytes, *, max_bytes: int = MAX_BATCH_BYTES) -> Batch:
-    """Inflate (bounded by ``max_bytes``), parse and validate a request body."""
+    """Inflate (bounded by ``max_bytes``), parse and validate a gzip'd request body."""
     inflater = zlib.decompressobj(wbits=31)
     try:
         text = inflater.decompress(body, max_bytes)
@@ -327,6 +328,12 @@ def decode_batch(body: bytes, *, max_bytes: int = MAX_BATCH_BYTES) -> Batch:
         raise ApiValidationError("", f"body inflates to more than {max_bytes} bytes")
     if not inflater.eof:
         raise ApiValidationError("", "body is truncated gzip data")
+    return parse_batch(text)
+
+
+def parse_batch(text: bytes | str) -> Batch:
+    """Parse and validate a batch body that is already inflated. (aiohttp's server inflates a
+    ``Content-Encoding: gzip`` request itself; its ``client_max_size`` bounds the result.)"""
     try:
         data = json.loads(text)
     except (UnicodeDecodeError, json.JSONDecodeError) as err:

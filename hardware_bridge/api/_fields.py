@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -39,6 +39,7 @@ __all__ = [
     "opt_str",
     "opt_time",
     "parse_time",
+    "wire_value",
 ]
 
 type JsonObject = dict[str, Any]
@@ -245,3 +246,13 @@ def format_time(value: datetime) -> str:
     if value.utcoffset() == UTC.utcoffset(None) and text.endswith("+00:00"):
         return text[:-6] + "Z"
     return text
+
+
+def wire_value(value: float | int | bool | str | datetime | date | None) -> WireValue:
+    """A bridge value (:data:`hardware_bridge.models.Value`) as a reading's value: a timestamp
+    becomes ISO 8601 with its zone, a date ``YYYY-MM-DD``; the rest is unchanged."""
+    if isinstance(value, datetime):
+        return format_time(check_time(value, "value"))
+    if isinstance(value, date):
+        return value.isoformat()
+    return value

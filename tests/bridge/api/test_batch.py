@@ -19,6 +19,7 @@ from hardware_bridge.api import (
     Gap,
     decode_batch,
     encode_batch,
+    parse_batch,
     to_millisecond,
 )
 
@@ -188,3 +189,10 @@ def test_gzip_bomb_is_refused_without_inflating_it() -> None:
     assert len(bomb) < 10_000
     with pytest.raises(ApiValidationError, match="more than 1000000 bytes"):
         decode_batch(bomb, max_bytes=1_000_000)
+
+
+def test_inflated_body_parses_like_the_gzip_one() -> None:
+    batch = _batch(_poll(1, T0, {"voltage_l1": 230.5}))
+    assert parse_batch(json.dumps(batch.to_json()).encode()) == batch
+    with pytest.raises(ApiValidationError, match="not JSON"):
+        parse_batch(b"\x1f\x8b")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import aiohttp
 import pytest
@@ -30,6 +30,7 @@ from hardware_bridge.api import (
     TlsError,
     Unauthorized,
     decode_event,
+    parse_time,
 )
 
 # Home Assistant's test plugin blocks sockets; these tests talk only to 127.0.0.1.
@@ -90,7 +91,8 @@ async def server() -> AsyncIterator[tuple[TestServer, dict[str, object]]]:
 
     async def history(request: web.Request) -> web.Response:
         seen["history"] = dict(request.query)
-        if request.query["start"] >= request.query["end"]:
+        start = parse_time(request.query["start"], "start")
+        if parse_time(request.query["end"], "end") <= start:
             return _error(400, "invalid_request", "end must be after start", "end")
         return web.json_response({"readings": [], "next": "c2"})
 
@@ -240,10 +242,13 @@ async def test_api_error_keeps_code_and_field(server, session) -> None:
         "end",
         400,
     )
-    page = await client.history("SP1", T0, T0 + timedelta(hours=1), cursor="c1", limit=50)
+    istanbul = timezone(timedelta(hours=3))
+    page = await client.history(
+        "SP1", T0.astimezone(istanbul), T0 + timedelta(hours=1), cursor="c1", limit=50
+    )
     assert page.next == "c2"
     assert server[1]["history"] == {
-        "start": "2026-11-30T00:15:00.000Z",
+        "start": "2026-11-30T03:15:00.000+03:00",
         "end": "2026-11-30T01:15:00.000Z",
         "cursor": "c1",
         "limit": "50",

@@ -4,7 +4,9 @@ is refused with the field it concerns."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
+import subprocess
+import sys
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -26,6 +28,7 @@ from hardware_bridge.api import (
     TerminalDescription,
     decode_batch,
     encode_batch,
+    wire_value,
 )
 from hardware_bridge.models import MeasurementSpec, PollGroup
 
@@ -170,3 +173,25 @@ def test_secrets_stay_out_of_reprs() -> None:
     assert "7K3M" not in repr(ClaimRequest(modem_no="SP1", auth_code="7K3M-9QX2"))
     secret = "tsec_" + "x" * 40
     assert secret not in repr(Enrolment(terminal_secret=secret, auth_code="7K3M-9QX2"))
+
+
+def test_bridge_values_become_wire_values() -> None:
+    zone = timezone(timedelta(hours=3))
+    assert wire_value(datetime(2026, 11, 30, 3, 0, 0, 123456, tzinfo=zone)) == (
+        "2026-11-30T03:00:00.123+03:00"
+    )
+    assert wire_value(date(2026, 11, 30)) == "2026-11-30"
+    assert wire_value(1.5) == 1.5
+    assert wire_value(None) is None
+    with pytest.raises(ApiValidationError, match="time zone"):
+        wire_value(datetime(2026, 11, 30, 3, 0))
+
+
+def test_the_model_needs_no_aiohttp() -> None:
+    """The API model is usable where aiohttp is not installed (it is the ``api`` extra)."""
+    code = (
+        "import sys; import hardware_bridge.api as api; api.Batch; "
+        "assert 'aiohttp' not in sys.modules; api.SmartPowerClient; "
+        "assert 'aiohttp' in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

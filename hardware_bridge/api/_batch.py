@@ -79,6 +79,10 @@ MAX_BATCH_BYTES = 16 * 1024 * 1024
 """The most a batch body may inflate to (a bound against gzip bombs)."""
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+SEQ_MAX = 2**63 - 1
+"""Sequence numbers are SQLite integers."""
+_MS_MIN = (datetime(1, 1, 2, tzinfo=UTC) - _EPOCH) // timedelta(milliseconds=1)
+_MS_MAX = (datetime(9999, 12, 30, tzinfo=UTC) - _EPOCH) // timedelta(milliseconds=1)
 _SCALES = (1.0, 0.1, 0.01, 0.001, 0.0001, 0.00001)
 _F32 = struct.Struct("<f")
 
@@ -134,7 +138,10 @@ class BatchEvent:
     @classmethod
     def from_json(cls, data: object, path: str = "") -> Self:
         obj = as_object(data, path)
-        return cls(seq=get_int(obj, "seq", path, minimum=1), alarm=Alarm.from_json(obj, path))
+        return cls(
+            seq=get_int(obj, "seq", path, minimum=1, maximum=SEQ_MAX),
+            alarm=Alarm.from_json(obj, path),
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -174,9 +181,9 @@ class Gap:
         return _reraise_at(
             path,
             lambda: cls(
-                first_seq=get_int(obj, "first_seq", path, minimum=1),
-                last_seq=get_int(obj, "last_seq", path, minimum=1),
-                count=get_int(obj, "count", path, minimum=1),
+                first_seq=get_int(obj, "first_seq", path, minimum=1, maximum=SEQ_MAX),
+                last_seq=get_int(obj, "last_seq", path, minimum=1, maximum=SEQ_MAX),
+                count=get_int(obj, "count", path, minimum=1, maximum=SEQ_MAX),
                 first_time=opt_time(obj, "first_time", path),
                 last_time=opt_time(obj, "last_time", path),
             ),
@@ -265,8 +272,8 @@ class Batch:
             path,
             lambda: cls(
                 batch_id=get_str(obj, "batch_id", path, pattern=NAME_PATTERN),
-                first_seq=get_int(obj, "first_seq", path, minimum=1),
-                last_seq=get_int(obj, "last_seq", path, minimum=1),
+                first_seq=get_int(obj, "first_seq", path, minimum=1, maximum=SEQ_MAX),
+                last_seq=get_int(obj, "last_seq", path, minimum=1, maximum=SEQ_MAX),
                 created=get_time(obj, "created", path),
                 readings=_decode_readings(obj.get("readings"), join(path, "readings")),
                 events=items("events", BatchEvent.from_json),
@@ -302,7 +309,7 @@ class BatchAck:
         commands = as_list(obj.get("commands", []), field)
         return cls(
             batch_id=get_str(obj, "batch_id", path, pattern=NAME_PATTERN),
-            acknowledged_seq=get_int(obj, "acknowledged_seq", path, minimum=0),
+            acknowledged_seq=get_int(obj, "acknowledged_seq", path, minimum=0, maximum=SEQ_MAX),
             duplicate=get_bool(obj, "duplicate", path, default=False),
             commands=tuple(Command.from_json(c, join(field, i)) for i, c in enumerate(commands)),
         )
@@ -394,7 +401,10 @@ def _encode_column(values: Sequence[WireValue]) -> list[WireValue] | JsonObject:
         return list(values)
     floats = [float(v) for v in values if isinstance(v, float)]
     for scale in _SCALES:
-        raws = [round(v / scale) for v in floats]
+        try:
+            raws = [round(v / scale) for v in floats]
+        except OverflowError:  # a huge value over a small scale: not this form
+            continue
         if all(
             raw * scale == v and math.copysign(1, raw * scale) == math.copysign(1, v)
             for raw, v in zip(raws, floats, strict=True)
@@ -418,7 +428,10 @@ def _decode_column(column: object, size: int, field: str) -> list[WireValue]:
             if isinstance(scale, bool) or not isinstance(scale, float | int) or not scale:
                 raise ApiValidationError(join(field, "scale"), "must be a non-zero number")
             raws = _undelta(as_list(obj["raw"], join(field, "raw")), 0, join(field, "raw"))
-            values = [raw * float(scale) for raw in raws]
+            try:
+                values = [raw * float(scale) for raw in raws]
+            except OverflowError:
+                raise ApiValidationError(join(field, "raw"), "is out of range") from None
         elif "f32" in obj:
             numbers = as_list(obj["f32"], join(field, "f32"))
             values = []
@@ -481,8 +494,8 @@ def _decode_readings(data: object, path: str) -> tuple[BatchReading, ...]:
     if data is None:
         return ()
     obj = as_object(data, path)
-    t0 = get_int(obj, "t0", path)
-    s0 = get_int(obj, "s0", path)
+    t0 = get_int(obj, "t0", path, minimum=_MS_MIN, maximum=_MS_MAX)
+    s0 = get_int(obj, "s0", path, minimum=0, maximum=SEQ_MAX)
     readings: list[BatchReading] = []
     groups_field = join(path, "groups")
     for g_index, group_data in enumerate(as_list(obj.get("groups", []), groups_field)):
@@ -511,6 +524,8 @@ def _decode_readings(data: object, path: str) -> tuple[BatchReading, ...]:
             for i, column in enumerate(columns)
         ]
         for p_index, (first, ms) in enumerate(zip(seqs, times, strict=True)):
+            if not _MS_MIN <= ms <= _MS_MAX:
+                raise ApiValidationError(join(join(field, "time"), p_index), "is out of range")
             time = _from_ms(ms)
             for k_index, key in enumerate(keys):
                 try:

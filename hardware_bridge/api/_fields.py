@@ -156,9 +156,13 @@ def opt_int(
 def _check_float(value: object, field: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ApiValidationError(field, "must be a number")
-    if isinstance(value, float) and not math.isfinite(value):
+    try:
+        number = float(value)
+    except OverflowError:
+        raise ApiValidationError(field, "is out of range") from None
+    if not math.isfinite(number):
         raise ApiValidationError(field, "must be a finite number")
-    return float(value)
+    return number
 
 
 def get_float(obj: Mapping[str, Any], name: str, path: str) -> float:

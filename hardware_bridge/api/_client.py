@@ -173,6 +173,12 @@ class SmartPowerClient:
                 timeout=timeout,
             ) as response:
                 await self._check(response)
+                if response.content_type != "text/event-stream":
+                    raise ApiError(
+                        "not_event_stream",
+                        f"expected text/event-stream, got {response.content_type}",
+                        status=response.status,
+                    )
                 async for chunk in response.content.iter_any():
                     for event in parser.feed(chunk):
                         yield event

@@ -129,6 +129,9 @@ async def server() -> AsyncIterator[tuple[TestServer, dict[str, object]]]:
     async def bad_json(request: web.Request) -> web.Response:
         return web.Response(text="<html>proxy error</html>", status=502)
 
+    async def bad_json_ok(request: web.Request) -> web.Response:
+        return web.Response(text="<html>Sign in to the hotspot</html>", content_type="text/html")
+
     async def malformed(request: web.Request) -> web.Response:
         return web.json_response({"readings": [{"device": "x"}], "next": None})
 
@@ -175,6 +178,7 @@ async def server() -> AsyncIterator[tuple[TestServer, dict[str, object]]]:
     app.router.add_get("/api/v1/modems/{modem_no}/history", history)
     app.router.add_post("/api/v1/modems/{modem_no}/commands", commands)
     app.router.add_post("/api/v1/modems/{modem_no}/batches", batches)
+    app.router.add_get("/api/v1/modems/PORTAL/events", bad_json_ok)
     app.router.add_get("/api/v1/modems/{modem_no}/events", events)
     app.router.add_get("/api/v1/modems/BAD", bad_json)
     app.router.add_get("/api/v1/modems/{modem_no}", malformed)
@@ -330,3 +334,12 @@ async def test_event_stream(server, session) -> None:
     assert isinstance(alarm, Alarm)
     assert alarm.value is True
     assert decode_event(events[2]) is None
+
+
+async def test_event_stream_that_is_not_one(server, session) -> None:
+    """A captive portal or proxy answering 200 with a page is an error, not an empty stream."""
+    client = _client(server[0], session, token=TOKEN)
+    with pytest.raises(ApiError) as caught:
+        async for _ in client.events("PORTAL"):
+            pass
+    assert caught.value.code == "not_event_stream"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hardware_bridge.api import SseEvent, SseParser, SseTooLarge
 
@@ -55,3 +57,38 @@ def test_unbounded_line_is_refused() -> None:
     parser = SseParser(max_bytes=64)
     with pytest.raises(SseTooLarge):
         parser.feed(b"data: " + b"x" * 100)
+
+
+stream_lines = st.lists(
+    st.sampled_from(
+        [
+            b"data: x",
+            b"data:y",
+            b"data",
+            b"event: alarm",
+            b"id: 9",
+            b"id",
+            b": c",
+            b"retry: 10",
+            b"retry: x",
+            b"",
+            b"data: \xc3\xbc",
+            b"bogus: 1",
+        ]
+    ),
+    max_size=30,
+)
+line_ends = st.sampled_from([b"\n", b"\r", b"\r\n"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=stream_lines, ends=st.lists(line_ends, min_size=30, max_size=30), data=st.data())
+def test_chunking_never_changes_the_events(
+    lines: list[bytes], ends: list[bytes], data: st.DataObject
+) -> None:
+    stream = b"".join(line + end for line, end in zip(lines, ends, strict=False))
+    whole = SseParser().feed(stream)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=8)))
+    parser = SseParser()
+    pieces = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
+    assert [event for piece in pieces if piece for event in parser.feed(piece)] == whole

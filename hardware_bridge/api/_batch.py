@@ -35,7 +35,7 @@ import json
 import math
 import struct
 import zlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Self
@@ -549,20 +549,3 @@ def _key(value: object, field: str) -> str:
     if not isinstance(value, str) or not KEY_PATTERN.fullmatch(value):
         raise ApiValidationError(field, f"must match {KEY_PATTERN.pattern}")
     return value
-
-
-def readings_from_json(data: Mapping[str, Any]) -> tuple[BatchReading, ...]:
-    """Decode only the ``readings`` member of a batch body (for tools and tests)."""
-    return _decode_readings(data.get("readings"), "readings")
-
-
-def reading_to_row(reading: BatchReading) -> JsonObject:
-    """One reading as the row form ``/latest`` and ``/history`` use, with its ``seq``."""
-    return {
-        "seq": reading.seq,
-        "device": reading.device,
-        "key": reading.key,
-        "value": reading.value,
-        "unit": reading.unit,
-        "time": format_time(reading.time),
-    }

@@ -31,6 +31,7 @@ from hardware_bridge.api._errors import (
     TlsError,
     Unauthorized,
 )
+from hardware_bridge.api._events import decode_event
 from hardware_bridge.api._fields import WireValue, format_time, parse_time, wire_value
 from hardware_bridge.api._model import (
     AccessTechnology,
@@ -61,7 +62,7 @@ from hardware_bridge.api._model import (
 from hardware_bridge.api._sse import SseEvent, SseParser, SseTooLarge
 
 if TYPE_CHECKING:
-    from hardware_bridge.api._client import API_PREFIX, SmartPowerClient, decode_event
+    from hardware_bridge.api._client import API_PREFIX, SmartPowerClient
 
 __all__ = [
     "API_PREFIX",
@@ -123,6 +124,6 @@ __all__ = [
 
 def __getattr__(name: str) -> object:
     # the client needs aiohttp (the ``api`` extra); the model does not
-    if name in ("SmartPowerClient", "decode_event", "API_PREFIX"):
+    if name in ("SmartPowerClient", "API_PREFIX"):
         return getattr(importlib.import_module("hardware_bridge.api._client"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

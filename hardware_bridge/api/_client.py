@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -32,7 +32,6 @@ from hardware_bridge.api._errors import (
 )
 from hardware_bridge.api._fields import format_time
 from hardware_bridge.api._model import (
-    Alarm,
     Claim,
     ClaimRequest,
     Command,
@@ -41,13 +40,12 @@ from hardware_bridge.api._model import (
     Enrolment,
     EnrolmentAck,
     ErrorBody,
-    Reading,
     ReadingsPage,
     TerminalDescription,
 )
 from hardware_bridge.api._sse import SseEvent, SseParser
 
-__all__ = ["API_PREFIX", "SmartPowerClient", "decode_event"]
+__all__ = ["API_PREFIX", "SmartPowerClient"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -55,23 +53,6 @@ API_PREFIX = "/api/v1"
 DEFAULT_TIMEOUT = 30.0
 EVENTS_READ_TIMEOUT = 90.0
 """The event stream sends a comment at least every 30 s; silence for longer is a dead link."""
-
-
-def decode_event(event: SseEvent) -> Reading | Alarm | Command | None:
-    """The typed payload of an event-stream event; None for a kind this client does not know."""
-    parsers: dict[str, Callable[[object, str], Reading | Alarm | Command]] = {
-        "reading": Reading.from_json,
-        "alarm": Alarm.from_json,
-        "command": Command.from_json,
-    }
-    parse = parsers.get(event.event)
-    if parse is None:
-        return None
-    try:
-        data = json.loads(event.data)
-    except json.JSONDecodeError as err:
-        raise ApiValidationError("data", f"event data is not JSON ({err})") from None
-    return parse(data, "data")
 
 
 def _retry_after(value: str | None) -> float | None:

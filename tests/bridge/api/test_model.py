@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -195,3 +195,23 @@ def test_the_model_needs_no_aiohttp() -> None:
         "assert 'aiohttp' in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-11-30T03:14:50Z", datetime(2026, 11, 30, 3, 14, 50, tzinfo=UTC)),
+        ("2026-11-30t03:14:50z", datetime(2026, 11, 30, 3, 14, 50, tzinfo=UTC)),
+        (
+            "2026-11-30T03:14:50.1+03:00",
+            datetime(2026, 11, 30, 3, 14, 50, 100_000, tzinfo=timezone(timedelta(hours=3))),
+        ),
+        (
+            "2026-11-30T03:14:50.123456789-05:30",
+            datetime(2026, 11, 30, 3, 14, 50, 123_456, tzinfo=timezone(-timedelta(hours=5.5))),
+        ),
+    ],
+)
+def test_rfc3339_times_are_read(text: str, expected: datetime) -> None:
+    """Every RFC 3339 form the document's ``date-time`` admits (OpenAPI tools send them)."""
+    assert Reading.from_json({**READING, "time": text}).time == expected

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -343,3 +344,14 @@ async def test_event_stream_that_is_not_one(server, session) -> None:
         async for _ in client.events("PORTAL"):
             pass
     assert caught.value.code == "not_event_stream"
+
+
+async def test_no_secret_reaches_the_log_or_a_message(server, session, caplog) -> None:
+    caplog.set_level(logging.DEBUG)
+    client = _client(server[0], session)
+    with pytest.raises(InvalidAuthCode) as caught:
+        await client.claim("SP1", "wrong")
+    claim = await client.claim("SP1", "7K3M-9QX2")
+    text = caplog.text + str(caught.value) + repr(claim) + repr(client)
+    assert "7K3M-9QX2" not in text
+    assert TOKEN not in text

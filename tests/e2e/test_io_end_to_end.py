@@ -190,7 +190,8 @@ def test_relay_input_and_mains_in_the_browser(hass_stack: Stack, tmp_path: Path)
 # What the frontend shows for entities, with its own formatter.
 _SHOWN = """(ids) => {
   const hass = document.querySelector('home-assistant')?.hass;
-  if (!hass) return null;
+  // null while the frontend (re)connects: asked again
+  if (!hass || !hass.states) return null;
   const out = {};
   for (const id of ids) {
     const s = hass.states[id];

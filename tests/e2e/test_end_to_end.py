@@ -337,7 +337,7 @@ def _shown_value(state: dict[str, Any], entity: dict[str, Any]) -> str:
 # What the frontend shows for each entity: its own formatter, the one its rows use.
 _FORMATTED_STATES = """(ids) => {
   const hass = document.querySelector('home-assistant')?.hass;
-  if (!hass || typeof hass.formatEntityState !== 'function') return null;
+  if (!hass || !hass.states || typeof hass.formatEntityState !== 'function') return null;
   const out = {};
   for (const id of ids) {
     const state = hass.states[id];

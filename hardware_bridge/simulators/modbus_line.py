@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -170,14 +171,22 @@ class ModbusLineSimulator:
         """Move the simulated clock: powers drift, energy counters integrate them."""
         self.time += seconds
 
-    def mains_outage(self, start: float, end: float) -> None:
+    def mains_outage(self, start: float, end: float = math.inf) -> None:
         """Cut the site's mains from ``start`` to ``end`` (simulated seconds, after
-        :attr:`time`): voltages fall to 0 and counters stand still; devices keep answering,
-        as on an auxiliary supply."""
+        :attr:`time`; no end: until :meth:`restore_mains`): voltages fall to 0 and counters
+        stand still; devices keep answering, as on an auxiliary supply."""
         if start <= self.time:
             raise ValueError("an outage must start after the simulated present")
         for simulation in self._simulations.values():
             simulation.site.outages.append((start, end))
+
+    def restore_mains(self, at: float) -> None:
+        """End every outage still running or to come at ``at`` (after :attr:`time`)."""
+        if at <= self.time:
+            raise ValueError("mains can come back only after the simulated present")
+        for simulation in self._simulations.values():
+            site = simulation.site
+            site.outages = [(start, min(end, at)) for start, end in site.outages if start < at]
 
     def set_fault(self, device_id: int, fault: Fault | str, *, exception_code: int = 4) -> None:
         state = self._states[device_id]

@@ -29,6 +29,7 @@ from custom_components.smartpower_terminal.const import (
     MIN_SLOW_INTERVAL,
 )
 from hardware_bridge import load_catalogue
+from hardware_bridge.simulators.at_modem import ModemSimulator
 from hardware_bridge.simulators.iec_meter import SimulatedMeter
 from hardware_bridge.simulators.modbus_line import devices_from_specs
 
@@ -39,6 +40,7 @@ from .harness import (
     HomeAssistantProcess,
     SimulatedPanel,
     frontend_installed,
+    relink,
     write_config,
 )
 from .panel_control import HELP, MAINS_PRESENT_INPUT, PanelControl
@@ -72,6 +74,7 @@ def _instructions(
     *,
     control_url: str | None = None,
     board_ids: Sequence[int] = (),
+    modem_port: Path | None = None,
 ) -> str:
     config = _shown(config_dir)
     board = board_ids[0] if board_ids else None
@@ -86,6 +89,12 @@ def _instructions(
         if board is not None
         else ""
     )
+    if modem_port is not None:
+        io_steps += f"""
+  8. Cellular modem: Add integration again, serial port {modem_port},
+     protocol "Cellular modem (SMS alarms)", a recipient such as +905321234567. Its device
+     shows the signal and the network; SMS it sends (e.g. from the "Terminal alarms to
+     notifications" blueprint) are printed here."""
     controls = ""
     if board is not None:
         sent = (
@@ -155,13 +164,17 @@ async def run(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    # A cellular modem (AT commands) is to join the panel here: its own virtual serial line
-    # next to the Modbus line and the optical head, linked as <dir>/serial/ttyUSB2, with a step
-    # in the printed instructions and commands (signal, registration) in the panel control.
-    async with panel, contextlib.AsyncExitStack() as cleanup:
+    # The terminal's cellular modem: its own virtual serial line next to the Modbus line and
+    # the optical head (a Quectel EC25 answering AT commands, with a SIM and a network).
+    modem = ModemSimulator("quectel_ec25")
+    modem_port = dev / "serial" / "ttyUSB2"
+    async with panel, modem, contextlib.AsyncExitStack() as cleanup:
+        relink(modem_port, modem.path)
+        cleanup.callback(modem_port.unlink, missing_ok=True)
         boards = [i for i in panel.modbus.device_ids() if _is_board(panel, i)]
-        control = PanelControl(panel.modbus, boards)
+        control = PanelControl(panel.modbus, boards, modem)
         cleanup.push_async_callback(control.close)
+        control.watch_sms()
         control_url = None
         if boards and args.control_port:
             runner = await control.serve_http(args.control_port)
@@ -179,6 +192,7 @@ async def run(args: argparse.Namespace) -> int:
                 config_dir,
                 control_url=control_url,
                 board_ids=boards,
+                modem_port=modem_port,
             )
             print(text, flush=True)
             if boards and sys.stdin.isatty():

@@ -52,6 +52,7 @@ __all__ = [
     "add_modbus_line",
     "free_port",
     "frontend_installed",
+    "relink",
     "running_home_assistant",
     "skip_onboarding_defaults",
     "wait_for",
@@ -159,8 +160,8 @@ class SimulatedPanel:
         except BaseException:
             await self.modbus.stop()
             raise
-        _relink(self.modbus_port, self.modbus.path)
-        _relink(self.meter_port, self.meter.path)
+        relink(self.modbus_port, self.modbus.path)
+        relink(self.meter_port, self.meter.path)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -173,7 +174,7 @@ class SimulatedPanel:
             await self.modbus.stop()
 
 
-def _relink(link: Path, target: str) -> None:
+def relink(link: Path, target: str) -> None:
     if link.is_symlink() or link.exists():
         link.unlink()
     link.symlink_to(target)
@@ -198,7 +199,7 @@ def write_config(
     custom.mkdir(exist_ok=True)
     # SMARTPOWER_E2E_INTEGRATION: run another copy of the integration (e.g. one HACS installed).
     source = os.environ.get("SMARTPOWER_E2E_INTEGRATION") or REPO / "custom_components" / DOMAIN
-    _relink(custom / DOMAIN, str(Path(source).resolve()))
+    relink(custom / DOMAIN, str(Path(source).resolve()))
     integrations = [*BASE_INTEGRATIONS, *(FRONTEND_INTEGRATIONS if frontend else ()), *extra]
     levels = {
         "custom_components.smartpower_terminal": "debug",
@@ -305,7 +306,7 @@ class HomeAssistantProcess:
         """
         folder = self.config_dir.parent / "pythonpath"
         folder.mkdir(parents=True, exist_ok=True)
-        _relink(folder / "hardware_bridge", str(Path(hardware_bridge.__file__).parent))
+        relink(folder / "hardware_bridge", str(Path(hardware_bridge.__file__).parent))
         return folder
 
     @property

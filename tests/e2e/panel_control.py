@@ -7,12 +7,14 @@ One small command language, typed in the terminal that runs ``scripts/develop`` 
 * ``i3``      toggle input 3 of the I/O board (``i3 on`` / ``i3 off`` to set it; ``i3@5`` for
   the board at address 5 when there are several);
 * ``m``       cut the mains, or restore it (``m off`` / ``m on`` to set it);
-* ``s``       what the panel's inputs, relays and mains are now;
+* ``sig 12``  the modem's signal quality (CSQ 0–31; 99 unknown);
+* ``reg roaming``  the modem's registration (home, roaming, searching, denied, unknown);
+* ``s``       what the panel's inputs, relays, mains and modem are now;
 * ``h``       these commands.
 
 A cut is physical: the analysers and relays read 0 V (they answer on an auxiliary supply), and
 the board's mains-present input (:data:`MAINS_PRESENT_INPUT`, wired to a contact that mains
-holds closed) opens.
+holds closed) opens. SMS the modem sends are printed as they arrive.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import TextIO
 
 from aiohttp import web
 
+from hardware_bridge.simulators.at_modem import ModemSimulator
 from hardware_bridge.simulators.modbus_io_boards import IoBoard
 from hardware_bridge.simulators.modbus_line import ModbusLineSimulator
 
@@ -32,12 +35,13 @@ __all__ = ["HELP", "MAINS_PRESENT_INPUT", "PanelControl"]
 MAINS_PRESENT_INPUT = 8
 """The board input wired to a mains-present contact (closed while the mains is there)."""
 
-_OUTAGE_WINDOW = 2.0
-"""Simulated seconds each renewal of a held cut covers ahead (renewed every second)."""
+REGISTRATIONS = ("home", "roaming", "searching", "denied", "unknown")
 
 HELP = """\
   i<N>        toggle input N of the I/O board (i<N> on | i<N> off; i<N>@<address> for another board)
   m           cut the mains, or restore it (m off | m on)
+  sig <N>     the modem's signal quality, CSQ 0-31 (99: unknown)
+  reg <R>     the modem's registration: home, roaming, searching, denied, unknown
   s           status: inputs, relays, mains
   h           this help"""
 
@@ -49,11 +53,18 @@ class CommandError(ValueError):
 class PanelControl:
     """Applies commands to a running :class:`ModbusLineSimulator`."""
 
-    def __init__(self, sim: ModbusLineSimulator, board_ids: list[int]) -> None:
+    def __init__(
+        self,
+        sim: ModbusLineSimulator,
+        board_ids: list[int],
+        modem: ModemSimulator | None = None,
+    ) -> None:
         self.sim = sim
         self.board_ids = board_ids
+        self.modem = modem
         self.mains = True
-        self._holder: asyncio.Task[None] | None = None
+        self._sms_shown = 0
+        self._sms_watch: asyncio.Task[None] | None = None
         for board in self._boards():
             if len(board.inputs) >= MAINS_PRESENT_INPUT:
                 board.set_input(MAINS_PRESENT_INPUT, True)  # the mains is there at the start
@@ -77,6 +88,8 @@ class PanelControl:
                 return self.status()
             if head == "m":
                 return self._mains(_on_off(arg, toggle=not self.mains))
+            if head in ("sig", "reg"):
+                return self._modem(head, arg)
             if head.startswith("i"):
                 return self._input(head[1:], arg)
             raise CommandError(f"unknown command {words[0]!r}")
@@ -107,26 +120,55 @@ class PanelControl:
                 if len(board.inputs) >= MAINS_PRESENT_INPUT:
                     board.set_input(MAINS_PRESENT_INPUT, present)
             if present:
-                if self._holder is not None:
-                    self._holder.cancel()
-                    self._holder = None
+                self.sim.restore_mains(self.sim.time + 1e-3)
             else:
-                self._cut_ahead()
-                self._holder = asyncio.get_running_loop().create_task(self._hold_outage())
+                self.sim.mains_outage(self.sim.time + 1e-3)
         return "mains: " + ("present" if present else "cut (0 V, no load)")
 
-    def _cut_ahead(self) -> None:
-        self.sim.mains_outage(self.sim.time + 1e-3, self.sim.time + _OUTAGE_WINDOW)
+    def _modem(self, head: str, arg: str | None) -> str:
+        if self.modem is None:
+            raise CommandError("no modem on the simulated panel")
+        state = self.modem.state
+        if head == "sig":
+            if arg is None or not arg.isdigit() or not (int(arg) <= 31 or int(arg) == 99):
+                raise CommandError("expected sig <0-31> (99: unknown)")
+            state.csq = int(arg)
+            dbm = "unknown" if state.csq == 99 else f"{-113 + 2 * state.csq} dBm"
+            return f"modem signal: CSQ {state.csq} ({dbm})"
+        if arg not in REGISTRATIONS:
+            raise CommandError(f"expected reg <{'|'.join(REGISTRATIONS)}>")
+        state.registration = arg  # type: ignore[assignment]
+        return f"modem registration: {arg}"
 
-    async def _hold_outage(self) -> None:
-        """Keep the outage going in short windows, so that it can end when asked (the
-        simulator schedules outages with an end; this one has none until restored)."""
-        while True:
-            await asyncio.sleep(1.0)
-            self._cut_ahead()
+    def watch_sms(self) -> None:
+        """Print each SMS the modem sends (what an alarm automation texted)."""
+        if self.modem is None:
+            return
+
+        async def watch() -> None:
+            while True:
+                await asyncio.sleep(0.5)
+                self.print_new_sms()
+
+        self._sms_watch = asyncio.get_running_loop().create_task(watch())
+
+    def print_new_sms(self) -> None:
+        if self.modem is None:
+            return
+        for sms in self.modem.sent[self._sms_shown :]:
+            part = sms.decoded
+            which = f" part {part.concat[2]}/{part.concat[1]}" if part.concat else ""
+            print(f"modem: SMS to {part.number}{which}: {part.text}", flush=True)
+        self._sms_shown = len(self.modem.sent)
 
     def status(self) -> str:
         lines = [f"mains: {'present' if self.mains else 'cut'}"]
+        if self.modem is not None:
+            state = self.modem.state
+            lines.append(
+                f"modem: SIM {state.sim}, {state.registration}, CSQ {state.csq}, "
+                f"{len(self.modem.sent)} SMS part(s) sent"
+            )
         for board in self._boards():
             inputs = "".join("1" if s else "0" for s in board.inputs)
             relays = "".join("1" if s else "0" for s in board.relays)
@@ -134,11 +176,11 @@ class PanelControl:
         return "\n".join(lines)
 
     async def close(self) -> None:
-        if self._holder is not None:
-            self._holder.cancel()
+        if self._sms_watch is not None:
+            self._sms_watch.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._holder
-            self._holder = None
+                await self._sms_watch
+            self._sms_watch = None
 
     # -- where commands come from -------------------------------------------------------------
     async def serve_http(self, port: int) -> web.AppRunner:

@@ -21,7 +21,8 @@ from custom_components.smartpower_terminal.const import (
     DEFAULT_SLOW_INTERVAL,
     MIN_SLOW_INTERVAL,
 )
-from hardware_bridge import load_catalogue
+from hardware_bridge import Modem, ModemSettings, load_catalogue
+from hardware_bridge.simulators.at_modem import ModemSimulator
 from hardware_bridge.simulators.modbus_line import ModbusLineSimulator, SimulatedDevice
 
 from .develop import MODBUS_UPDATE_INTERVAL, _instructions
@@ -130,17 +131,35 @@ async def test_commands_flip_inputs_and_cut_the_mains() -> None:
         assert volts > 200
         assert control.command("m") == "mains: cut (0 V, no load)"
         assert board.inputs[MAINS_PRESENT_INPUT - 1] is False  # the mains-present contact opens
-        for _ in range(5):  # held for as long as it is cut
-            sim.advance(1)
-            await asyncio.sleep(1.01)
+        for _ in range(5):  # as long as it is cut
+            sim.advance(3600)
             assert float(sim.values(1)["voltage_l1"]) == 0.0
         assert "mains: cut" in control.status()
         assert control.command("m on") == "mains: present"
         assert board.inputs[MAINS_PRESENT_INPUT - 1] is True
-        sim.advance(3)  # the last window of the cut ends
+        sim.advance(1)
         assert float(sim.values(1)["voltage_l1"]) > 200
     finally:
         await control.close()
+
+
+async def test_commands_set_the_modems_signal_and_show_its_sms(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    modem = ModemSimulator("quectel_ec25")
+    control = PanelControl(_board_line(), [3], modem)
+    assert control.command("sig 10") == "modem signal: CSQ 10 (-93 dBm)"
+    assert modem.state.csq == 10
+    assert control.command("reg roaming") == "modem registration: roaming"
+    assert modem.state.registration == "roaming"
+    for bad, says in [("sig 40", "expected sig"), ("sig", "expected sig"), ("reg x", "reg <")]:
+        assert says in control.command(bad), bad
+    assert "modem: SIM ready, roaming, CSQ 10, 0 SMS part(s) sent" in control.status()
+    assert "no modem" in PanelControl(_board_line(), [3]).command("sig 3")
+    async with modem, Modem(ModemSettings(port=modem.path)) as driver:
+        await driver.send_sms("+905321234567", "Şebeke kesildi")
+    control.print_new_sms()
+    assert "modem: SMS to +905321234567: Şebeke kesildi" in capsys.readouterr().out
 
 
 async def test_commands_typed_in_the_terminal_are_done(capsys: pytest.CaptureFixture[str]) -> None:
@@ -257,6 +276,32 @@ async def _set_up_through_the_printed_steps(
     return await wait_for(entities, "the board's, analyser's and mains entities", 60)
 
 
+async def _add_the_modem(client: HomeAssistantClient, port: Path) -> str:
+    """Step 8 of the printed instructions; the modem's signal entity."""
+    form = await client.start_flow(DOMAIN)
+    step = await client.flow_step(
+        form["flow_id"],
+        {"port": str(port), "protocol": "at_modem", "terminal_model": "adapter"},
+    )
+    assert step.get("step_id") == "modem", step
+    done = await client.flow_step(step["flow_id"], {"recipients": ["+905321234567"]})
+    assert done["type"] == "create_entry", done
+    entry_id = done["result"]["entry_id"]
+
+    async def signal() -> str | None:
+        return next(
+            (
+                e["entity_id"]
+                for e in await client.entity_registry()
+                if e.get("config_entry_id") == entry_id
+                and e.get("unique_id", "").endswith("_signal_strength")
+            ),
+            None,
+        )
+
+    return await wait_for(signal, "the modem's signal entity", 60)
+
+
 @pytest.mark.e2e
 async def test_develop_hands_the_panel_to_the_person_running_it(
     tmp_path: Path, socket_enabled: None
@@ -322,7 +367,13 @@ async def test_develop_hands_the_panel_to_the_person_running_it(
             assert await _post(session, control_url, "m") == "mains: present"
             await client.wait_for_state(ids["mains"], lambda s: s["state"] == "on", "on", 40)
             status = await _post(session, control_url, "s")
-            assert status.startswith("mains: present\nboard 3: inputs 00100001"), status
+            assert status.startswith("mains: present\nmodem: SIM ready"), status
+            assert "\nboard 3: inputs 00100001" in status, status
+
+            signal_id = await _add_the_modem(client, dev / "serial" / "ttyUSB2")
+            assert await _post(session, control_url, "sig 10") == "modem signal: CSQ 10 (-93 dBm)"
+            await client.post("/api/services/smartpower_terminal/read_now", {})
+            await client.wait_for_state(signal_id, lambda s: s["state"] == "-93", "-93 dBm", 30)
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGTERM)

@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import json
 import sys
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from hardware_bridge.cli._args import (
@@ -174,6 +175,34 @@ def _settings(args: argparse.Namespace, profile: Profile | None) -> SerialSettin
     )
 
 
+def _on_bus(
+    settings: SerialSettings,
+    use: Callable[[ModbusBus], Awaitable[int]],
+    *,
+    timeout: float | None = None,
+    retries: int = 0,
+) -> int:
+    """Open the line, run ``use`` on it, close it; the exit code (a port that does not open is
+    a device-side failure, said in one line)."""
+
+    async def run() -> int:
+        bus = (
+            ModbusBus(settings, retries=retries)
+            if timeout is None
+            else ModbusBus(settings, timeout=timeout, retries=retries)
+        )
+        try:
+            await bus.open()
+        except ModbusConnectionError as exc:
+            return _fail(EXIT_DEVICE, str(exc))
+        try:
+            return await use(bus)
+        finally:
+            await bus.close()
+
+    return asyncio.run(run())
+
+
 def run_modbus_read(args: argparse.Namespace) -> int:
     """Handler of ``modbus-read``; returns the exit code."""
     if not 1 <= args.device_id <= 247:  # a number, else the parser said so
@@ -195,16 +224,8 @@ def run_modbus_read(args: argparse.Namespace) -> int:
         return _fail(EXIT_INPUT, str(exc))
     quiet_pymodbus_logging()
 
-    async def read() -> int:
-        bus = ModbusBus(settings, timeout=args.timeout, retries=args.retries)
-        try:
-            await bus.open()
-        except ModbusConnectionError as exc:
-            return _fail(EXIT_DEVICE, str(exc))
-        try:
-            reading = await bus.read_device(args.device_id, profile, keys)
-        finally:
-            await bus.close()
+    async def read(bus: ModbusBus) -> int:
+        reading = await bus.read_device(args.device_id, profile, keys)
         if not reading.available:
             reason = reading.errors[0].message if reading.errors else "no values"
             reason = reason.removeprefix(f"device {args.device_id}: ")
@@ -224,7 +245,7 @@ def run_modbus_read(args: argparse.Namespace) -> int:
             _print_reading(profile, reading.values, reading.requests)
         return EXIT_OK
 
-    return asyncio.run(read())
+    return _on_bus(settings, read, timeout=args.timeout, retries=args.retries)
 
 
 def _print_reading(profile: Profile, values: Any, requests: int) -> None:
@@ -252,16 +273,8 @@ def run_scan(args: argparse.Namespace) -> int:
         return _fail(EXIT_INPUT, str(exc))
     quiet_pymodbus_logging()
 
-    async def scan() -> int:
-        bus = ModbusBus(settings, retries=0)
-        try:
-            await bus.open()
-        except ModbusConnectionError as exc:
-            return _fail(EXIT_DEVICE, str(exc))
-        try:
-            hits = await bus.scan(range(args.first, args.last + 1), catalogue, timeout=args.timeout)
-        finally:
-            await bus.close()
+    async def scan(bus: ModbusBus) -> int:
+        hits = await bus.scan(range(args.first, args.last + 1), catalogue, timeout=args.timeout)
         if args.json:
             rows = [
                 {
@@ -279,7 +292,7 @@ def run_scan(args: argparse.Namespace) -> int:
             return _fail(EXIT_DEVICE, f"no device answered on {args.port}")
         return EXIT_OK
 
-    return asyncio.run(scan())
+    return _on_bus(settings, scan)
 
 
 def run_modbus_write(args: argparse.Namespace) -> int:
@@ -303,22 +316,15 @@ def run_modbus_write(args: argparse.Namespace) -> int:
         return _fail(EXIT_INPUT, str(exc))
     quiet_pymodbus_logging()
 
-    async def write() -> int:
-        bus = ModbusBus(settings, timeout=args.timeout, retries=args.retries)
-        try:
-            await bus.open()
-        except ModbusConnectionError as exc:
-            return _fail(EXIT_DEVICE, str(exc))
+    async def write(bus: ModbusBus) -> int:
         try:
             state = await bus.write_point(args.device_id, profile, args.key, args.value)
         except (ModbusWriteError, ModbusConnectionError) as exc:
             return _fail(EXIT_DEVICE, f"{args.port}: {exc}")
-        finally:
-            await bus.close()
         if args.json:
             print(json.dumps({"key": args.key, "value": state, "confirmed": True}))
         else:
             print(f"{args.key}: {'on' if state else 'off'} (confirmed)")
         return EXIT_OK
 
-    return asyncio.run(write())
+    return _on_bus(settings, write, timeout=args.timeout, retries=args.retries)

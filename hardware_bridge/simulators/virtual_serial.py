@@ -20,7 +20,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import select
 import termios
+import time
 import tty
 from collections.abc import Callable
 from typing import Literal, Self
@@ -40,6 +42,26 @@ def _open_raw_pty() -> tuple[int, int, str]:
     termios.tcsetattr(slave, termios.TCSANOW, attrs)
     os.set_blocking(master, False)
     return master, slave, os.ttyname(slave)
+
+
+FULL_BUFFER_WAIT = 2.0
+"""Seconds a write waits for a client that does not read before the rest is lost (as a UART
+without flow control overruns the receiver's buffer)."""
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Write ``data`` to a non-blocking ``fd``; while the buffer is full wait for room, for
+    at most :data:`FULL_BUFFER_WAIT` in all, then drop the rest (never spin)."""
+    view = memoryview(data)
+    deadline = time.monotonic() + FULL_BUFFER_WAIT
+    while view:
+        try:
+            view = view[os.write(fd, view) :]
+        except BlockingIOError:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            select.select([], [fd], [], remaining)
 
 
 class VirtualSerialPort:
@@ -75,21 +97,20 @@ class VirtualSerialPort:
             if timeout is None:
                 await self._data.wait()
             else:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._data.wait(), timeout)
+                # A timer wakes the wait instead of a timeout around it: a cancel that comes
+                # with the timer is never taken for the timeout (and lost).
+                wake = asyncio.get_running_loop().call_later(timeout, self._data.set)
+                try:
+                    await self._data.wait()
+                finally:
+                    wake.cancel()
         data = bytes(self._buffer)
         self._buffer.clear()
         return data
 
     def write(self, data: bytes) -> None:
-        """Send bytes to the client (whole, blocking briefly if the pty buffer is full)."""
-        view = memoryview(data)
-        while view:
-            try:
-                written = os.write(self._master, view)
-            except BlockingIOError:
-                continue
-            view = view[written:]
+        """Send bytes to the client (whole, waiting briefly if the pty buffer is full)."""
+        _write_all(self._master, data)
 
     def client_settings(self) -> tuple[int, int]:
         """(input baud, output baud) the client last configured on its end."""
@@ -141,14 +162,8 @@ class VirtualSerialLink:
         tap = self.taps[direction]
         if tap is not None:
             chunk = tap(chunk)
-        view = memoryview(chunk)
-        while view:
-            try:
-                view = view[os.write(dst, view) :]
-            except BlockingIOError:
-                continue
-            except OSError:
-                return
+        with contextlib.suppress(OSError):
+            _write_all(dst, chunk)
 
     def close(self) -> None:
         if self._closed:

@@ -53,3 +53,30 @@ async def test_link_joins_two_ends_and_tap_rewrites() -> None:
         assert await asyncio.wait_for(dev_r.readexactly(4), 2) == b"kept"
         dev_w.close()
         cli_w.close()
+
+
+async def test_a_cancelled_read_is_cancelled_not_timed_out() -> None:
+    """A cancel arriving while a read waits (with or without a timeout) ends the read as
+    cancelled: a simulator's serving loop must be stoppable."""
+    async with VirtualSerialPort() as port:
+        for timeout in (None, 30.0, 0.0):
+            reader = asyncio.create_task(port.read(timeout=timeout))
+            await asyncio.sleep(0)
+            reader.cancel()
+            try:
+                await reader
+            except asyncio.CancelledError:
+                pass
+            else:
+                assert timeout == 0.0, f"read(timeout={timeout}) swallowed the cancel"
+
+
+async def test_writing_to_a_client_that_never_reads_gives_up(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A full pty buffer is waited on briefly, then the rest is lost (an overrun): the
+    simulator never spins forever."""
+    monkeypatch.setattr("hardware_bridge.simulators.virtual_serial.FULL_BUFFER_WAIT", 0.2)
+    async with VirtualSerialPort() as port:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        port.write(b"x" * 1_000_000)  # far more than a pty holds; nobody reads
+        assert loop.time() - started < 5

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -68,13 +68,11 @@ class RecordingRunner(Runner):
             self.sim.advance(600.0)  # ten simulated minutes between two polls
         self.changed.set()
 
-    async def until(self, predicate: object, timeout: float = 30.0) -> None:
-        async def wait() -> None:
-            while not predicate():  # type: ignore[operator]
+    async def until(self, predicate: Callable[[], bool]) -> None:
+        async with asyncio.timeout(30):
+            while not predicate():
                 self.changed.clear()
                 await self.changed.wait()
-
-        await asyncio.wait_for(wait(), timeout)
 
 
 def _history(state_dir: Path) -> list[tuple[int, Record]]:
@@ -205,7 +203,8 @@ lines:
         runner.stop()
         await task
     (offline,) = events("device_offline")
-    assert offline.alarm and offline.kind is RecordKind.EVENT
+    assert offline.alarm
+    assert offline.kind is RecordKind.EVENT
     assert isinstance(offline.value, str)  # the reason
     (online,) = events("device_online")
     assert not online.alarm

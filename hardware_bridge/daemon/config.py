@@ -25,6 +25,9 @@ Layout (see ``docs/examples/terminal.yaml`` for a complete file)::
     gpio: {chip, inputs: […], relays: […], controller_timeout}
     mains: {device: NAME} or {input: NAME}    where mains presence is seen
     modem: {port, poll_interval}              optional AT modem: signal and registration
+
+Text values may take ``${NAME}`` or ``${NAME:-default}`` from the environment (a systemd
+``EnvironmentFile``, or the ports a simulator printed).
 """
 
 from __future__ import annotations
@@ -81,6 +84,7 @@ DEFAULT_LISTEN = "0.0.0.0:8470"
 _BAUDRATES = (300, 600, 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _DURATION_RE = re.compile(r"(\d{1,9}(?:\.\d{1,6})?)(ms|s|m|h|d)")
+_ENV_RE = re.compile(r"\$\{([A-Z_][A-Z0-9_]{0,63})(?::-([^}]*))?\}")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
@@ -411,7 +415,12 @@ def _path(error: vol.Invalid) -> FieldPath:
     return tuple(p if isinstance(p, int) else str(p) for p in error.path)
 
 
-def load_config(path: str | Path, *, catalogue: ProfileCatalogue | None = None) -> DaemonConfig:
+def load_config(
+    path: str | Path,
+    *,
+    catalogue: ProfileCatalogue | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> DaemonConfig:
     """Read and check a configuration file (blocking: call it before the event loop, or in an
     executor). ``catalogue`` defaults to the shipped profiles plus ``profiles_dir``."""
     source = str(path)
@@ -429,13 +438,18 @@ def load_config(path: str | Path, *, catalogue: ProfileCatalogue | None = None) 
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
         raise ConfigError(source, None, "", f"not UTF-8 text ({err.reason})") from None
-    return load_config_text(text, source=source, catalogue=catalogue)
+    return load_config_text(text, source=source, catalogue=catalogue, environ=environ)
 
 
 def load_config_text(
-    text: str, *, source: str = "<config>", catalogue: ProfileCatalogue | None = None
+    text: str,
+    *,
+    source: str = "<config>",
+    catalogue: ProfileCatalogue | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> DaemonConfig:
-    """Check configuration text; ``source`` names it in errors."""
+    """Check configuration text; ``source`` names it in errors. ``${NAME}`` and
+    ``${NAME:-default}`` in text values are taken from ``environ`` (the process's)."""
     if len(text) > MAX_CONFIG_SIZE:
         raise ConfigError(source, None, "", f"too large (over {MAX_CONFIG_SIZE} bytes)")
     try:
@@ -450,11 +464,36 @@ def load_config_text(
     check = _Checker(source, lines)
     if not isinstance(data, dict):
         raise check.fail((), "expected a mapping of fields (state_dir, send_period, lines, …)")
+    data = _expand(check, data, (), os.environ if environ is None else environ)
     try:
         doc: dict[str, Any] = _SCHEMA(data)
     except vol.Invalid as exc:
         raise _schema_error(check, exc) from None
     return _build(check, doc, catalogue)
+
+
+def _expand(check: _Checker, value: Any, path: FieldPath, environ: Mapping[str, str]) -> Any:
+    """``${NAME}`` / ``${NAME:-default}`` in text values, from the environment: a systemd
+    ``EnvironmentFile`` or a shell can point one file at ports that change (a simulator's)."""
+    if isinstance(value, dict):
+        return {k: _expand(check, v, (*path, str(k)), environ) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(check, v, (*path, i), environ) for i, v in enumerate(value)]
+    if not isinstance(value, str) or "${" not in value:
+        return value
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match[1], match[2]
+        found = environ.get(name)
+        if found is None or (found == "" and default is not None):
+            if default is None:
+                raise check.fail(path, f"environment variable {name} is not set (no default)")
+            return default
+        return found
+
+    if _ENV_RE.search(value) is None:
+        raise check.fail(path, "expected ${NAME} or ${NAME:-default} (NAME: A-Z, 0-9, _)")
+    return _ENV_RE.sub(substitute, value)
 
 
 def _build(

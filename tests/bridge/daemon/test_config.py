@@ -180,3 +180,21 @@ def test_durations() -> None:
     for bad in ("", "15", "m", "1x", "-1s", "1e3s"):
         with pytest.raises(ValueError, match="duration"):
             parse_duration(bad)
+
+
+def test_environment_values_fill_text_fields() -> None:
+    text = GOOD.replace("/dev/ttyUSB0", "${MODBUS_PORT}").replace(
+        "/var/lib/smartpower-bridge", "${STATE:-/tmp/state}"
+    )
+    config = load_config_text(text, environ={"MODBUS_PORT": "/dev/pts/4"})
+    assert config.lines[0].config.serial.port == "/dev/pts/4"
+    assert str(config.state_dir) == "/tmp/state"
+    error = _error_env(text, {})
+    assert (error.line, error.field) == (9, "lines[0].port")
+    assert "MODBUS_PORT is not set" in error.reason
+
+
+def _error_env(text: str, environ: dict[str, str]) -> ConfigError:
+    with pytest.raises(ConfigError) as caught:
+        load_config_text(text, source="terminal.yaml", environ=environ)
+    return caught.value

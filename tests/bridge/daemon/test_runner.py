@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from hardware_bridge.daemon import Runner, load_config_text
+from hardware_bridge.daemon import Runner, load_config, load_config_text
 from hardware_bridge.modbus import ProfileCatalogue, load_catalogue
 from hardware_bridge.simulators.iec_meter import MeterSimulator, SimulatedMeter
 from hardware_bridge.simulators.modbus_line import Fault, ModbusLineSimulator, SimulatedDevice
@@ -208,3 +208,44 @@ lines:
     assert isinstance(offline.value, str)  # the reason
     (online,) = events("device_online")
     assert not online.alarm
+
+
+EXAMPLE = Path(__file__).parents[3] / "docs" / "examples" / "terminal.yaml"
+
+
+async def test_the_shipped_example_runs_against_the_simulators_as_documented(
+    tmp_path: Path, catalogue: ProfileCatalogue, caplog: pytest.LogCaptureFixture
+) -> None:
+    # what its header says: `simulate modbus --device 1:eastron_sdm630 --device
+    # 2:bestep_2ch_io` and `simulate meter`, their ports in the environment
+    devices = [
+        SimulatedDevice(device_id=1, profile=catalogue.get("eastron_sdm630")),
+        SimulatedDevice(device_id=2, profile=catalogue.get("bestep_2ch_io")),
+    ]
+    async with (
+        ModbusLineSimulator(devices) as sim,
+        MeterSimulator([SimulatedMeter()], reaction_time=0.01) as meter_sim,
+    ):
+        environ = {
+            "SMARTPOWER_MODBUS_PORT": sim.path,
+            "SMARTPOWER_METER_PORT": meter_sim.path,
+            "SMARTPOWER_STATE_DIR": str(tmp_path),
+        }
+        config = load_config(EXAMPLE, environ=environ)
+        assert config.warnings == ()
+        assert config.lan_only
+        runner = RecordingRunner(
+            config, TerminalIdentity.open(tmp_path).identity, catalogue=catalogue, sim=sim
+        )
+        seen: set[str] = set()
+
+        def every_device() -> bool:
+            seen.update(r.device for _, records in runner.served for r in records)
+            return {"analyser", "io_board", "main_meter"} <= seen
+
+        with caplog.at_level(logging.WARNING):
+            task = asyncio.create_task(runner.run())
+            await runner.until(every_device)
+            runner.stop()
+            await task
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]  # healthy

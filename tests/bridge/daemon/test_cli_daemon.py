@@ -238,7 +238,7 @@ async def test_sigusr1_sends_at_once_and_a_stop_flushes_the_rest(
         uplink = RecordingUplink()
         runner = CountingRunner(
             config,
-            TerminalIdentity.open(config.state_dir).identity,
+            (await asyncio.to_thread(TerminalIdentity.open, config.state_dir)).identity,
             uplink=uplink,
             catalogue=catalogue,
         )

@@ -48,6 +48,7 @@ from hardware_bridge.io import (
     GpioChip,
     GpioError,
     InputEvent,
+    RelayError,
     SystemClock,
 )
 from hardware_bridge.modbus import ProfileCatalogue, load_catalogue
@@ -314,9 +315,8 @@ class Runner:
             self._emit(first)
         gpio.subscribe(self._input_event)
         mains_input = self.config.mains.input if self.config.mains is not None else None
-        if mains_input is not None and self._mains is not None:
-            state = gpio.inputs[mains_input].state.active
-            self._emit(self._mains.contact(state, at))
+        if mains_input is not None:
+            tasks.append(asyncio.create_task(self._watch_mains_contact(mains_input), name="mains"))
         if gpio.relays:
             timeout = section.controller_timeout
             supervisor = FailSafeSupervisor(
@@ -329,14 +329,27 @@ class Runner:
             self.supervisor = supervisor
             tasks.append(supervisor.start())
 
+    async def switch_relay(self, name: str, on: bool) -> None:
+        """Switch a GPIO relay for the controller (confirmed by read-back, else RelayError);
+        the change is recorded as an event. Counts as the controller's heartbeat."""
+        if self.supervisor is None:
+            raise RelayError(name, "no GPIO relays are configured")
+        await self.supervisor.switch(name, on)
+        self._emit([event(GPIO_DEVICE, name, on, self.clock.wall())])
+
     def _input_event(self, change: InputEvent) -> None:
-        records = [
-            event(GPIO_DEVICE, change.input, change.active, change.at, alarm=True),
-        ]
-        mains_input = self.config.mains.input if self.config.mains is not None else None
-        if self._mains is not None and change.input == mains_input:
-            records.extend(self._mains.contact(change.active, change.at))
-        self._emit(records)
+        self._emit([event(GPIO_DEVICE, change.input, change.active, change.at, alarm=True)])
+
+    async def _watch_mains_contact(self, name: str) -> None:
+        """Sample the mains contact every second: a loss or a return is confirmed only after it
+        held for a while (:class:`~hardware_bridge.io.MainsThresholds`), not on one edge."""
+        if self.gpio is None or self._mains is None:
+            return
+        gpio_input = self.gpio.inputs[name]
+        while True:
+            if records := self._mains.contact(gpio_input.state.active, self.clock.wall()):
+                self._emit(records)
+            await self.clock.sleep(1.0)
 
     def _failsafe_event(self, action: FailSafeEvent) -> None:
         if action.action is FailSafeAction.CONTROLLER_BACK:

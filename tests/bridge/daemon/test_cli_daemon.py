@@ -22,6 +22,7 @@ import pytest
 from hardware_bridge.cli import main
 from hardware_bridge.daemon import OutgoingBatch, Runner, load_config, load_config_text
 from hardware_bridge.modbus import ProfileCatalogue, load_catalogue
+from hardware_bridge.simulators.at_modem import ModemSimulator, ModemState
 from hardware_bridge.simulators.modbus_line import ModbusLineSimulator, SimulatedDevice
 from hardware_bridge.uplink import IDENTITY_FILE, ReadingQueue, Record, TerminalIdentity
 
@@ -283,3 +284,43 @@ async def test_init_writes_a_starter_file_that_loads(
     assert result == 2
     assert "exists" in err
     assert load_config_text(output.read_text()).lines == config.lines
+
+
+async def test_the_modem_s_signal_and_registration_ride_with_every_batch(
+    tmp_path: Path, catalogue: ProfileCatalogue
+) -> None:
+    devices = [SimulatedDevice(device_id=1, profile=catalogue.get("eastron_sdm630"))]
+    async with (
+        ModbusLineSimulator(devices) as sim,
+        ModemSimulator("quectel_ec25", ModemState(csq=25)) as modem,
+    ):
+        path = _write_config(tmp_path, sim.path, upstream="upstream:\n  url: https://up.example")
+        path.write_text(path.read_text() + f"modem:\n  port: {modem.path}\n")
+        config = load_config(path, catalogue=catalogue)
+        uplink = RecordingUplink()
+        runner = CountingRunner(
+            config,
+            (await asyncio.to_thread(TerminalIdentity.open, config.state_dir)).identity,
+            uplink=uplink,
+            catalogue=catalogue,
+        )
+        task = asyncio.create_task(runner.run())
+        try:
+            await runner.until_committed(1)
+            async with asyncio.timeout(30):
+                while runner.cellular is None:
+                    runner.committed_more.clear()
+                    await runner.committed_more.wait()  # the modem is read beside the polls
+            uplink.arrived.clear()
+            runner.upload_now()
+            async with asyncio.timeout(10):
+                await uplink.arrived.wait()
+            status = await runner.status()
+        finally:
+            runner.stop()
+            await task
+    cellular = uplink.batches[-1].cellular
+    assert cellular is not None
+    assert cellular.signal_dbm == -63  # CSQ 25
+    assert cellular.registration == "home"
+    assert (status["signal_dbm"], status["registration"]) == (-63, "home")

@@ -120,6 +120,7 @@ class Runner:
         self.last_poll: datetime | None = None
         self._mains: MainsWatch | None = None
         self._upload_requested = False
+        self._in_flight: set[asyncio.Future[None]] = set()
 
     # -- control -------------------------------------------------------------------------------
 
@@ -143,14 +144,24 @@ class Runner:
     # -- committing ----------------------------------------------------------------------------
 
     async def commit(self, records: Sequence[Record]) -> None:
-        """Commit ``records``; they are taken when this returns (StorageError if not)."""
+        """Commit ``records``; they are taken when this returns (StorageError if not).
+
+        A stop that cancels the caller does not cut a commit in half: the append, its
+        bookkeeping and (LAN-only) its acknowledgement finish before the queue is closed.
+        """
         if self.queue is None:
             raise RuntimeError("the runner is not running")
-        seqs = await self.queue.append(records)
+        inner = asyncio.ensure_future(self._commit(self.queue, tuple(records)))
+        self._in_flight.add(inner)
+        inner.add_done_callback(self._in_flight.discard)
+        await asyncio.shield(inner)
+
+    async def _commit(self, queue: AsyncReadingQueue, records: Sequence[Record]) -> None:
+        seqs = await queue.append(records)
         self.committed += len(records)
         self.last_poll = self.clock.wall()
         if self.forwarder is None:
-            await self.queue.acknowledge(seqs.last)  # LAN-only: history, under retention
+            await queue.acknowledge(seqs.last)  # LAN-only: history, under retention
         elif any(record.alarm for record in records):
             self.forwarder.alarm()
         self._status_dirty.set()
@@ -270,6 +281,8 @@ class Runner:
         while not self._events.empty():  # events seen before the stop are still taken
             with contextlib.suppress(Exception):
                 await self.commit(self._events.get_nowait())
+        if self._in_flight:  # commits a cancelled poll had started
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
         if self.supervisor is not None:
             await self.supervisor.stop()
         for poller in self.pollers:

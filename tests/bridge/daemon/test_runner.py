@@ -249,3 +249,38 @@ async def test_the_shipped_example_runs_against_the_simulators_as_documented(
             runner.stop()
             await task
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+async def test_a_stop_does_not_cut_a_commit_in_half(
+    tmp_path: Path, catalogue: ProfileCatalogue
+) -> None:
+    devices = [SimulatedDevice(device_id=1, profile=catalogue.get("eastron_sdm630"))]
+    async with ModbusLineSimulator(devices) as sim:
+        text = f"""\
+state_dir: {tmp_path}
+send_period: 15m
+lines:
+  - port: {sim.path}
+    protocol: modbus
+    poll_interval: 1s
+    devices:
+      - {{name: analyser, address: 1, profile: eastron_sdm630}}
+"""
+        runner = RecordingRunner(
+            load_config_text(text, catalogue=catalogue),
+            (await asyncio.to_thread(TerminalIdentity.open, tmp_path)).identity,
+            catalogue=catalogue,
+            sim=sim,
+        )
+        task = asyncio.create_task(runner.run())
+        await runner.until(lambda: bool(runner.served))
+        record = Record(device="analyser", key="x", value=1, unit=None, time=datetime.now(UTC))
+        cut = asyncio.create_task(Runner.commit(runner, [record]))
+        await asyncio.sleep(0)  # the append is on its way to the queue's thread
+        cut.cancel()
+        runner.stop()
+        await task
+    with ReadingQueue(tmp_path / "queue.sqlite3") as queue:
+        stats = queue.stats()
+    assert stats.last_seq == runner.committed  # counted, as everything the queue took
+    assert stats.pending == 0  # and acknowledged (LAN-only)

@@ -186,12 +186,15 @@ def run_status(args: argparse.Namespace) -> int:
     """Handler of ``status``."""
     try:
         config = _load(args.config)
-        status = read_status(config.state_dir)
-    except (ConfigError, ValueError) as err:
+    except ConfigError as err:
         return _fail(EXIT_INPUT, str(err))
-    except OSError as err:
+    try:
+        status = read_status(config.state_dir)
+        pid = running_pid(config.state_dir)
+    except ValueError as err:
+        return _fail(EXIT_FAILED, str(err))
+    except OSError as err:  # e.g. the state directory belongs to the service's user
         return _fail(EXIT_FAILED, f"{config.state_dir}: {err.strerror or err}")
-    pid = running_pid(config.state_dir)
     if status is None:
         status = {"modem_no": _modem_no(config), "queue_depth": None, "last_upload": None}
         status.update(last_error=None, signal_dbm=None, started=None)
@@ -245,8 +248,18 @@ def run_auth_code(args: argparse.Namespace) -> int:
         identity = TerminalIdentity.load(config.state_dir)
     except (ConfigError, IdentityError) as err:
         return _fail(EXIT_INPUT, str(err))
-    revoked = identity.token_count
-    code = identity.renew_auth_code()
+    owner = identity.path.stat().st_uid
+    if owner != os.geteuid():  # a file rewritten by root would lock the service's user out
+        return _fail(
+            EXIT_INPUT,
+            f"auth-code: {identity.path} belongs to user id {owner}; run this command as that "
+            "user (sudo -u USER smartpower-bridge auth-code …)",
+        )
+    try:
+        revoked = identity.token_count
+        code = identity.renew_auth_code()
+    except (IdentityError, OSError) as err:
+        return _fail(EXIT_FAILED, f"auth-code: {err}")
     print(format_slip(identity.modem_no, code, qr=not args.no_qr), end="")
     print(f"{revoked} access tokens revoked: every client must claim the modem again")
     return EXIT_OK
@@ -261,7 +274,10 @@ def run_upload_now(args: argparse.Namespace) -> int:
         config = _load(args.config)
     except ConfigError as err:
         return _fail(EXIT_INPUT, str(err))
-    pid = running_pid(config.state_dir)
+    try:
+        pid = running_pid(config.state_dir)
+    except OSError as err:
+        return _fail(EXIT_FAILED, f"{config.state_dir}: {err.strerror or err}")
     if pid is None:
         return _fail(EXIT_FAILED, f"no daemon runs on {config.state_dir}")
     try:

@@ -230,17 +230,19 @@ class RecordingUplink:
 
 
 async def test_sigusr1_sends_at_once_and_a_stop_flushes_the_rest(
-    tmp_path: Path, catalogue: ProfileCatalogue
+    tmp_path: Path, catalogue: ProfileCatalogue, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     devices = [SimulatedDevice(device_id=1, profile=catalogue.get("eastron_sdm630"))]
+    upstream = "upstream:\n  url: https://up.example\n  enrolment_key: ek-7Hq2-secret"
     async with ModbusLineSimulator(devices) as sim:
-        config = load_config(
-            _write_config(tmp_path, sim.path, upstream="upstream:\n  url: https://up.example")
-        )
+        config = load_config(_write_config(tmp_path, sim.path, upstream=upstream))
         uplink = RecordingUplink()
+        opened = await asyncio.to_thread(TerminalIdentity.open, config.state_dir)
+        assert opened.new_auth_code is not None
         runner = CountingRunner(
             config,
-            (await asyncio.to_thread(TerminalIdentity.open, config.state_dir)).identity,
+            opened.identity,
             uplink=uplink,
             catalogue=catalogue,
         )
@@ -257,6 +259,9 @@ async def test_sigusr1_sends_at_once_and_a_stop_flushes_the_rest(
         await task
     with ReadingQueue(config.state_dir / "queue.sqlite3") as queue:
         stats = queue.stats()
+    for secret in ("ek-7Hq2-secret", opened.new_auth_code, opened.identity.upload_secret):
+        assert secret not in caplog.text
+        assert secret not in (config.state_dir / "status.json").read_text()
     received = [q.seq for batch in uplink.batches for q in batch.records]
     assert received == list(range(1, stats.last_seq + 1))  # the stop sent the rest, in order
     assert stats.pending == 0

@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from hardware_bridge.io import Clock
-from hardware_bridge.uplink import AsyncReadingQueue, QueuedRecord
+from hardware_bridge.uplink import AsyncReadingQueue, QueuedRecord, StorageError
 
 __all__ = ["CellularReport", "Forwarder", "OutgoingBatch", "Uplink"]
 
@@ -157,7 +157,12 @@ class Forwarder:
                 await self._wait(next_due, alarms=True)
             started = self._clock.monotonic()
             self._now_requested = self._alarm = False
-            if await self.flush():
+            try:
+                delivered = await self.flush()
+            except StorageError as err:  # e.g. a full disk refused the acknowledgement
+                self._failed(str(err))
+                delivered = False
+            if delivered:
                 self.retry_at = None
                 if started >= next_due:
                     periods = int((started - next_due) // self.send_period) + 1

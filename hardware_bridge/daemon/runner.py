@@ -54,7 +54,7 @@ from hardware_bridge.io import (
 from hardware_bridge.modbus import ProfileCatalogue, load_catalogue
 from hardware_bridge.models import LineProtocol
 from hardware_bridge.terminal import LineTerminal
-from hardware_bridge.uplink import AsyncReadingQueue, Record, TerminalIdentity
+from hardware_bridge.uplink import AsyncReadingQueue, Record, TerminalIdentity, UplinkError
 
 __all__ = ["GPIO_DEVICE", "QUEUE_FILE", "LocalApi", "Runner"]
 
@@ -465,7 +465,7 @@ class Runner:
         while True:
             try:
                 await self._write_status()
-            except OSError as err:
+            except (OSError, UplinkError) as err:  # a status not written stops nothing
                 _LOGGER.debug("Status file not written: %s", err)
             await self.clock.sleep(self._status_interval)
             await self._status_dirty.wait()

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from hardware_bridge.daemon import Forwarder, OutgoingBatch
-from hardware_bridge.uplink import AsyncReadingQueue, Record, RecordKind
+from hardware_bridge.uplink import AsyncReadingQueue, QueueFullError, Record, RecordKind
 
 START = datetime(2026, 6, 1, tzinfo=UTC)
 PERIOD = timedelta(minutes=15)
@@ -198,6 +198,45 @@ async def test_upload_now_sends_at_once_and_an_ack_of_nothing_is_a_failure(
         assert forwarder.last_error is not None
         assert "acknowledged nothing" in forwarder.last_error
         assert (await queue.stats()).pending == 8
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await queue.close()
+
+
+async def test_a_full_disk_at_the_acknowledgement_is_retried_not_fatal(tmp_path: Path) -> None:
+    clock = VirtualClock()
+    sent: list[OutgoingBatch] = []
+
+    class Server:
+        async def send(self, batch: OutgoingBatch) -> int:
+            sent.append(batch)
+            return batch.last_seq
+
+    class FullOnce(AsyncReadingQueue):
+        full = True
+
+        async def acknowledge(self, upto_seq: int) -> int:
+            if self.full:
+                self.full = False
+                raise QueueFullError(self.path, "database or disk is full")
+            return await super().acknowledge(upto_seq)
+
+    opened = await AsyncReadingQueue.open(tmp_path / "queue.sqlite3", clock=clock.wall)
+    queue = FullOnce(opened._executor, opened._queue)
+    forwarder = Forwarder(
+        queue, Server(), modem_no="1234567897", send_period=PERIOD, clock=clock, jitter=lambda: 0
+    )
+    await queue.append(_poll(clock.wall(), 0))
+    task = asyncio.create_task(forwarder.run())
+    try:
+        await clock.advance(0)
+        assert forwarder.last_error is not None
+        assert "full" in forwarder.last_error
+        assert not task.done()  # still running
+        await clock.advance(10)  # the back-off
+        assert (await queue.stats()).pending == 0
+        assert [b.first_seq for b in sent] == [1, 1]  # sent again, same numbers
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

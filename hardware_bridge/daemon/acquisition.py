@@ -109,7 +109,8 @@ class MainsWatch:
 
     def sample(self, snapshot: DeviceSnapshot, at: datetime) -> list[Record]:
         keys = [k for k in PHASE_VOLTAGES if k in snapshot.values] or [SINGLE_PHASE_VOLTAGE]
-        if snapshot.available and not any(k in (snapshot.read_keys or keys) for k in keys):
+        read = snapshot.read_keys if snapshot.read_keys is not None else keys
+        if snapshot.available and not any(k in read for k in keys):
             return []  # this poll did not read the voltages: it says nothing about mains
         voltages = [_volts(snapshot.values.get(k)) if snapshot.available else None for k in keys]
         return self.state(self.monitor.update_voltages(voltages, at), at)

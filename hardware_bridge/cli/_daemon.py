@@ -157,9 +157,10 @@ def run_daemon(args: argparse.Namespace) -> int:
         print(f"state dir: {config.state_dir}")
         for poller in runner.pollers:
             line = poller.terminal.config
+            count = len(poller.terminal.device_keys)
             print(
                 f"line {poller.name}: {line.serial.port} ({line.protocol.value}, "
-                f"{len(poller.terminal.device_keys)} devices)"
+                f"{count} device{'' if count == 1 else 's'})"
             )
         if config.upstream is None:
             print("upstream: none (LAN-only mode)")

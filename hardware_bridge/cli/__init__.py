@@ -31,6 +31,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "gpio": ("_gpio", "read GPIO inputs and relays, switch relays, watch inputs"),
     "modem": ("_cellular", "show SIM, registration, operator and signal of an AT modem"),
     "sms": ("_cellular", "send an SMS through an AT modem"),
+    "run": ("_daemon", "run the terminal daemon"),
+    "init": ("_init", "write a starter terminal.yaml from a bus scan"),
+    "status": ("_daemon", "show the daemon's queue depth, last upload, last error and signal"),
+    "auth-code": ("_daemon", "make a new auth code (Yetki Kodu) and revoke every access token"),
+    "upload-now": ("_daemon", "make the running daemon send its queue at once"),
 }
 """Command → (module in this package that registers it, the help shown in the command list)."""
 

@@ -65,8 +65,12 @@ def _command(user: str | None, *args: str) -> list[str]:
 
 
 @contextlib.contextmanager
-def throwaway_cluster(bindir: Path | None = None) -> Iterator[str]:
-    """Run a PostgreSQL server for the duration of the block; yields its connection URL."""
+def throwaway_cluster(bindir: Path | None = None, *, durable: bool = False) -> Iterator[str]:
+    """Run a PostgreSQL server for the duration of the block; yields its connection URL.
+
+    Tests run it without fsync (nothing here must survive a crash); ``durable`` keeps
+    PostgreSQL's defaults, for benchmarks whose figures must mean what a real server does.
+    """
     bindir = bindir or find_binaries()
     if bindir is None:
         raise ClusterUnavailableError(
@@ -106,9 +110,10 @@ def throwaway_cluster(bindir: Path | None = None) -> Iterator[str]:
             raise ClusterUnavailableError(f"initdb failed: {initdb.stderr.strip()[-500:]}")
         options = (
             f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories='{data}' "
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
             "-c max_connections=200"
         )
+        if not durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         logfile = data / "server.log"
         start = subprocess.run(
             _command(

@@ -10,8 +10,9 @@ backends run in this one process and this one run, so their figures compare.
         [--concurrency 16] [--postgres URL | --no-postgres]
 
 Without ``--postgres`` a throwaway PostgreSQL is started from Debian's binaries with its
-default durability (fsync on); SQLite runs in WAL with ``synchronous=NORMAL`` on a temporary
-file. This measures the storage alone; the load benchmark over HTTP comes with the server.
+default durability (fsync on); SQLite runs as the server runs it (WAL, ``synchronous=FULL``)
+on a temporary file. This measures the storage alone; the load benchmark over HTTP comes with
+the server.
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@
 Every call runs in one worker thread that owns the connection (as the terminal's queue does):
 SQLite connections belong to the thread that made them, and one writer keeps each batch's
 check-then-insert atomic without locks of our own. WAL lets readers of the file (a backup, the
-``sqlite3`` shell) proceed while the server writes. Readings are a plain indexed table;
-retention deletes them by time.
+``sqlite3`` shell) proceed while the server writes; ``synchronous=FULL`` fsyncs the log at
+every commit, because an acknowledged batch is deleted on the terminal and must survive a power
+cut here. Readings are a plain indexed table; retention deletes them by time.
 """
 
 from __future__ import annotations
@@ -219,7 +220,7 @@ class _Database:
         self.db.row_factory = sqlite3.Row
         try:
             self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA synchronous=FULL")
             self.db.execute("PRAGMA busy_timeout=10000")
             self._migrate()
         except BaseException:
@@ -255,6 +256,10 @@ class _Database:
 
     def close(self) -> None:
         self.db.close()
+
+    def durability(self) -> tuple[str, int]:
+        journal = self.db.execute("PRAGMA journal_mode").fetchone()[0]
+        return str(journal), int(self.db.execute("PRAGMA synchronous").fetchone()[0])
 
     def schema_version(self) -> int:
         return int(self.db.execute("SELECT max(version) FROM schema_migrations").fetchone()[0])
@@ -652,6 +657,10 @@ class SqliteStorage:
 
     async def schema_version(self) -> int:
         return await self._run(self._database.schema_version)
+
+    async def durability(self) -> tuple[str, int]:
+        """The journal mode and synchronous level in force (``("wal", 2)``: WAL, FULL)."""
+        return await self._run(self._database.durability)
 
     async def enrol(self, modem_no: str, upload_secret_hash: str, *, at: datetime) -> Terminal:
         return await self._run(self._database.enrol, modem_no, upload_secret_hash, at)

@@ -699,6 +699,8 @@ async def test_default_database_is_a_file_in_the_state_directory(tmp_path: Path)
         assert isinstance(storage, SqliteStorage)
         assert storage.path == tmp_path / "smartpower-server.sqlite3"
         assert isinstance(storage, Storage)
+        # An acknowledged batch is deleted on the terminal: the commit must reach the disk.
+        assert await storage.durability() == ("wal", 2)
     finally:
         await storage.close()
     journal = (

@@ -11,6 +11,7 @@ from hardware_bridge.server.storage._errors import (
     UnknownTerminalError,
 )
 from hardware_bridge.server.storage._models import (
+    MAX_HISTORY_LIMIT,
     AuthCodeHash,
     BatchResult,
     Command,
@@ -29,6 +30,7 @@ from hardware_bridge.server.storage._sqlite import SqliteStorage
 
 __all__ = [
     "DEFAULT_DATABASE_FILE",
+    "MAX_HISTORY_LIMIT",
     "AuthCodeHash",
     "BatchResult",
     "Command",

@@ -10,6 +10,8 @@ from hardware_bridge.uplink import Gap, QueuedRecord, Record
 
 __all__ = ["BatchPlan", "coverage", "newest_per_key", "plan_batch"]
 
+_LAST_YEAR = 9999
+
 
 def coverage(item: QueuedRecord) -> tuple[int, int]:
     """The sequence numbers an item accounts for: a gap its whole run, a record its own."""
@@ -33,6 +35,8 @@ def validate(records: Sequence[QueuedRecord]) -> None:
             raise ValueError(f"sequence number {item.seq} is not positive")
         if isinstance(item.item, Record):
             where = f"record at sequence {item.seq}:"
+            if item.item.time.year >= _LAST_YEAR:  # no month after it to bound a partition
+                raise ValueError(f"{where} time {item.item.time.isoformat()} is out of range")
             check_name(item.item.device, f"{where} device")
             check_name(item.item.key, f"{where} key")
             check_name(item.item.unit, f"{where} unit")

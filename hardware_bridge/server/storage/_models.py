@@ -14,6 +14,7 @@ from enum import StrEnum
 from hardware_bridge.uplink import RecordKind, RecordValue, normalize_auth_code
 
 __all__ = [
+    "MAX_HISTORY_LIMIT",
     "AuthCodeHash",
     "BatchResult",
     "Command",
@@ -26,6 +27,9 @@ __all__ = [
     "Terminal",
     "TerminalStatus",
 ]
+
+MAX_HISTORY_LIMIT = 10_000
+"""The most readings one history page returns."""
 
 _MAX_SCRYPT_N = 2**17
 _MAX_SCRYPT_R = 16

@@ -39,6 +39,7 @@ from hardware_bridge.server.storage._errors import (
     UnknownTerminalError,
 )
 from hardware_bridge.server.storage._models import (
+    MAX_HISTORY_LIMIT,
     AuthCodeHash,
     BatchResult,
     Command,
@@ -280,7 +281,7 @@ class PostgresStorage:
                 )
             storage = cls(pool, where, retention, str(layout))
             await storage._load_partitions()
-            await storage.ensure_partitions(datetime.now(UTC))
+            await storage.ensure_partitions()  # this month and the next ones
         except BaseException:
             await pool.close()
             raise
@@ -568,8 +569,8 @@ class PostgresStorage:
         cursor: HistoryCursor | None = None,
         limit: int = 500,
     ) -> ReadingsPage:
-        if limit < 1:
-            raise ValueError(f"history limit {limit} must be at least 1")
+        if not 1 <= limit <= MAX_HISTORY_LIMIT:
+            raise ValueError(f"history limit {limit} is not within 1…{MAX_HISTORY_LIMIT}")
         after = cursor or HistoryCursor(to_micros(start) - 1, 2**30, 2**62)
         rows = await self._pool.fetch(
             "SELECT * FROM readings WHERE modem_no = $1 AND time >= $2 AND time < $3 "

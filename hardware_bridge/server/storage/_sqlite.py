@@ -37,6 +37,7 @@ from hardware_bridge.server.storage._errors import (
 )
 from hardware_bridge.server.storage._migrations import Migration, check_known
 from hardware_bridge.server.storage._models import (
+    MAX_HISTORY_LIMIT,
     AuthCodeHash,
     BatchResult,
     Command,
@@ -693,8 +694,8 @@ class SqliteStorage:
         cursor: HistoryCursor | None = None,
         limit: int = 500,
     ) -> ReadingsPage:
-        if limit < 1:
-            raise ValueError(f"history limit {limit} must be at least 1")
+        if not 1 <= limit <= MAX_HISTORY_LIMIT:
+            raise ValueError(f"history limit {limit} is not within 1…{MAX_HISTORY_LIMIT}")
         return await self._run(self._database.history, modem_no, start, end, cursor, limit)
 
     async def gaps(self, modem_no: str, start: datetime, end: datetime) -> tuple[StoredGap, ...]:

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hardware_bridge.server.storage import (
+    MAX_HISTORY_LIMIT,
     AuthCodeHash,
     CommandState,
     EnrolmentConflictError,
@@ -454,6 +455,28 @@ async def test_history_pages_cover_a_range_exactly_once(database: str) -> None:
         await storage.close()
 
 
+async def test_history_limit_is_bounded(database: str) -> None:
+    storage = await enrolled(database)
+    try:
+        for limit in (0, MAX_HISTORY_LIMIT + 1):
+            with pytest.raises(ValueError, match="history limit"):
+                await storage.history(MODEM, T0, T0 + timedelta(hours=1), limit=limit)
+    finally:
+        await storage.close()
+
+
+async def test_a_time_past_the_calendar_is_refused_not_stored(database: str) -> None:
+    storage = await enrolled(database)
+    try:
+        with pytest.raises(ValueError, match="out of range"):
+            await storage.store_batch(
+                MODEM, [reading(1), reading(2, time=datetime(9999, 12, 31, tzinfo=UTC))]
+            )
+        assert await storage.latest(MODEM) == ()
+    finally:
+        await storage.close()
+
+
 def test_history_cursor_refuses_garbage() -> None:
     with pytest.raises(ValueError, match="history cursor"):
         HistoryCursor.decode("12.x")
@@ -711,6 +734,42 @@ async def test_default_database_is_a_file_in_the_state_directory(tmp_path: Path)
     assert journal == "wal"
     with pytest.raises(ValueError, match="mysql://"):
         await open_storage("mysql://db/x")
+
+
+async def test_postgres_makes_monthly_partitions_ahead(
+    postgres_database_factory: Callable[[], Awaitable[tuple[str, Callable[[], Awaitable[None]]]]],
+) -> None:
+    from hardware_bridge.server.storage._postgres import PostgresStorage
+
+    url, drop = await postgres_database_factory()
+    try:
+        storage = await open_storage(url)
+        assert isinstance(storage, PostgresStorage)
+        try:
+            assert storage.layout == "partitioned"
+            now = datetime.now(UTC)
+            months = [
+                (now.year + (now.month - 1 + i) // 12, (now.month - 1 + i) % 12 + 1)
+                for i in range(3)
+            ]
+            parts = await storage.partitions()
+            for year, month in months:
+                assert f"readings_p{year:04d}{month:02d}" in parts
+            # A reading for a month with no partition yet gets one (December into January).
+            await storage.enrol(MODEM, "h", at=T0)
+            await storage.store_batch(
+                MODEM,
+                [
+                    reading(1, time=datetime(2030, 12, 31, 23, 59, tzinfo=UTC)),
+                    reading(2, time=datetime(2031, 1, 1, tzinfo=UTC)),
+                ],
+            )
+            parts = await storage.partitions()
+            assert {"readings_p203012", "readings_p203101"} <= set(parts)
+        finally:
+            await storage.close()
+    finally:
+        await drop()
 
 
 # -- several server processes on one PostgreSQL ---------------------------------------------------

@@ -135,7 +135,7 @@ class Terminal:
     """An enrolled terminal.
 
     ``acked_seq`` is the highest sequence number up to which every number of the terminal's
-    current queue (``stream``) is accounted for by a reading, an event or a gap.
+    current queue (``stream``, its newest) is accounted for by a reading, an event or a gap.
     ``tokens_revoked_before``: tokens granted earlier are void (set by an auth-code renewal).
     """
 

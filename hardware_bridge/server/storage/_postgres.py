@@ -96,6 +96,14 @@ async def _migration_1(conn: _Connection) -> None:
             signal_dbm integer,
             registration text
         );
+        CREATE TABLE streams (
+            modem_no text NOT NULL,
+            stream text NOT NULL,
+            epoch integer NOT NULL,
+            acked_seq bigint,
+            PRIMARY KEY (modem_no, stream),
+            UNIQUE (modem_no, epoch)
+        );
         CREATE TABLE gaps (
             modem_no text NOT NULL,
             epoch integer NOT NULL,
@@ -431,25 +439,36 @@ class PostgresStorage:
         self, modem_no: str, records: tuple[QueuedRecord, ...], stream: str | None
     ) -> BatchResult:
         async with self._pool.acquire() as conn, conn.transaction():
+            # The terminal's row is the lock that makes check-then-insert atomic.
             row = await conn.fetchrow(
-                "SELECT stream, epoch, acked_seq FROM terminals WHERE modem_no = $1 FOR UPDATE",
-                modem_no,
+                "SELECT stream FROM terminals WHERE modem_no = $1 FOR UPDATE", modem_no
             )
             if row is None:
                 raise UnknownTerminalError(modem_no)
-            epoch: int = row["epoch"]
-            acked: int | None = row["acked_seq"]
-            if stream is not None and stream != row["stream"]:
-                if row["stream"] is not None:
-                    epoch, acked = epoch + 1, None
-                await conn.execute(
-                    "UPDATE terminals SET stream = $1, epoch = $2, acked_seq = $3 "
-                    "WHERE modem_no = $4",
-                    stream,
-                    epoch,
-                    acked,
+            name = stream if stream is not None else (row["stream"] or "")
+            known = await conn.fetchrow(
+                "SELECT epoch, acked_seq FROM streams WHERE modem_no = $1 AND stream = $2",
+                modem_no,
+                name,
+            )
+            if known is None:  # a new queue: its numbers restart, in a new epoch
+                epoch: int = await conn.fetchval(
+                    "SELECT coalesce(max(epoch) + 1, 0) FROM streams WHERE modem_no = $1",
                     modem_no,
                 )
+                acked: int | None = None
+                await conn.execute(
+                    "INSERT INTO streams VALUES ($1, $2, $3, NULL)", modem_no, name, epoch
+                )
+                await conn.execute(
+                    "UPDATE terminals SET stream = $1, epoch = $2, acked_seq = NULL "
+                    "WHERE modem_no = $3",
+                    name,
+                    epoch,
+                    modem_no,
+                )
+            else:
+                epoch, acked = known["epoch"], known["acked_seq"]
             if not records:
                 return BatchResult(acked_seq=acked or 0, stored=0, duplicates=0)
             if acked is None:  # the first batch of this queue: its numbering starts here
@@ -462,7 +481,16 @@ class PostgresStorage:
             above = await self._held(conn, modem_no, epoch, acked, None)
             new_acked = advance(acked, (interval for _, interval in above))
             await conn.execute(
-                "UPDATE terminals SET acked_seq = $1 WHERE modem_no = $2", new_acked, modem_no
+                "UPDATE streams SET acked_seq = $1 WHERE modem_no = $2 AND stream = $3",
+                new_acked,
+                modem_no,
+                name,
+            )
+            await conn.execute(
+                "UPDATE terminals SET acked_seq = $1 WHERE modem_no = $2 AND epoch = $3",
+                new_acked,
+                modem_no,
+                epoch,
             )
         return BatchResult(
             acked_seq=new_acked,

@@ -74,9 +74,11 @@ class Storage(Protocol):
     ) -> BatchResult:
         """Store a batch idempotently by (terminal, sequence number).
 
-        ``stream`` is the terminal's queue id: when it changes, the terminal's sequence numbers
-        restarted (a new queue), and numbering starts afresh in a new epoch. The first batch of
-        a stream sets where its numbering begins. Raises :class:`UnknownTerminalError`.
+        ``stream`` is the terminal's queue id: a new one means the terminal's sequence numbers
+        restarted (a new queue database), so its numbers are kept apart in a new epoch; a late
+        batch of an earlier queue still lands in that queue's numbering. None continues the
+        current queue. The first batch of a queue sets where its numbering begins (a terminal
+        sends from its oldest unacknowledged record). Raises :class:`UnknownTerminalError`.
         """
         ...
 

@@ -92,6 +92,14 @@ MIGRATIONS: tuple[Migration, ...] = (
                 unit TEXT,
                 PRIMARY KEY (modem_no, epoch, seq)
             ) WITHOUT ROWID""",
+            """CREATE TABLE streams (
+                modem_no TEXT NOT NULL,
+                stream TEXT NOT NULL,
+                epoch INTEGER NOT NULL,
+                acked_seq INTEGER,
+                PRIMARY KEY (modem_no, stream),
+                UNIQUE (modem_no, epoch)
+            )""",
             "CREATE INDEX readings_by_time ON readings (modem_no, time_us, epoch, seq)",
             "CREATE INDEX readings_retention ON readings (time_us)",
             """CREATE TABLE gaps (
@@ -325,19 +333,29 @@ class _Database:
         validate(records)
         with self._write() as db:
             row = db.execute(
-                "SELECT stream, epoch, acked_seq FROM terminals WHERE modem_no = ?", (modem_no,)
+                "SELECT stream FROM terminals WHERE modem_no = ?", (modem_no,)
             ).fetchone()
             if row is None:
                 raise UnknownTerminalError(modem_no)
-            epoch: int = row["epoch"]
-            acked: int | None = row["acked_seq"]
-            if stream is not None and stream != row["stream"]:
-                if row["stream"] is not None:
-                    epoch, acked = epoch + 1, None
+            name = stream if stream is not None else (row["stream"] or "")
+            known = db.execute(
+                "SELECT epoch, acked_seq FROM streams WHERE modem_no = ? AND stream = ?",
+                (modem_no, name),
+            ).fetchone()
+            if known is None:  # a new queue: its numbers restart, in a new epoch
+                epoch: int = db.execute(
+                    "SELECT coalesce(max(epoch) + 1, 0) FROM streams WHERE modem_no = ?",
+                    (modem_no,),
+                ).fetchone()[0]
+                acked: int | None = None
+                db.execute("INSERT INTO streams VALUES (?, ?, ?, NULL)", (modem_no, name, epoch))
                 db.execute(
-                    "UPDATE terminals SET stream = ?, epoch = ?, acked_seq = ? WHERE modem_no = ?",
-                    (stream, epoch, acked, modem_no),
+                    "UPDATE terminals SET stream = ?, epoch = ?, acked_seq = NULL "
+                    "WHERE modem_no = ?",
+                    (name, epoch, modem_no),
                 )
+            else:
+                epoch, acked = known["epoch"], known["acked_seq"]
             if not records:
                 return BatchResult(acked_seq=acked or 0, stored=0, duplicates=0)
             if acked is None:  # the first batch of this queue: its numbering starts here
@@ -350,7 +368,12 @@ class _Database:
             above = self._held(db, modem_no, epoch, acked, None)
             new_acked = advance(acked, (interval for _, interval in above))
             db.execute(
-                "UPDATE terminals SET acked_seq = ? WHERE modem_no = ?", (new_acked, modem_no)
+                "UPDATE streams SET acked_seq = ? WHERE modem_no = ? AND stream = ?",
+                (new_acked, modem_no, name),
+            )
+            db.execute(
+                "UPDATE terminals SET acked_seq = ? WHERE modem_no = ? AND epoch = ?",
+                (new_acked, modem_no, epoch),
             )
         return BatchResult(
             acked_seq=new_acked,

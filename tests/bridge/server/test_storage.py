@@ -325,6 +325,19 @@ async def test_a_new_queue_restarts_numbering_without_losing_the_old(database: s
         terminal = await storage.terminal(MODEM)
         assert terminal is not None
         assert terminal.stream == "queue-b"
+        assert terminal.acked_seq == 2
+
+        # A late retry from the old queue lands in the old queue's numbering: its repeated
+        # reading is a duplicate there, not a new reading in a third epoch.
+        late = await storage.store_batch(MODEM, [reading(3), reading(4)], stream="queue-a")
+        assert (late.acked_seq, late.stored, late.duplicates) == (4, 1, 1)
+        history = await all_history(storage, MODEM, T0, T0 + timedelta(hours=1))
+        assert [r.seq for r in history] == [1, 2, 3, 4, 1, 2]
+        terminal = await storage.terminal(MODEM)
+        assert terminal is not None
+        assert (terminal.stream, terminal.acked_seq) == ("queue-b", 2)
+        # Without a queue id a batch continues the current queue.
+        assert (await storage.store_batch(MODEM, [reading(3)])).acked_seq == 3
     finally:
         await storage.close()
 

@@ -31,9 +31,12 @@ __all__ = [
 MAX_HISTORY_LIMIT = 10_000
 """The most readings one history page returns."""
 
-_MAX_SCRYPT_N = 2**17
+_MAX_SCRYPT_N = 2**16
 _MAX_SCRYPT_R = 16
 _MAX_SCRYPT_P = 4
+_MAX_SCRYPT_COST = 2**18
+"""n·r·p at most twice the terminal's own (2^14·8·1): a claim costs the server at most about
+0.1 s and 32 MB, whatever a terminal uploads."""
 _MAX_CODE_INPUT = 256
 
 
@@ -66,6 +69,11 @@ class AuthCodeHash:
             raise ValueError(f"auth code hash: n={self.n} is not a power of two <= {_MAX_SCRYPT_N}")
         if not (1 <= self.r <= _MAX_SCRYPT_R and 1 <= self.p <= _MAX_SCRYPT_P):
             raise ValueError(f"auth code hash: r={self.r}, p={self.p} out of range")
+        if self.n * self.r * self.p > _MAX_SCRYPT_COST:
+            raise ValueError(
+                f"auth code hash: n·r·p = {self.n * self.r * self.p} costs more than "
+                f"{_MAX_SCRYPT_COST}"
+            )
         if not (8 <= len(self.salt) <= 64 and 16 <= len(self.hash) <= 64):
             raise ValueError("auth code hash: salt or hash has an unexpected length")
 
@@ -115,7 +123,7 @@ class AuthCodeHash:
             n=self.n,
             r=self.r,
             p=self.p,
-            maxmem=256 * self.n * self.r * self.p,
+            maxmem=128 * self.r * (self.n + self.p + 2) + 2**20,
             dklen=len(self.hash),
         )
         return hmac.compare_digest(presented, self.hash)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import sqlite3
 from collections.abc import Awaitable, Callable
@@ -216,9 +217,25 @@ def test_auth_code_hash_parameters_are_bounded() -> None:
         "hash": "A" * 43 + "=",
     }
     AuthCodeHash.from_mapping(base)
-    for change in ({"n": 2**24}, {"n": 1000}, {"p": 64}, {"scheme": "plain"}, {"salt": "!"}):
+    for change in (
+        {"n": 2**24},
+        {"n": 1000},
+        {"p": 64},
+        {"n": 2**16, "r": 16},
+        {"scheme": "plain"},
+        {"salt": "!"},
+    ):
         with pytest.raises(ValueError, match="auth code hash"):
             AuthCodeHash.from_mapping({**base, **change})
+
+
+@pytest.mark.parametrize(("n", "r", "p"), [(2**16, 4, 1), (2**14, 16, 1), (2**13, 8, 4)])
+def test_auth_code_hash_at_the_largest_allowed_cost_verifies(n: int, r: int, p: int) -> None:
+    salt = b"0123456789abcdef"
+    digest = hashlib.scrypt(b"ABCDE23456", salt=salt, n=n, r=r, p=p, maxmem=2**26, dklen=32)
+    code_hash = AuthCodeHash(n=n, r=r, p=p, salt=salt, hash=digest)
+    assert code_hash.verify("abcde-23456")
+    assert not code_hash.verify("ABCDE23457")
 
 
 async def test_status_is_kept_per_upload(database: str) -> None:

@@ -18,12 +18,14 @@ async def open_storage(
     *,
     state_dir: Path | str = ".",
     retention: timedelta | None = None,
+    max_connections: int = 10,
 ) -> Storage:
     """Open (and migrate) the storage ``database`` names.
 
     ``postgresql://…`` (or ``postgres://…``): PostgreSQL, which needs the ``[server]`` extra;
     ``sqlite:///path`` or a plain path: that SQLite file; None: ``smartpower-server.sqlite3``
-    in ``state_dir``.
+    in ``state_dir``. ``max_connections`` bounds this process's PostgreSQL pool (the sum over
+    all server processes must stay under the server's ``max_connections``).
     """
     if database is not None and database.startswith(("postgresql://", "postgres://")):
         try:
@@ -34,7 +36,9 @@ async def open_storage(
             raise RuntimeError(
                 "a PostgreSQL database needs asyncpg: install smartpower-hardware-bridge[server]"
             ) from err
-        return await PostgresStorage.open(database, retention=retention)
+        return await PostgresStorage.open(
+            database, retention=retention, min_size=1, max_size=max_connections
+        )
     if database is None:
         path = Path(state_dir) / DEFAULT_DATABASE_FILE
     elif database.startswith("sqlite:///"):

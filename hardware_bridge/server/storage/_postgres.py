@@ -584,7 +584,9 @@ class PostgresStorage:
 
     async def latest(self, modem_no: str) -> tuple[StoredReading, ...]:
         rows = await self._pool.fetch(
-            "SELECT * FROM latest WHERE modem_no = $1 ORDER BY device, key", modem_no
+            # Byte order, as SQLite sorts, whatever the database's collation.
+            'SELECT * FROM latest WHERE modem_no = $1 ORDER BY device COLLATE "C", key COLLATE "C"',
+            modem_no,
         )
         return tuple(_reading(row) for row in rows)
 

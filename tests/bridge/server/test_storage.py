@@ -794,6 +794,33 @@ async def test_postgres_makes_monthly_partitions_ahead(
         await drop()
 
 
+async def test_postgres_partition_dropped_by_another_process_is_made_again(
+    postgres_database_factory: Callable[[], Awaitable[tuple[str, Callable[[], Awaitable[None]]]]],
+) -> None:
+    """Process A's retention drops a month process B still counts as present: B's next
+    reading for that month (a terminal back after months offline) must still be stored."""
+    url, drop = await postgres_database_factory()
+    june = datetime(2026, 6, 15, tzinfo=UTC)
+    a = await open_storage(url, retention=timedelta(days=75))
+    try:
+        await a.enrol(MODEM, "h", at=T0)
+        await a.store_batch(MODEM, [reading(1, time=june)])
+        b = await open_storage(url)
+        try:
+            assert "readings_p202606" in await b.partitions()  # type: ignore[attr-defined]
+            dropped = await a.apply_retention(T0)
+            assert dropped.dropped_partitions == ("readings_p202606",)
+            result = await b.store_batch(MODEM, [reading(2, time=june)])
+            assert (result.acked_seq, result.stored) == (2, 1)
+            history = await all_history(b, MODEM, june, T0)
+            assert [r.seq for r in history] == [2]
+        finally:
+            await b.close()
+    finally:
+        await a.close()
+        await drop()
+
+
 # -- several server processes on one PostgreSQL ---------------------------------------------------
 
 

@@ -8,7 +8,15 @@ from dataclasses import dataclass
 from hardware_bridge.server.storage._models import check_name
 from hardware_bridge.uplink import Gap, QueuedRecord, Record
 
-__all__ = ["BatchPlan", "coverage", "newest_per_key", "plan_batch"]
+__all__ = [
+    "BatchPlan",
+    "advance",
+    "coverage",
+    "newest_per_key",
+    "plan_batch",
+    "plan_intervals",
+    "validate",
+]
 
 _LAST_YEAR = 9999
 
@@ -65,6 +73,14 @@ def plan_batch(records: Sequence[QueuedRecord], acked: int, held: Iterable[int])
         else:
             new_records.append((item.seq, item.item))
     return BatchPlan(tuple(new_records), tuple(new_gaps), duplicates)
+
+
+def plan_intervals(plan: BatchPlan) -> Iterable[tuple[int, int]]:
+    """The sequence numbers the plan's records and gaps account for."""
+    for seq, _ in plan.records:
+        yield seq, seq
+    for seq, gap in plan.gaps:
+        yield gap.first_seq, seq
 
 
 def advance(acked: int, intervals: Iterable[tuple[int, int]]) -> int:

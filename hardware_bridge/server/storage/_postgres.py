@@ -30,6 +30,7 @@ from hardware_bridge.server.storage._batch import (
     coverage,
     newest_per_key,
     plan_batch,
+    plan_intervals,
     validate,
 )
 from hardware_bridge.server.storage._errors import (
@@ -439,57 +440,50 @@ class PostgresStorage:
         self, modem_no: str, records: tuple[QueuedRecord, ...], stream: str | None
     ) -> BatchResult:
         async with self._pool.acquire() as conn, conn.transaction():
-            # The terminal's row is the lock that makes check-then-insert atomic.
-            row = await conn.fetchrow(
+            # The terminal's row is the lock that makes check-then-insert atomic. The queue's
+            # row is read after the lock is held, by a statement of its own: one statement
+            # joining both would see the queue as it was before the lock was granted.
+            current = await conn.fetchrow(
                 "SELECT stream FROM terminals WHERE modem_no = $1 FOR UPDATE", modem_no
             )
-            if row is None:
+            if current is None:
                 raise UnknownTerminalError(modem_no)
-            name = stream if stream is not None else (row["stream"] or "")
-            known = await conn.fetchrow(
-                "SELECT epoch, acked_seq FROM streams WHERE modem_no = $1 AND stream = $2",
+            name = stream if stream is not None else (current["stream"] or "")
+            row = await conn.fetchrow(
+                "SELECT stream, epoch, acked_seq FROM streams WHERE modem_no = $1 AND stream = $2",
                 modem_no,
                 name,
             )
-            if known is None:  # a new queue: its numbers restart, in a new epoch
+            if row is None:  # a new queue: its numbers restart, in a new epoch
                 epoch: int = await conn.fetchval(
-                    "SELECT coalesce(max(epoch) + 1, 0) FROM streams WHERE modem_no = $1",
+                    "WITH e AS (SELECT coalesce(max(epoch) + 1, 0) AS epoch FROM streams "
+                    "WHERE modem_no = $1), s AS (INSERT INTO streams SELECT $1, $2, epoch, NULL "
+                    "FROM e), t AS (UPDATE terminals SET stream = $2, epoch = e.epoch, "
+                    "acked_seq = NULL FROM e WHERE modem_no = $1) SELECT epoch FROM e",
                     modem_no,
+                    name,
                 )
                 acked: int | None = None
-                await conn.execute(
-                    "INSERT INTO streams VALUES ($1, $2, $3, NULL)", modem_no, name, epoch
-                )
-                await conn.execute(
-                    "UPDATE terminals SET stream = $1, epoch = $2, acked_seq = NULL "
-                    "WHERE modem_no = $3",
-                    name,
-                    epoch,
-                    modem_no,
-                )
             else:
-                epoch, acked = known["epoch"], known["acked_seq"]
+                epoch, acked = row["epoch"], row["acked_seq"]
             if not records:
                 return BatchResult(acked_seq=acked or 0, stored=0, duplicates=0)
             if acked is None:  # the first batch of this queue: its numbering starts here
                 acked = min(coverage(item)[0] for item in records) - 1
-            low = min(item.seq for item in records)
-            high = max(item.seq for item in records)
-            held = await self._held(conn, modem_no, epoch, max(acked, low - 1), high)
+            # What is held above the acknowledgement: normally nothing (batches come in order),
+            # a batch's worth after a lost reply.
+            held = await self._held(conn, modem_no, epoch, acked)
             plan = plan_batch(records, acked, (seq for seq, _ in held))
             await self._insert(conn, modem_no, epoch, plan.records, plan.gaps)
-            above = await self._held(conn, modem_no, epoch, acked, None)
-            new_acked = advance(acked, (interval for _, interval in above))
+            new_acked = advance(
+                acked, [interval for _, interval in held] + list(plan_intervals(plan))
+            )
             await conn.execute(
-                "UPDATE streams SET acked_seq = $1 WHERE modem_no = $2 AND stream = $3",
+                "WITH s AS (UPDATE streams SET acked_seq = $1 WHERE modem_no = $2 AND stream = $3) "
+                "UPDATE terminals SET acked_seq = $1 WHERE modem_no = $2 AND epoch = $4",
                 new_acked,
                 modem_no,
                 name,
-            )
-            await conn.execute(
-                "UPDATE terminals SET acked_seq = $1 WHERE modem_no = $2 AND epoch = $3",
-                new_acked,
-                modem_no,
                 epoch,
             )
         return BatchResult(
@@ -500,17 +494,16 @@ class PostgresStorage:
 
     @staticmethod
     async def _held(
-        conn: _Connection, modem_no: str, epoch: int, after: int, upto: int | None
+        conn: _Connection, modem_no: str, epoch: int, after: int
     ) -> list[tuple[int, tuple[int, int]]]:
+        """(key sequence number, covered interval) of what is stored above ``after``."""
         rows = await conn.fetch(
             "SELECT seq AS key, seq AS first FROM readings WHERE modem_no = $1 AND epoch = $2 "
-            "AND seq > $3 AND ($4::bigint IS NULL OR seq <= $4) UNION ALL "
-            "SELECT last_seq, first_seq FROM gaps WHERE modem_no = $1 AND epoch = $2 "
-            "AND last_seq > $3 AND ($4::bigint IS NULL OR last_seq <= $4)",
+            "AND seq > $3 UNION ALL SELECT last_seq, first_seq FROM gaps "
+            "WHERE modem_no = $1 AND epoch = $2 AND last_seq > $3",
             modem_no,
             epoch,
             after,
-            upto,
         )
         return [(row["key"], (row["first"], row["key"])) for row in rows]
 

@@ -27,6 +27,7 @@ from hardware_bridge.server.storage._batch import (
     coverage,
     newest_per_key,
     plan_batch,
+    plan_intervals,
     validate,
 )
 from hardware_bridge.server.storage._errors import (
@@ -360,13 +361,14 @@ class _Database:
                 return BatchResult(acked_seq=acked or 0, stored=0, duplicates=0)
             if acked is None:  # the first batch of this queue: its numbering starts here
                 acked = min(coverage(item)[0] for item in records) - 1
-            low = min(item.seq for item in records)
-            high = max(item.seq for item in records)
-            held = self._held(db, modem_no, epoch, max(acked, low - 1), high)
+            # What is held above the acknowledgement: normally nothing (batches come in order),
+            # a batch's worth after a lost reply.
+            held = self._held(db, modem_no, epoch, acked)
             plan = plan_batch(records, acked, (seq for seq, _ in held))
             self._insert(db, modem_no, epoch, plan.records, plan.gaps)
-            above = self._held(db, modem_no, epoch, acked, None)
-            new_acked = advance(acked, (interval for _, interval in above))
+            new_acked = advance(
+                acked, [interval for _, interval in held] + list(plan_intervals(plan))
+            )
             db.execute(
                 "UPDATE streams SET acked_seq = ? WHERE modem_no = ? AND stream = ?",
                 (new_acked, modem_no, name),
@@ -383,15 +385,14 @@ class _Database:
 
     @staticmethod
     def _held(
-        db: sqlite3.Connection, modem_no: str, epoch: int, after: int, upto: int | None
+        db: sqlite3.Connection, modem_no: str, epoch: int, after: int
     ) -> list[tuple[int, tuple[int, int]]]:
         """(key sequence number, covered interval) of what is stored above ``after``."""
         rows = db.execute(
             "SELECT seq, seq FROM readings WHERE modem_no = :m AND epoch = :e AND seq > :a "
-            "AND (:upto IS NULL OR seq <= :upto) UNION ALL SELECT last_seq, first_seq FROM gaps "
-            "WHERE modem_no = :m AND epoch = :e AND last_seq > :a "
-            "AND (:upto IS NULL OR last_seq <= :upto)",
-            {"m": modem_no, "e": epoch, "a": after, "upto": upto},
+            "UNION ALL SELECT last_seq, first_seq FROM gaps "
+            "WHERE modem_no = :m AND epoch = :e AND last_seq > :a",
+            {"m": modem_no, "e": epoch, "a": after},
         ).fetchall()
         return [(row[0], (row[1], row[0])) for row in rows]
 

@@ -104,7 +104,11 @@ class Storage(Protocol):
         ...
 
     async def apply_retention(self, now: datetime) -> RetentionResult:
-        """Remove readings, events and gaps older than :attr:`retention` before ``now``."""
+        """Remove readings, events and gaps older than :attr:`retention` before ``now``.
+
+        The server calls it at start and then daily; any process may (they serialise on the
+        database). Latest values stay, however old.
+        """
         ...
 
     # -- tokens --------------------------------------------------------------------------------

@@ -273,3 +273,12 @@ async def test_gpio_device_offers_input_and_relay_triggers_and_diagnostics(
     assert diagnostics["relays"] == {"relay_1": False, "relay_2": False}
     assert diagnostics["entry"]["data"]["chip"] == CHIP
     assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+def test_the_chips_of_this_computer_are_listed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from custom_components.smartpower_terminal import gpio_flow
+
+    monkeypatch.setattr(
+        gpio_flow.glob, "glob", lambda pattern: ["/dev/gpiochip1", "/dev/gpiochip0"]
+    )
+    assert gpio_flow.list_gpio_chips() == ["/dev/gpiochip0", "/dev/gpiochip1"]

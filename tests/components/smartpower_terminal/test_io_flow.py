@@ -70,7 +70,10 @@ async def test_reconfigure_keeps_and_shows_the_io_settings(
     board = _device("board", 3, BOARD)
     board["data"] = {
         **board["data"],
-        CONF_IO: {"input_2": {"name": "Door", "device_class": "door", "inverted": False}},
+        CONF_IO: {
+            "input_2": {"name": "Door", "device_class": "door", "inverted": False},
+            "relay_1": {"name": "", "max_on": 0},  # an empty name is no suggestion
+        },
     }
     entry = mock_config_entry(options={CONF_IO_SUPPORT: True}, subentries_data=[board])
     entry.add_to_hass(hass)
@@ -86,6 +89,7 @@ async def test_reconfigure_keeps_and_shows_the_io_settings(
     }
     assert suggested["input_2_name"] == "Door"
     assert suggested["input_2_device_class"] == "door"
+    assert "relay_1_name" not in suggested
     result = await _configure(hass, result["flow_id"], {"input_2_name": "Back door"})
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reconfigure_successful"

@@ -49,6 +49,7 @@ from .const import (
 from .data import SmartPowerConfigEntry
 from .guard import CounterGuard
 from .reactive import COUNTER_KEYS, DERIVED_ENTITY_KEYS, ReactiveTracker
+from .registry_helpers import find_device
 from .watch import LineWatch
 
 __all__ = [
@@ -489,16 +490,6 @@ class LineHub:
 
 def device_identifier(entry: SmartPowerConfigEntry, device_key: str) -> tuple[str, str]:
     return (DOMAIN, f"{entry.entry_id}_{device_key}")
-
-
-def find_device(
-    registry: dr.DeviceRegistry, identifier: tuple[str, str], entry: SmartPowerConfigEntry
-) -> dr.DeviceEntry | None:
-    """Our device with this identifier (newer releases look identifiers up per entry)."""
-    by_identifier = getattr(registry, "async_get_device_by_identifier", None)
-    if by_identifier is not None:
-        return by_identifier(identifier, entry.entry_id)  # type: ignore[no-any-return]
-    return registry.async_get_device(identifiers={identifier})
 
 
 def _relay_error(key: str, placeholders: dict[str, str], err: Exception) -> HomeAssistantError:

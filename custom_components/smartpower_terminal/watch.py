@@ -36,6 +36,7 @@ from .const import (
 from .data import SmartPowerConfigEntry
 from .events import async_fire_terminal_event
 from .reactive import ReactiveRatios
+from .registry_helpers import find_device
 
 __all__ = [
     "IoSettings",
@@ -276,9 +277,8 @@ class LineWatch:
     def _device_id(self, device_key: str) -> str | None:
         if (known := self._device_ids.get(device_key)) is not None:
             return known
-        registry = dr.async_get(self.hass)
         identifier = (DOMAIN, f"{self.entry.entry_id}_{device_key}")
-        device = registry.async_get_device(identifiers={identifier})
+        device = find_device(dr.async_get(self.hass), identifier, self.entry)
         if device is None:
             return None
         self._device_ids[device_key] = device.id

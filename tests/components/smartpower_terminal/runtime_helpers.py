@@ -180,3 +180,12 @@ def terminal_events(hass: HomeAssistant) -> list[dict[str, Any]]:
 
     hass.bus.async_listen(EVENT_TERMINAL, record)
     return seen
+
+
+def device_with(hass: HomeAssistant, identifier: tuple[str, str]) -> Any:
+    """The registered device with this identifier, or None (any release's registry)."""
+    from homeassistant.helpers import device_registry as dr
+
+    return next(
+        (d for d in dr.async_get(hass).devices.values() if identifier in d.identifiers), None
+    )

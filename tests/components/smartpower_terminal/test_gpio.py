@@ -21,7 +21,6 @@ from homeassistant.const import (
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.exceptions import HomeAssistantError
-from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -34,7 +33,7 @@ from custom_components.smartpower_terminal.gpio_line import gpio_unique_id
 from hardware_bridge import GpiodMissingError, GpioError
 from tests.bridge.io.io_fakes import FakeChip, ManualClock
 
-from .runtime_helpers import terminal_events
+from .runtime_helpers import device_with, terminal_events
 
 IN1, IN2, C1, C2 = 17, 27, 22, 23
 CHIP = "/dev/gpiochip7"
@@ -263,7 +262,7 @@ async def test_gpio_device_offers_input_and_relay_triggers_and_diagnostics(
     result = await _add(hass)
     entry = hass.config_entries.async_get_entry(result["result"].entry_id)
     await hass.async_block_till_done()
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, entry.entry_id)})
+    device = device_with(hass, (DOMAIN, entry.entry_id))
     triggers = await async_get_triggers(hass, device.id)
     found = {(t["type"], t.get("subtype")) for t in triggers}
     assert {("input_changed", "input_1"), ("relay_changed", "relay_2")} <= found

@@ -13,7 +13,6 @@ from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
-from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers import issue_registry as ir
 
@@ -24,6 +23,7 @@ from hardware_bridge.simulators.at_modem import PROFILES, ModemSimulator, ModemS
 
 from . import modem_helpers
 from .modem_helpers import IMEI, RECIPIENTS, modem_entity_id, modem_entry, setup_modem
+from .runtime_helpers import device_with
 
 modem_sim = modem_helpers.modem_sim
 short_modem_timeouts = modem_helpers.short_modem_timeouts
@@ -70,7 +70,7 @@ async def test_entities_show_what_the_modem_reports(
     signal_entry = registry.async_get(modem_entity_id(hass, "sensor", "signal_strength"))
     assert signal_entry.entity_category is None
 
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, IMEI)})
+    device = device_with(hass, (DOMAIN, IMEI))
     profile = PROFILES["quectel_ec25"]
     assert (device.manufacturer, device.model, device.sw_version, device.serial_number) == (
         profile.manufacturer,
@@ -441,4 +441,4 @@ async def test_removing_the_modem_leaves_no_repair_behind(hass: HomeAssistant) -
         assert (await hass.config_entries.async_remove(entry.entry_id))["require_restart"] is False
         await hass.async_block_till_done()
         assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
-        assert dr.async_get(hass).async_get_device(identifiers={(DOMAIN, IMEI)}) is None
+        assert device_with(hass, (DOMAIN, IMEI)) is None

@@ -182,10 +182,10 @@ def terminal_events(hass: HomeAssistant) -> list[dict[str, Any]]:
     return seen
 
 
-def device_with(hass: HomeAssistant, identifier: tuple[str, str]) -> Any:
-    """The registered device with this identifier, or None (any release's registry)."""
+def device_with(hass: HomeAssistant, identifier: tuple[str, str], entry: Any) -> Any:
+    """The entry's registered device with this identifier, or None (any release's registry)."""
     from homeassistant.helpers import device_registry as dr
 
-    return next(
-        (d for d in dr.async_get(hass).devices.values() if identifier in d.identifiers), None
-    )
+    from custom_components.smartpower_terminal.registry_helpers import find_device
+
+    return find_device(dr.async_get(hass), identifier, entry)

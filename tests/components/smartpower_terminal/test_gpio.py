@@ -262,7 +262,7 @@ async def test_gpio_device_offers_input_and_relay_triggers_and_diagnostics(
     result = await _add(hass)
     entry = hass.config_entries.async_get_entry(result["result"].entry_id)
     await hass.async_block_till_done()
-    device = device_with(hass, (DOMAIN, entry.entry_id))
+    device = device_with(hass, (DOMAIN, entry.entry_id), entry)
     triggers = await async_get_triggers(hass, device.id)
     found = {(t["type"], t.get("subtype")) for t in triggers}
     assert {("input_changed", "input_1"), ("relay_changed", "relay_2")} <= found

@@ -70,7 +70,7 @@ async def test_entities_show_what_the_modem_reports(
     signal_entry = registry.async_get(modem_entity_id(hass, "sensor", "signal_strength"))
     assert signal_entry.entity_category is None
 
-    device = device_with(hass, (DOMAIN, IMEI))
+    device = device_with(hass, (DOMAIN, IMEI), entry)
     profile = PROFILES["quectel_ec25"]
     assert (device.manufacturer, device.model, device.sw_version, device.serial_number) == (
         profile.manufacturer,
@@ -441,4 +441,4 @@ async def test_removing_the_modem_leaves_no_repair_behind(hass: HomeAssistant) -
         assert (await hass.config_entries.async_remove(entry.entry_id))["require_restart"] is False
         await hass.async_block_till_done()
         assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
-        assert device_with(hass, (DOMAIN, IMEI)) is None
+        assert device_with(hass, (DOMAIN, IMEI), entry) is None

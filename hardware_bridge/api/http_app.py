@@ -192,7 +192,9 @@ def _terminal(request: web.Request) -> TerminalSide:
 
 async def _authenticated_terminal(request: web.Request) -> tuple[TerminalSide, str]:
     terminal = _terminal(request)
-    modem_no = _modem(request)
+    modem_no = request.match_info["modem_no"]
+    if not _NAME.match(modem_no):  # no terminal has this Modem No, so no secret is its
+        raise Unauthorized("unauthorized", "The terminal secret is not this modem's.", status=401)
     await terminal.authenticate(modem_no, _bearer(request))
     return terminal, modem_no
 
@@ -341,7 +343,9 @@ async def _events(request: web.Request) -> web.StreamResponse:
 
 async def _enrol(request: web.Request) -> web.Response:
     terminal = _terminal(request)
-    modem_no = _modem(request)
+    modem_no = request.match_info["modem_no"]
+    if not _NAME.match(modem_no):
+        raise ApiValidationError("modem_no", "must be letters, digits and _.:- (at most 64)")
     started = to_millisecond(datetime.now(UTC))
     body = Enrolment.from_json(await _json_body(request))
     ack = await terminal.enrol(modem_no, body, _peer(request))

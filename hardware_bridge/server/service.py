@@ -71,6 +71,11 @@ TOKEN_PREFIX = "spt_"
 RETENTION_INTERVAL = timedelta(days=1)
 
 
+_NO_CODE = AuthCodeHash(n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P, salt=b"\0" * 16, hash=b"\0" * 32)
+"""Checked for a modem without an auth code, so an unknown Modem No costs a claim the same
+time as a wrong code and the answer's timing does not tell which Modem Nos exist."""
+
+
 def hash_secret(secret: str) -> str:
     """How tokens and terminal secrets are stored: SHA-256, hex."""
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
@@ -233,10 +238,9 @@ class ServerService:
             )
         terminal = await self._storage.terminal(modem_no)
         stored = None if terminal is None else terminal.auth_code
-        if stored is None:
-            ok = False
-        else:
-            ok = await asyncio.get_running_loop().run_in_executor(None, stored.verify, auth_code)
+        check = _NO_CODE if stored is None else stored
+        ok = await asyncio.get_running_loop().run_in_executor(None, check.verify, auth_code)
+        ok = ok and stored is not None
         if not ok:
             self._claims.failure(client, modem_no)
             _LOGGER.info("refused a claim for modem %s from %s", modem_no, client)

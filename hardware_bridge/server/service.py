@@ -208,19 +208,25 @@ class ServerService:
 
     # -- lifecycle -----------------------------------------------------------------------
 
+    async def retention_pass(self) -> None:
+        """Remove what is older than the storage's retention (nothing when it keeps all)."""
+        if self._storage.retention is None:
+            return
+        result = await self._storage.apply_retention(self._clock())
+        _LOGGER.info(
+            "retention: removed what was older than %s (%d rows, %d partitions)",
+            format_time(result.cutoff),
+            result.deleted_rows,
+            len(result.dropped_partitions),
+        )
+
     async def run_retention(self, interval: timedelta = RETENTION_INTERVAL) -> None:
-        """Apply the storage's retention now and then every ``interval``, until cancelled."""
+        """A retention pass now and then every ``interval``, until cancelled."""
         if self._storage.retention is None:
             return
         while True:
             try:
-                result = await self._storage.apply_retention(self._clock())
-                _LOGGER.info(
-                    "retention: removed what was older than %s (%d rows, %d partitions)",
-                    format_time(result.cutoff),
-                    result.deleted_rows,
-                    len(result.dropped_partitions),
-                )
+                await self.retention_pass()
             except Exception:
                 _LOGGER.exception("retention pass failed; trying again in %s", interval)
             await asyncio.sleep(interval.total_seconds())

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -198,9 +199,9 @@ async def running_server(
     limiter: ClaimRateLimiter | None = None,
     keep_alive: float = 15.0,
     trusted_proxies: tuple[str, ...] = (),
-    check: Callable[[Recorder], Awaitable[None]] | None = None,
+    retention: timedelta | None = None,
 ) -> AsyncIterator[Server]:
-    storage = await open_storage(database, state_dir=state_dir)
+    storage = await open_storage(database, state_dir=state_dir, retention=retention)
     service = ServerService(
         storage,
         DescriptionStore(state_dir / "descriptions"),

@@ -528,3 +528,27 @@ def test_the_contract_check_flags_an_undocumented_status_and_a_bad_body() -> Non
     assert "not documented" in problems[0]
     assert "'next' is a required property" in problems[1]
     assert "Retry-After" in problems[2]
+
+
+async def test_retention_removes_old_readings_and_keeps_the_latest(
+    database: str, tmp_path: Path
+) -> None:
+    async with running_server(database, tmp_path, retention=timedelta(days=90)) as server:
+        terminal, _ = await server.enrolled_terminal()
+        client = await _claimed(server)
+        now = datetime.now(UTC).replace(microsecond=0)
+        old, recent = now - timedelta(days=200), now - timedelta(hours=1)
+        readings = tuple(
+            BatchReading(seq=i + 1, device="sdm630", key=key, value=v, unit="V", time=t)
+            for i, (key, v, t) in enumerate(
+                [("voltage_l1", 1.0, old), ("voltage_l2", 2.0, old), ("voltage_l1", 3.0, recent)]
+            )
+        )
+        await terminal.upload_batch(
+            MODEM, Batch(batch_id="b", first_seq=1, last_seq=3, created=now, readings=readings)
+        )
+        await server.service.retention_pass()
+        page = await client.history(MODEM, old - timedelta(days=1), now)
+        assert [r.value for r in page.readings] == [3.0]
+        latest = {r.key: r.value for r in (await client.latest(MODEM)).readings}
+        assert latest == {"voltage_l1": 3.0, "voltage_l2": 2.0}  # latest values stay

@@ -130,6 +130,13 @@ async def _serve(args: argparse.Namespace, enrolment_key: str | None) -> int:
     service = ServerService(
         storage, DescriptionStore(state_dir / "descriptions"), enrolment_key=enrolment_key
     )
+    notifier = None
+    if args.database is not None and args.database.startswith(("postgresql://", "postgres://")):
+        from hardware_bridge.server._notify import PostgresNotifier  # noqa: PLC0415
+
+        notifier = PostgresNotifier(args.database, service.events_hub)
+        await notifier.start()
+        service.notifier = notifier
     app = build_app(service, service, trusted_proxies=args.trusted_proxy)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     stop = asyncio.Event()
@@ -158,5 +165,7 @@ async def _serve(args: argparse.Namespace, enrolment_key: str | None) -> int:
             await retention
         service.close()
         await runner.cleanup()
+        if notifier is not None:
+            await notifier.close()
         await storage.close()
     return EXIT_OK

@@ -5,9 +5,8 @@ are kept, so a client that reconnects with ``Last-Event-ID`` gets what it missed
 process still holds it. A subscriber that does not keep up loses its oldest events (its queue
 is bounded) rather than making the uploads that publish them wait.
 
-Only this process's subscribers hear an event. Several server processes behind one database
-need a shared notifier (PostgreSQL ``LISTEN``/``NOTIFY``, or Redis) so that a terminal uploading
-to one process reaches a client streaming from another; that is not built yet.
+Only this process's subscribers hear an event; server processes sharing a PostgreSQL database
+pass events to each other with ``LISTEN``/``NOTIFY`` (:mod:`hardware_bridge.server._notify`).
 """
 
 from __future__ import annotations

@@ -7,7 +7,8 @@ and refused enrolments are rate-limited per client address and per Modem No in m
 (:class:`ClaimRateLimiter`; see :class:`Storage` for several processes).
 
 Live events go to this process's event-stream subscribers (:class:`EventHub`); several server
-processes need a shared notifier (PostgreSQL ``LISTEN``/``NOTIFY``), which is not built yet.
+processes on one PostgreSQL database also pass them to each other through :attr:`notifier`
+(``LISTEN``/``NOTIFY``, :class:`~hardware_bridge.server._notify.PostgresNotifier`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import logging
 import secrets
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from hardware_bridge.api import (
     ApiError,
@@ -94,6 +96,12 @@ def _hash_auth_code(code: str) -> AuthCodeHash:
         dklen=32,
     )
     return AuthCodeHash(n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P, salt=salt, hash=digest)
+
+
+class Notifier(Protocol):
+    async def send(self, items: list[tuple[str, str, str]]) -> None:
+        """Hand (modem, event name, data) to the other server processes."""
+        ...
 
 
 def _now() -> datetime:
@@ -205,6 +213,8 @@ class ServerService:
         self._enrolments = enrolment_limiter or ClaimRateLimiter(per_client=20, per_modem=20)
         self._clock = clock
         self.events_hub = EventHub()
+        self.notifier: Notifier | None = None
+        """Carries events to other server processes (PostgreSQL: :class:`PostgresNotifier`)."""
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -333,7 +343,7 @@ class ServerService:
         except UnknownTerminalError:
             raise _modem_not_found(modem_no) from None
         command = _api_command(stored)
-        self.events_hub.publish(modem_no, "command", _json(command.to_json()))
+        await self._publish([(modem_no, "command", _json(command.to_json()))])
         return command
 
     async def command(self, modem_no: str, command_id: str) -> Command:
@@ -448,7 +458,7 @@ class ServerService:
                 await self.report_outcome(modem_no, outcome)
         duplicate = result.stored == 0 and result.duplicates > 0
         if not duplicate:
-            self._publish_batch(modem_no, batch)
+            await self._publish(self._batch_events(modem_no, batch))
         pending = await self._storage.pending_commands(modem_no)
         return BatchAck(
             batch_id=batch.batch_id,
@@ -457,13 +467,21 @@ class ServerService:
             commands=tuple(_api_command(c, sent=True) for c in pending),
         )
 
-    def _publish_batch(self, modem_no: str, batch: Batch) -> None:
-        hub = self.events_hub
+    @staticmethod
+    def _batch_events(modem_no: str, batch: Batch) -> list[tuple[str, str, str]]:
+        items = []
         for r in batch.readings:
             reading = Reading(device=r.device, key=r.key, value=r.value, unit=r.unit, time=r.time)
-            hub.publish(modem_no, "reading", _json(reading.to_json()))
-        for event in batch.events:
-            hub.publish(modem_no, "alarm", _json(event.alarm.to_json()))
+            items.append((modem_no, "reading", _json(reading.to_json())))
+        items += [(modem_no, "alarm", _json(e.alarm.to_json())) for e in batch.events]
+        return items
+
+    async def _publish(self, items: list[tuple[str, str, str]]) -> None:
+        """To this process's event streams, and through the notifier to the other processes'."""
+        for modem_no, event, data in items:
+            self.events_hub.publish(modem_no, event, data)
+        if self.notifier is not None:
+            await self.notifier.send(items)
 
     async def report_outcome(self, modem_no: str, outcome: CommandOutcome) -> Command:
         state = (
@@ -482,5 +500,5 @@ class ServerService:
                 status=404,
             )
         command = _api_command(stored)
-        self.events_hub.publish(modem_no, "command", _json(command.to_json()))
+        await self._publish([(modem_no, "command", _json(command.to_json()))])
         return command

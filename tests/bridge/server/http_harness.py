@@ -200,6 +200,7 @@ async def running_server(
     keep_alive: float = 15.0,
     trusted_proxies: tuple[str, ...] = (),
     retention: timedelta | None = None,
+    notify: bool = False,
 ) -> AsyncIterator[Server]:
     storage = await open_storage(database, state_dir=state_dir, retention=retention)
     service = ServerService(
@@ -208,6 +209,13 @@ async def running_server(
         enrolment_key=enrolment_key,
         claim_limiter=limiter,
     )
+    notifier = None
+    if notify:
+        from hardware_bridge.server._notify import PostgresNotifier
+
+        notifier = PostgresNotifier(database, service.events_hub)
+        await notifier.start()
+        service.notifier = notifier
     app = build_app(service, service, keep_alive=keep_alive, trusted_proxies=trusted_proxies)
     recorder = Recorder()
     app.middlewares.insert(0, recording_middleware(recorder))
@@ -226,6 +234,8 @@ async def running_server(
         await session.close()
         service.close()
         await test_server.close()
+        if notifier is not None:
+            await notifier.close()
         await storage.close()
     problems = recorder.problems()
     assert not problems, "\n".join(problems)

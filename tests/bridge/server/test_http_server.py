@@ -552,3 +552,32 @@ async def test_retention_removes_old_readings_and_keeps_the_latest(
         assert [r.value for r in page.readings] == [3.0]
         latest = {r.key: r.value for r in (await client.latest(MODEM)).readings}
         assert latest == {"voltage_l1": 3.0, "voltage_l2": 2.0}  # latest values stay
+
+
+async def test_events_reach_a_client_of_another_server_process(
+    backend: str, database: str, tmp_path: Path
+) -> None:
+    """Two server processes on one PostgreSQL: an upload to one is streamed by the other."""
+    if backend != "postgresql":
+        pytest.skip("SQLite is one process's database")
+    async with (
+        running_server(database, tmp_path, notify=True) as first,
+        running_server(database, tmp_path, notify=True) as second,
+    ):
+        terminal, _ = await first.enrolled_terminal()
+        client = second.client()
+        await client.claim(MODEM, AUTH_CODE)
+        events = client.events(MODEM)
+        received = asyncio.ensure_future(anext(events))
+        await asyncio.sleep(0.3)  # the stream is open
+        await terminal.upload_batch(MODEM, batch(1, 400))  # more than one notification holds
+        event = await asyncio.wait_for(received, 10)
+        assert (event.event, json.loads(event.data)["value"]) == ("reading", 230.0)
+        values = [json.loads(event.data)["value"]]
+        async with asyncio.timeout(10):
+            async for item in events:
+                values.append(json.loads(item.data)["value"])
+                if len(values) == 400:
+                    break
+        assert values == [230.0 + i for i in range(400)]
+        await events.aclose()

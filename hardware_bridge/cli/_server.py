@@ -48,7 +48,7 @@ def parse_retention(value: str) -> timedelta | None:
 def register(subparsers: Any) -> None:
     server = subparsers.add_parser(
         "server",
-        help="run a SmartPower server: terminals upload to it, Home Assistant claims modems",
+        help="run a SmartPower server for many terminals",
         description="Serves the SmartPower API for every terminal that enrols with it.",
     )
     server.add_argument(

@@ -275,6 +275,29 @@ async def test_enrolment_key_and_repeated_enrolment(database: str, tmp_path: Pat
             await client.enrol(MODEM, stranger)
         assert (conflict.value.status, conflict.value.code) == (409, "already_enrolled")
 
+        # wrong keys again and again: rate-limited, whatever key comes next
+        guess = Enrolment(terminal_secret=secret, auth_code=AUTH_CODE, enrolment_key="guess")
+        statuses = []
+        for _ in range(25):
+            try:
+                await client.enrol(OTHER, guess)
+            except ApiError as err:
+                statuses.append(err.status)
+        assert 403 in statuses
+        assert statuses[-1] == 429
+        with pytest.raises(RateLimited):
+            await client.enrol(OTHER, good)
+
+
+async def test_a_modem_that_has_not_described_itself_has_no_description(server: Server) -> None:
+    secret = secrets.token_urlsafe(32)
+    await server.client().enrol(MODEM, Enrolment(terminal_secret=secret, auth_code=AUTH_CODE))
+    client = await _claimed(server)
+    with pytest.raises(NotFound) as missing:
+        await client.description(MODEM)
+    assert missing.value.code == "modem_not_found"
+    assert (await client.latest(MODEM)).readings == ()
+
 
 async def _raw(
     server: Server,

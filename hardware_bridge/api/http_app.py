@@ -158,9 +158,13 @@ def _peer(request: web.Request) -> str:
     proxies = request.app[_PROXIES]
     if not proxies:
         return remote
-    hops = [remote]
-    for header in request.headers.getall("X-Forwarded-For", []):
-        hops[:0] = [part.strip() for part in header.split(",") if part.strip()]
+    hops = [
+        part.strip()
+        for header in request.headers.getall("X-Forwarded-For", [])
+        for part in header.split(",")
+        if part.strip()
+    ]
+    hops.append(remote)
     # walk from the nearest hop back while the hop is a trusted proxy
     for hop in reversed(hops):
         try:

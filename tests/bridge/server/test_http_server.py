@@ -505,6 +505,16 @@ async def test_trusted_proxy_forwarded_address_keys_the_rate_limit(
             headers={"X-Forwarded-For": "198.51.100.7"},
         )
         assert status == 429
+        # a client's own X-Forwarded-For before the proxy's entry does not choose its address:
+        # the proxy appends the address it saw, and that one counts
+        status, _ = await _raw(
+            server,
+            "POST",
+            "/api/v1/claims",
+            body=wrong,
+            headers={"X-Forwarded-For": "203.0.113.99, 198.51.100.8"},
+        )
+        assert status == 429
 
 
 async def test_untrusted_forwarded_for_is_ignored(database: str, tmp_path: Path) -> None:

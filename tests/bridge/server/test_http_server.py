@@ -477,6 +477,11 @@ async def test_oversized_body_is_413(database: str, tmp_path: Path) -> None:
             headers={"Content-Encoding": "gzip"},
         )
         assert (status, body and body["code"]) == (413, "body_too_large")
+        # a JSON path lists 400 for a bad body, not 413
+        status, body = await _raw(
+            server, "POST", "/api/v1/claims", body=b'{"modem_no": "' + b"x" * 2_000_000 + b'"}'
+        )
+        assert (status, body and body["code"]) == (400, "invalid_request")
 
 
 async def test_trusted_proxy_forwarded_address_keys_the_rate_limit(

@@ -22,6 +22,7 @@ from hardware_bridge.api import (
     CommandRequest,
     CommandStatus,
     Enrolment,
+    Gap,
     InvalidAuthCode,
     NotFound,
     OutcomeStatus,
@@ -48,22 +49,30 @@ pytestmark = pytest.mark.usefixtures("socket_enabled")
 T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
 
-def batch(first: int, count: int, *, batch_id: str | None = None, **extra: object) -> Batch:
+def batch(
+    start: int,
+    count: int,
+    *,
+    batch_id: str | None = None,
+    first: int | None = None,
+    **extra: object,
+) -> Batch:
+    """Readings ``start``… (``first``: where the batch's range begins, if before them)."""
     readings = tuple(
         BatchReading(
-            seq=first + i,
+            seq=start + i,
             device="sdm630",
             key="voltage_l1",
             value=230.0 + i,
             unit="V",
-            time=T0 + timedelta(seconds=10 * (first + i)),
+            time=T0 + timedelta(seconds=10 * (start + i)),
         )
         for i in range(count)
     )
     return Batch(
-        batch_id=batch_id or f"b-{first}",
-        first_seq=first,
-        last_seq=first + count - 1,
+        batch_id=batch_id or f"b-{start}",
+        first_seq=start if first is None else first,
+        last_seq=start + count - 1,
         created=T0,
         readings=readings,
         **extra,  # type: ignore[arg-type]
@@ -619,3 +628,13 @@ async def test_events_reach_a_client_of_another_server_process(
                     break
         assert values == [230.0 + i for i in range(400)]
         await events.aclose()
+
+
+async def test_a_reported_gap_is_acknowledged_and_holds_no_reading(server: Server) -> None:
+    terminal, _ = await server.enrolled_terminal()
+    client = await _claimed(server)
+    gap = Gap(first_seq=1, last_seq=3, count=3, first_time=T0, last_time=T0)
+    ack = await terminal.upload_batch(MODEM, batch(4, 2, first=1, gaps=(gap,)))
+    assert ack.acknowledged_seq == 5
+    page = await client.history(MODEM, T0 - timedelta(hours=1), T0 + timedelta(hours=1))
+    assert [r.value for r in page.readings] == [230.0, 231.0]

@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("_daemon", "show the daemon's queue depth, last upload, last error and signal"),
     "auth-code": ("_daemon", "make a new auth code (Yetki Kodu) and revoke every access token"),
     "upload-now": ("_daemon", "make the running daemon send its queue at once"),
+    "server": ("_server", "run a SmartPower server for many terminals"),
 }
 """Command → (module in this package that registers it, the help shown in the command list)."""
 

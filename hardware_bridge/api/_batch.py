@@ -56,6 +56,7 @@ from hardware_bridge.api._fields import (
     get_str,
     get_time,
     join,
+    opt_str,
     opt_time,
 )
 from hardware_bridge.api._model import Alarm, Command, CommandOutcome, ModemReport
@@ -215,6 +216,9 @@ class Batch:
     gaps: tuple[Gap, ...] = ()
     outcomes: tuple[CommandOutcome, ...] = ()
     modem: ModemReport | None = None
+    stream: str | None = None
+    """The terminal's queue id. A new one means its sequence numbers restarted (a new queue
+    database): without it a server would take the new readings for ones it already has."""
 
     def __post_init__(self) -> None:
         check_time(self.created, "created")
@@ -246,7 +250,7 @@ class Batch:
             previous_end = last
 
     def to_json(self) -> JsonObject:
-        return {
+        out: JsonObject = {
             "batch_id": self.batch_id,
             "first_seq": self.first_seq,
             "last_seq": self.last_seq,
@@ -257,6 +261,9 @@ class Batch:
             "outcomes": [outcome.to_json() for outcome in self.outcomes],
             "modem": None if self.modem is None else self.modem.to_json(),
         }
+        if self.stream is not None:
+            out["stream"] = self.stream
+        return out
 
     @classmethod
     def from_json(cls, data: object, path: str = "") -> Self:
@@ -280,6 +287,7 @@ class Batch:
                 gaps=items("gaps", Gap.from_json),
                 outcomes=items("outcomes", CommandOutcome.from_json),
                 modem=None if modem is None else ModemReport.from_json(modem, join(path, "modem")),
+                stream=opt_str(obj, "stream", path, pattern=NAME_PATTERN),
             ),
         )
 

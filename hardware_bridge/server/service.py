@@ -439,7 +439,7 @@ class ServerService:
     async def store_batch(self, modem_no: str, batch: Batch) -> BatchAck:
         now = self._clock()
         try:
-            result = await self._storage.store_batch(modem_no, _records(batch))
+            result = await self._storage.store_batch(modem_no, _records(batch), stream=batch.stream)
         except UnknownTerminalError:
             raise Unauthorized("unauthorized", "The modem is not enrolled.", status=401) from None
         except ValueError as err:

@@ -8,6 +8,7 @@ import asyncio
 import gzip
 import json
 import secrets
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -181,6 +182,23 @@ async def test_a_batch_sent_twice_is_stored_once(server: Server) -> None:
     assert (again.acknowledged_seq, again.duplicate) == (5, True)
     page = await client.history(MODEM, T0, T0 + timedelta(hours=1))
     assert len(page.readings) == 5
+
+
+async def test_a_terminal_whose_queue_was_recreated_loses_nothing(server: Server) -> None:
+    """A new queue restarts its sequence numbers at 1: with its queue id (``stream``) the
+    server keeps them apart instead of taking the new readings for ones it has."""
+    terminal, _ = await server.enrolled_terminal()
+    client = await _claimed(server)
+    await terminal.upload_batch(MODEM, batch(1, 5, stream="queue-a"))
+    later = T0 + timedelta(minutes=30)
+    fresh = batch(1, 5, batch_id="b-new", stream="queue-b")
+    fresh = replace(
+        fresh, readings=tuple(replace(r, time=later + (r.time - T0)) for r in fresh.readings)
+    )
+    ack = await terminal.upload_batch(MODEM, fresh)
+    assert (ack.acknowledged_seq, ack.duplicate) == (5, False)
+    page = await client.history(MODEM, T0, T0 + timedelta(hours=1))
+    assert len(page.readings) == 10
 
 
 async def test_wrong_auth_code_is_401_then_429_after_the_limit(

@@ -63,6 +63,8 @@ from .gpio_line import (
 from .migration import async_migrate_entry
 from .modem_hub import async_setup_modem_entry, async_unload_modem_entry, is_modem_entry
 from .reactive import ReactiveTracker
+from .remote_const import is_remote_entry
+from .remote_hub import async_setup_remote_entry
 from .services import async_setup_services
 
 _LOGGER = logging.getLogger(__name__)
@@ -144,6 +146,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: SmartPowerConfigEntry) -
         entry.runtime_data = await async_setup_gpio_entry(hass, entry)  # type: ignore[assignment]
         await hass.config_entries.async_forward_entry_setups(entry, GPIO_PLATFORMS)
         entry.async_on_unload(entry.add_update_listener(_async_update_listener))
+        return True
+    if is_remote_entry(entry):
+        entry.runtime_data = await async_setup_remote_entry(hass, entry)  # type: ignore[arg-type]
         return True
     catalogue = await async_get_catalogue(hass, entry.options.get(CONF_PROFILES_DIR))
     config, skipped = build_line_config(entry, catalogue)
@@ -252,6 +257,8 @@ async def async_unload_entry(hass: HomeAssistant, entry: SmartPowerConfigEntry) 
         if unloaded := await hass.config_entries.async_unload_platforms(entry, GPIO_PLATFORMS):
             await async_unload_gpio_entry(entry.runtime_data)  # type: ignore[arg-type]
         return unloaded
+    if is_remote_entry(entry):
+        return True  # no platforms yet, and the HTTP session is Home Assistant's
     if unloaded := await hass.config_entries.async_unload_platforms(entry, PLATFORMS):
         entry.runtime_data.hub.async_clear_repairs()
         await entry.runtime_data.hub.async_close()

@@ -148,8 +148,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: SmartPowerConfigEntry) -
         entry.async_on_unload(entry.add_update_listener(_async_update_listener))
         return True
     if is_remote_entry(entry):
-        entry.runtime_data = await async_setup_remote_entry(hass, entry)  # type: ignore[arg-type]
-        return True
+        return await async_setup_remote_entry(hass, entry)
     catalogue = await async_get_catalogue(hass, entry.options.get(CONF_PROFILES_DIR))
     config, skipped = build_line_config(entry, catalogue)
     _report_skipped(hass, entry, skipped)
@@ -257,8 +256,6 @@ async def async_unload_entry(hass: HomeAssistant, entry: SmartPowerConfigEntry) 
         if unloaded := await hass.config_entries.async_unload_platforms(entry, GPIO_PLATFORMS):
             await async_unload_gpio_entry(entry.runtime_data)  # type: ignore[arg-type]
         return unloaded
-    if is_remote_entry(entry):
-        return True  # no platforms yet, and the HTTP session is Home Assistant's
     if unloaded := await hass.config_entries.async_unload_platforms(entry, PLATFORMS):
         entry.runtime_data.hub.async_clear_repairs()
         await entry.runtime_data.hub.async_close()

@@ -97,6 +97,7 @@ class LineHub:
         terminal: LineTerminal,
         reactive: ReactiveTracker,
         catalogue: ProfileCatalogue,
+        devices: Mapping[str, ConfigSubentry] | None = None,
     ) -> None:
         self.hass = hass
         self.entry = entry
@@ -133,11 +134,17 @@ class LineHub:
         self.watch = LineWatch(hass, entry)
         self._switching_off: set[tuple[str, str]] = set()
         self._device_specs: dict[str, tuple[object, tuple[MeasurementSpec, ...]]] = {}
+        self._own_devices = dict(devices) if devices is not None else None
+        """A remote terminal's devices (from its description, not subentries)."""
+        self.unavailable_key = "line_unavailable"
+        """Translation key of the error a coordinator shows while the line is unusable."""
 
     # -- devices ------------------------------------------------------------------------
     @property
     def devices(self) -> dict[str, ConfigSubentry]:
         """The configured devices (subentries) by device key (= subentry id)."""
+        if self._own_devices is not None:
+            return self._own_devices
         keys = set(self.terminal.device_keys)
         return {k: s for k, s in self.entry.subentries.items() if k in keys}
 
@@ -313,7 +320,7 @@ class LineHub:
     def _update_failed(self) -> UpdateFailed:
         return UpdateFailed(
             translation_domain=DOMAIN,
-            translation_key="line_unavailable",
+            translation_key=self.unavailable_key,
             translation_placeholders={
                 "port": self.terminal.config.serial.port,
                 "error": self.line_error or "",
@@ -448,6 +455,14 @@ class LineHub:
             coordinator.async_update_listeners()
         if error is not None:
             raise error
+
+    def relay_command(self, device_key: str, key: str) -> str | None:
+        """A remote relay's command still on its way to the terminal (None: none, or local)."""
+        command_state = getattr(self.terminal, "command_state", None)
+        return command_state(device_key, key) if command_state is not None else None
+
+    def relay_name(self, device_key: str, key: str) -> str:
+        return self._relay_name(device_key, key)
 
     def _relay_name(self, device_key: str, key: str) -> str:
         registry = er.async_get(self.hass)

@@ -19,8 +19,6 @@ from .data import SmartPowerConfigEntry
 from .gpio_line import gpio_diagnostics, is_gpio_entry
 from .modem_diagnostics import modem_diagnostics
 from .modem_hub import is_modem_entry
-from .remote_const import is_remote_entry
-from .remote_hub import RemoteConfigEntry
 
 TO_REDACT = {
     CONF_PORT,
@@ -86,8 +84,6 @@ async def async_get_config_entry_diagnostics(
         return modem_diagnostics(entry)  # type: ignore[arg-type]
     if is_gpio_entry(entry):
         return gpio_diagnostics(entry)  # type: ignore[arg-type]
-    if is_remote_entry(entry):
-        return _remote_diagnostics(entry)  # type: ignore[arg-type]
     data = entry.runtime_data
     hub = data.hub
     devices: dict[str, Any] = {}
@@ -129,16 +125,3 @@ async def async_get_config_entry_diagnostics(
         "devices": devices,
     }
     return _scrub(async_redact_data(result, TO_REDACT), _secrets(entry))
-
-
-def _remote_diagnostics(entry: RemoteConfigEntry) -> dict[str, Any]:
-    """The entry and the terminal's description; its token, Modem No and serials redacted."""
-    data = entry.runtime_data
-    description = data.description
-    result = {
-        "entry": {"title": entry.title, "data": async_redact_data(dict(entry.data), TO_REDACT)},
-        "description": description.to_json(),
-    }
-    found = {data.modem_no, str(entry.data.get("token") or "")}
-    found.update(str(d.serial_number or "") for d in description.devices)
-    return _scrub(async_redact_data(result, TO_REDACT), {s for s in found if len(s) >= 4})

@@ -1,55 +1,68 @@
-"""The runtime of a remote terminal's entry: its client, checked token and description.
+"""The runtime of a remote terminal's entry: the same hub, coordinators and entities as a local
+line, over a :class:`RemoteTerminal` instead of the serial line.
 
 Setting the entry up asks the server for the terminal's description with the stored token: a
 refused token starts the reauth flow (the auth code was renewed or the token revoked), a server
-that does not answer retries later.
+that does not answer is retried later. Then the event stream brings readings and command
+outcomes as they happen; ``/latest`` is polled slowly as the fallback.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import logging
+from types import MappingProxyType
 
-from homeassistant.config_entries import ConfigEntry
-from homeassistant.const import CONF_TOKEN, CONF_URL
-from homeassistant.core import HomeAssistant
+from homeassistant.config_entries import ConfigSubentry
+from homeassistant.const import CONF_TOKEN, CONF_URL, Platform
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryNotReady
 from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 
 from hardware_bridge import (
+    ApiValidationError,
+    Command,
     NotFound,
+    PollGroup,
+    Reading,
     ServerUnreachable,
     SmartPowerClient,
     SmartPowerError,
     TerminalDescription,
     TlsError,
     Unauthorized,
+    decode_event,
 )
 
-from .const import DOMAIN, MANUFACTURER_TERMINAL
-from .remote_const import CONF_MODEM_NO
+from .catalogue import async_get_catalogue
+from .const import CONF_IO, DOMAIN, MANUFACTURER_TERMINAL
+from .coordinator import LineHub, SmartPowerCoordinator
+from .data import SmartPowerConfigEntry, SmartPowerData
+from .reactive import ReactiveTracker
+from .remote_const import CONF_MODEM_NO, SUBENTRY_REMOTE_DEVICE
+from .remote_terminal import FALLBACK_POLL, RemoteTerminal
 
-__all__ = ["RemoteConfigEntry", "RemoteData", "async_setup_remote_entry"]
+__all__ = ["REMOTE_PLATFORMS", "async_setup_remote_entry", "command_issue_id"]
+
+_LOGGER = logging.getLogger(__name__)
+
+REMOTE_PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.SENSOR, Platform.SWITCH]
+RECONNECT_INITIAL = 1.0  # seconds before the event stream is opened again; doubles
+RECONNECT_MAX = 300.0
 
 
-@dataclass(slots=True)
-class RemoteData:
-    client: SmartPowerClient
-    modem_no: str
-    description: TerminalDescription
+def command_issue_id(entry_id: str, device_key: str, key: str) -> str:
+    return f"command_failed_{entry_id}_{device_key}_{key}"
 
 
-type RemoteConfigEntry = ConfigEntry[RemoteData]
-
-
-async def async_setup_remote_entry(hass: HomeAssistant, entry: RemoteConfigEntry) -> RemoteData:
-    modem_no = str(entry.data[CONF_MODEM_NO])
-    client = SmartPowerClient(
-        async_get_clientsession(hass), entry.data[CONF_URL], token=entry.data[CONF_TOKEN]
-    )
-    placeholders = {"url": entry.data[CONF_URL], "modem_no": modem_no}
+async def _async_description(
+    client: SmartPowerClient, modem_no: str, url: str
+) -> TerminalDescription:
+    placeholders = {"url": url, "modem_no": modem_no}
     try:
-        description = await client.description(modem_no)
+        return await client.description(modem_no)
     except Unauthorized as err:
         raise ConfigEntryAuthFailed(
             translation_domain=DOMAIN,
@@ -74,7 +87,51 @@ async def async_setup_remote_entry(hass: HomeAssistant, entry: RemoteConfigEntry
             translation_key="remote_not_smartpower",
             translation_placeholders={**placeholders, "error": str(err)},
         ) from err
-    dr.async_get(hass).async_get_or_create(
+
+
+def _devices(description: TerminalDescription) -> dict[str, ConfigSubentry]:
+    """The terminal's devices in the shape the entity layer takes a device in; its relays
+    and inputs carry the names given on the terminal."""
+    return {
+        device.key: ConfigSubentry(
+            data=MappingProxyType({CONF_IO: {io.key: {"name": io.name} for io in device.io}}),
+            subentry_id=device.key,
+            subentry_type=SUBENTRY_REMOTE_DEVICE,
+            title=device.name,
+            unique_id=device.key,
+        )
+        for device in description.devices
+    }
+
+
+async def async_setup_remote_entry(hass: HomeAssistant, entry: SmartPowerConfigEntry) -> bool:
+    url = str(entry.data[CONF_URL])
+    modem_no = str(entry.data[CONF_MODEM_NO])
+    client = SmartPowerClient(async_get_clientsession(hass), url, token=entry.data[CONF_TOKEN])
+    description = await _async_description(client, modem_no, url)
+    terminal = RemoteTerminal(client, description, url)
+    reactive = ReactiveTracker(hass, entry.entry_id)
+    await reactive.async_load()
+    catalogue = await async_get_catalogue(hass, None)
+    hub = LineHub(hass, entry, terminal, reactive, catalogue, devices=_devices(description))  # type: ignore[arg-type]
+    hub.io_support = True  # a terminal's relays and inputs are always shown
+    hub.unavailable_key = "remote_unavailable"
+    coordinators = {
+        group: SmartPowerCoordinator(hass, entry, hub, group, FALLBACK_POLL) for group in PollGroup
+    }
+    entry.runtime_data = SmartPowerData(
+        hub=hub,
+        fast=coordinators[PollGroup.FAST],
+        slow=coordinators[PollGroup.SLOW],
+        reactive=reactive,
+        catalogue=catalogue,
+        io=coordinators[PollGroup.IO],
+    )
+    hub.async_seed_counters()
+    hub.async_start()
+    for coordinator in coordinators.values():
+        await coordinator.async_config_entry_first_refresh()
+    line_device = dr.async_get(hass).async_get_or_create(
         config_entry_id=entry.entry_id,
         identifiers={(DOMAIN, entry.entry_id)},
         name=description.name,
@@ -83,4 +140,80 @@ async def async_setup_remote_entry(hass: HomeAssistant, entry: RemoteConfigEntry
         serial_number=modem_no,
         sw_version=description.firmware,
     )
-    return RemoteData(client=client, modem_no=modem_no, description=description)
+    hub.line_device_id = hub.watch.line_device_id = line_device.id
+
+    @callback
+    def report_commands() -> None:
+        _report_failed_commands(hass, entry, hub, terminal)
+
+    entry.async_on_unload(coordinators[PollGroup.IO].async_add_listener(report_commands))
+    await hass.config_entries.async_forward_entry_setups(entry, REMOTE_PLATFORMS)
+    entry.async_create_background_task(
+        hass, _async_follow_events(hass, entry, hub, terminal), f"{DOMAIN} events {entry.title}"
+    )
+    return True
+
+
+@callback
+def _report_failed_commands(
+    hass: HomeAssistant, entry: SmartPowerConfigEntry, hub: LineHub, terminal: RemoteTerminal
+) -> None:
+    """A command the terminal did not carry out: a repair issue says which and why."""
+    for command in terminal.take_failures():
+        relay = hub.relay_name(command.device, command.key)
+        _LOGGER.warning(
+            "%s was not switched %s: the terminal did not carry out the command (%s)",
+            relay,
+            "on" if command.state else "off",
+            command.message or command.status.value,
+        )
+        ir.async_create_issue(
+            hass,
+            DOMAIN,
+            command_issue_id(entry.entry_id, command.device, command.key),
+            is_fixable=False,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key="remote_command_failed",
+            translation_placeholders={
+                "relay": relay,
+                "state": "on" if command.state else "off",
+                "error": command.message or command.status.value,
+            },
+        )
+    for device_key, key in terminal.take_done():
+        ir.async_delete_issue(hass, DOMAIN, command_issue_id(entry.entry_id, device_key, key))
+
+
+async def _async_follow_events(
+    hass: HomeAssistant, entry: SmartPowerConfigEntry, hub: LineHub, terminal: RemoteTerminal
+) -> None:
+    """Readings and command outcomes as they come; reconnect with back-off when cut."""
+    last_id: str | None = None
+    delay = RECONNECT_INITIAL
+    while True:
+        try:
+            async for event in terminal.client.events(terminal.modem_no, last_event_id=last_id):
+                last_id = event.id or last_id
+                terminal.live, delay = True, RECONNECT_INITIAL
+                try:
+                    payload = decode_event(event)
+                except ApiValidationError as err:
+                    _LOGGER.debug("Event %s not understood: %s", event.id, err)
+                    continue
+                if isinstance(payload, Reading):
+                    terminal.take([payload])
+                elif isinstance(payload, Command):
+                    terminal.take_command(payload)
+                else:
+                    continue
+                for coordinator in hub.coordinators:
+                    await coordinator.async_request_refresh()
+        except Unauthorized:
+            terminal.live = False
+            entry.async_start_reauth(hass)
+            return
+        except SmartPowerError as err:
+            _LOGGER.debug("Event stream of %s ended: %s", entry.title, err)
+        terminal.live = False
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, RECONNECT_MAX)

@@ -6,6 +6,8 @@ It holds one modem; tests set its auth code, description, and what it should ref
 
 from __future__ import annotations
 
+import asyncio
+import json
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,8 +19,13 @@ from aiohttp.test_utils import TestServer
 
 from hardware_bridge import (
     Claim,
+    Command,
+    CommandRequest,
+    CommandStatus,
     DeviceDescription,
     PointDescription,
+    Reading,
+    ReadingsPage,
     TerminalDescription,
 )
 
@@ -53,6 +60,18 @@ def sample_description(modem_no: str = MODEM_NO) -> TerminalDescription:
                     "io": [],
                 }
             ),
+            DeviceDescription.from_json(
+                {
+                    "key": "terminal",
+                    "name": "Terminal",
+                    "protocol": "terminal",
+                    "points": [],
+                    "io": [
+                        {"key": "relay_1", "name": "Pump", "kind": "relay"},
+                        {"key": "input_1", "name": "Tank full", "kind": "input"},
+                    ],
+                }
+            ),
         ),
     )
 
@@ -68,11 +87,44 @@ class FakeSmartPower:
     rate_limited: float | None = None  # Retry-After seconds while set (-1: without the header)
     claims: list[str] = field(default_factory=list)  # auth codes tried, in order
     url: str = ""
+    readings: dict[tuple[str, str], Reading] = field(default_factory=dict)  # what /latest has
+    commands: dict[str, Command] = field(default_factory=dict)
+    latest_requests: int = 0
+    streams: list[asyncio.Queue[tuple[str, str] | None]] = field(default_factory=list)
+    stream_opened: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def upload(self, *readings: Reading, live: bool = True) -> None:
+        """The terminal's upload arrives: kept for /latest, and sent on every event stream."""
+        for reading in readings:
+            self.readings[(reading.device, reading.key)] = reading
+            if live:
+                self.push("reading", reading.to_json())
+
+    def push(self, event: str, data: object) -> None:
+        for queue in self.streams:
+            queue.put_nowait((event, json.dumps(data)))
+
+    def end_streams(self) -> None:
+        for queue in self.streams:
+            queue.put_nowait(None)
+
+    def settle(
+        self, command_id: str, status: CommandStatus, *, at: datetime, **extra: object
+    ) -> None:
+        """The terminal reports a command's outcome."""
+        old = self.commands[command_id]
+        fields = {**old.to_json(), "status": status.value, "updated": at.isoformat(), **extra}
+        self.commands[command_id] = command = Command.from_json(fields)
+        self.push("command", command.to_json())
 
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post(f"{PREFIX}/claims", self._claim)
         app.router.add_get(f"{PREFIX}/modems/{{modem_no}}", self._description)
+        app.router.add_get(f"{PREFIX}/modems/{{modem_no}}/latest", self._latest)
+        app.router.add_post(f"{PREFIX}/modems/{{modem_no}}/commands", self._send_command)
+        app.router.add_get(f"{PREFIX}/modems/{{modem_no}}/commands/{{command_id}}", self._command)
+        app.router.add_get(f"{PREFIX}/modems/{{modem_no}}/events", self._events)
         return app
 
     def revoke_all(self) -> None:
@@ -104,12 +156,69 @@ class FakeSmartPower:
         header = request.headers.get("Authorization", "")
         return header.startswith("Bearer ") and header.removeprefix("Bearer ") in self.tokens
 
-    async def _description(self, request: web.Request) -> web.Response:
+    def _refusal(self, request: web.Request) -> web.Response | None:
         if not self._authorised(request):
             return self._error(401, "unauthorized", "The token is not valid.")
         if request.match_info["modem_no"] != self.modem_no:
             return self._error(404, "modem_not_found", "No such terminal is known.")
+        return None
+
+    async def _description(self, request: web.Request) -> web.Response:
+        if (refusal := self._refusal(request)) is not None:
+            return refusal
         return web.json_response(self.description.to_json())
+
+    async def _latest(self, request: web.Request) -> web.Response:
+        if (refusal := self._refusal(request)) is not None:
+            return refusal
+        self.latest_requests += 1
+        page = ReadingsPage(readings=tuple(self.readings.values()), next=None)
+        return web.json_response(page.to_json())
+
+    async def _send_command(self, request: web.Request) -> web.Response:
+        if (refusal := self._refusal(request)) is not None:
+            return refusal
+        wanted = CommandRequest.from_json(await request.json())
+        now = datetime.now(UTC)
+        command = Command(
+            id=f"cmd_{len(self.commands) + 1}",
+            type=wanted.type,
+            device=wanted.device,
+            key=wanted.key,
+            state=wanted.state,
+            status=CommandStatus.PENDING,
+            created=now,
+            updated=now,
+        )
+        self.commands[command.id] = command
+        return web.json_response(command.to_json(), status=201)
+
+    async def _command(self, request: web.Request) -> web.Response:
+        if (refusal := self._refusal(request)) is not None:
+            return refusal
+        command = self.commands.get(request.match_info["command_id"])
+        if command is None:
+            return self._error(404, "command_not_found", "No such command.")
+        return web.json_response(command.to_json())
+
+    async def _events(self, request: web.Request) -> web.StreamResponse:
+        if (refusal := self._refusal(request)) is not None:
+            return refusal
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        queue: asyncio.Queue[tuple[str, str] | None] = asyncio.Queue()
+        self.streams.append(queue)
+        self.stream_opened.set()
+        try:
+            await response.write(b": hello\n\n")
+            number = 0
+            while (item := await queue.get()) is not None:
+                number += 1
+                event, data = item
+                await response.write(f"id: {number}\nevent: {event}\ndata: {data}\n\n".encode())
+        finally:
+            self.streams.remove(queue)
+        return response
 
 
 @asynccontextmanager
@@ -120,6 +229,7 @@ async def serve(fake: FakeSmartPower) -> AsyncIterator[FakeSmartPower]:
     try:
         yield fake
     finally:
+        fake.end_streams()
         await server.close()
 
 

@@ -65,7 +65,7 @@ async def test_the_terminal_is_registered_from_its_description(
     assert device is not None
     assert device.name == "Pump station"
     assert device.sw_version == "0.2.0"
-    assert entry.runtime_data.description == server.description
+    assert entry.runtime_data.hub.terminal.description == server.description
 
     assert await hass.config_entries.async_unload(entry.entry_id)
     assert entry.state is ConfigEntryState.NOT_LOADED
@@ -119,5 +119,4 @@ async def test_diagnostics_hide_the_token_modem_no_and_serials(
     for secret in (TOKEN, MODEM_NO, "63251847"):
         assert secret not in text
     assert result["entry"]["data"][CONF_URL] == server.url
-    assert result["description"]["name"] == "Pump station"
-    assert result["description"]["devices"][0]["points"][0]["key"] == "energy_import_total"
+    assert set(result["devices"]) == {"meter1", "terminal"}

@@ -136,6 +136,8 @@ class LineHub:
         self._device_specs: dict[str, tuple[object, tuple[MeasurementSpec, ...]]] = {}
         self._own_devices = dict(devices) if devices is not None else None
         """A remote terminal's devices (from its description, not subentries)."""
+        self.unreachable_after: timedelta | None = timedelta(hours=UNREACHABLE_ISSUE_HOURS)
+        """How long a device may stay silent before a repair says so (None: never)."""
         self.unavailable_key = "line_unavailable"
         """Translation key of the error a coordinator shows while the line is unusable."""
 
@@ -409,10 +411,10 @@ class LineHub:
                 ir.async_delete_issue(self.hass, DOMAIN, issue_id)
             return
         since = snapshot.last_success or self.started
-        if now - since < timedelta(hours=UNREACHABLE_ISSUE_HOURS):
+        if self.unreachable_after is None or now - since < self.unreachable_after:
             return
         self._issue_may_exist.add(device_key)
-        subentry = self.entry.subentries.get(device_key)
+        subentry = self.devices.get(device_key)
         ir.async_create_issue(
             self.hass,
             DOMAIN,
@@ -469,7 +471,7 @@ class LineHub:
         unique_id = entity_unique_id(self.entry.entry_id, device_key, key)
         if (entity_id := registry.async_get_entity_id("switch", DOMAIN, unique_id)) is not None:
             return entity_id
-        subentry = self.entry.subentries.get(device_key)
+        subentry = self.devices.get(device_key)
         return f"{subentry.title if subentry else device_key} {key}"
 
     async def async_enforce_on_time(self) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 from types import MappingProxyType
 
 from homeassistant.config_entries import ConfigSubentry
@@ -20,6 +21,7 @@ from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryNotReady
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.util import dt as dt_util
 
 from hardware_bridge import (
     ApiValidationError,
@@ -44,13 +46,23 @@ from .reactive import ReactiveTracker
 from .remote_const import CONF_MODEM_NO, SUBENTRY_REMOTE_DEVICE
 from .remote_terminal import FALLBACK_POLL, RemoteTerminal
 
-__all__ = ["REMOTE_PLATFORMS", "async_setup_remote_entry", "command_issue_id"]
+__all__ = [
+    "REMOTE_PLATFORMS",
+    "async_setup_remote_entry",
+    "command_issue_id",
+    "silent_issue_id",
+]
 
 _LOGGER = logging.getLogger(__name__)
 
 REMOTE_PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.SENSOR, Platform.SWITCH]
 RECONNECT_INITIAL = 1.0  # seconds before the event stream is opened again; doubles
 RECONNECT_MAX = 300.0
+SILENT_AFTER = timedelta(days=1)
+
+
+def silent_issue_id(entry_id: str) -> str:
+    return f"terminal_silent_{entry_id}"
 
 
 def command_issue_id(entry_id: str, device_key: str, key: str) -> str:
@@ -116,6 +128,8 @@ async def async_setup_remote_entry(hass: HomeAssistant, entry: SmartPowerConfigE
     hub = LineHub(hass, entry, terminal, reactive, catalogue, devices=_devices(description))  # type: ignore[arg-type]
     hub.io_support = True  # a terminal's relays and inputs are always shown
     hub.unavailable_key = "remote_unavailable"
+    hub.unreachable_after = None  # one repair for the whole terminal instead (see below)
+    hub.watch.names = {device.key: device.name for device in description.devices}
     coordinators = {
         group: SmartPowerCoordinator(hass, entry, hub, group, FALLBACK_POLL) for group in PollGroup
     }
@@ -143,10 +157,12 @@ async def async_setup_remote_entry(hass: HomeAssistant, entry: SmartPowerConfigE
     hub.line_device_id = hub.watch.line_device_id = line_device.id
 
     @callback
-    def report_commands() -> None:
+    def check() -> None:
         _report_failed_commands(hass, entry, hub, terminal)
+        _report_silence(hass, entry, terminal)
 
-    entry.async_on_unload(coordinators[PollGroup.IO].async_add_listener(report_commands))
+    entry.async_on_unload(coordinators[PollGroup.IO].async_add_listener(check))
+    check()
     await hass.config_entries.async_forward_entry_setups(entry, REMOTE_PLATFORMS)
     entry.async_create_background_task(
         hass, _async_follow_events(hass, entry, hub, terminal), f"{DOMAIN} events {entry.title}"
@@ -182,6 +198,32 @@ def _report_failed_commands(
         )
     for device_key, key in terminal.take_done():
         ir.async_delete_issue(hass, DOMAIN, command_issue_id(entry.entry_id, device_key, key))
+
+
+@callback
+def _report_silence(
+    hass: HomeAssistant, entry: SmartPowerConfigEntry, terminal: RemoteTerminal
+) -> None:
+    """A terminal the server has heard nothing from for a day: a repair issue says since when."""
+    issue_id = silent_issue_id(entry.entry_id)
+    contact = terminal.last_contact
+    if contact is not None and terminal.clock() - contact < SILENT_AFTER:
+        ir.async_delete_issue(hass, DOMAIN, issue_id)
+        return
+    if contact is None and terminal.line_error is not None:
+        return  # the server does not answer: that is the coordinators' error, not silence
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        issue_id,
+        is_fixable=False,
+        severity=ir.IssueSeverity.WARNING,
+        translation_key="remote_terminal_silent",
+        translation_placeholders={
+            "terminal": terminal.description.name,
+            "since": dt_util.as_local(contact).strftime("%Y-%m-%d %H:%M") if contact else "-",
+        },
+    )
 
 
 async def _async_follow_events(

@@ -150,6 +150,14 @@ class RemoteTerminal:
         """Commands the terminal did not carry out, not yet reported (see ``take_failures``)."""
 
     @property
+    def last_contact(self) -> datetime | None:
+        """The time of the newest reading of any device (None: none at all)."""
+        return max(
+            (r.time for readings in self._readings.values() for r in readings.values()),
+            default=None,
+        )
+
+    @property
     def stale_after(self) -> timedelta:
         return timedelta(seconds=STALE_PERIODS * self.description.send_period)
 

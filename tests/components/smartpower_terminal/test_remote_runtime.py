@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from homeassistant.components.device_automation import DeviceAutomationType
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
 from homeassistant.const import CONF_TOKEN, CONF_URL, STATE_OFF, STATE_ON, STATE_UNAVAILABLE
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant, State, callback
@@ -17,11 +18,17 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_track_state_change_event
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_capture_events,
+    async_get_device_automations,
+)
 
+from custom_components.smartpower_terminal import remote_hub
 from custom_components.smartpower_terminal.const import CONF_PROTOCOL, DOMAIN
+from custom_components.smartpower_terminal.events import EVENT_TERMINAL
 from custom_components.smartpower_terminal.remote_const import CONF_MODEM_NO, PROTOCOL_REMOTE
-from custom_components.smartpower_terminal.remote_hub import command_issue_id
+from custom_components.smartpower_terminal.remote_hub import command_issue_id, silent_issue_id
 from hardware_bridge import CommandStatus, Reading
 
 from .fake_smartpower import MODEM_NO, FakeSmartPower, serve
@@ -259,3 +266,64 @@ async def test_a_server_that_stops_answering_makes_entities_unavailable(
     await hass.async_block_till_done()
     assert hass.states.get(ENERGY).state == STATE_UNAVAILABLE
     assert "does not answer" in str(data.fast.last_exception)
+
+
+async def test_the_event_stream_skips_what_it_does_not_use_and_reconnects(
+    hass: HomeAssistant, server: FakeSmartPower, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(remote_hub, "RECONNECT_INITIAL", 0.01)
+    await _set_up(hass, server)
+    await asyncio.wait_for(server.stream_opened.wait(), 10)
+    server.push("alarm", {"kind": "mains_lost", "time": datetime.now(UTC).isoformat()})
+    server.push("reading", {"device": "meter1"})  # not a reading
+    server.stream_opened.clear()
+    server.end_streams()  # the server restarts
+    await asyncio.wait_for(server.stream_opened.wait(), 10)
+    changed = await _next_state(hass, ENERGY)
+    server.upload(_reading("meter1", "energy_import_total", 1240.0, "kWh", age=1))
+    state = await asyncio.wait_for(changed, 10)
+    assert float(state.state) == 1240.0
+
+
+async def test_a_remote_input_fires_the_same_event_and_device_trigger(
+    hass: HomeAssistant, server: FakeSmartPower
+) -> None:
+    entry = await _set_up(hass, server)
+    await asyncio.wait_for(server.stream_opened.wait(), 10)
+    device = dr.async_get(hass).async_get_device(
+        identifiers={(DOMAIN, f"{entry.entry_id}_terminal")}
+    )
+    triggers = await async_get_device_automations(hass, DeviceAutomationType.TRIGGER, device.id)
+    offered = {(t["type"], t.get("subtype")) for t in triggers}
+    assert {("input_changed", "input_1"), ("relay_changed", "relay_1")} <= offered
+    assert ("device_offline", None) in offered
+    events = async_capture_events(hass, EVENT_TERMINAL)
+    changed = await _next_state(hass, INPUT)
+    server.upload(_reading("terminal", "input_1", False, None, age=1))
+    await asyncio.wait_for(changed, 10)
+    (event,) = [e for e in events if e.data["key"] == "input_1"]
+    assert event.data["device_id"] == device.id
+    assert event.data["name"] == "Terminal"
+
+
+async def test_a_terminal_silent_for_a_day_is_a_repair_until_it_sends_again(
+    hass: HomeAssistant, server: FakeSmartPower
+) -> None:
+    server.readings.clear()
+    server.upload(
+        _reading("meter1", "energy_import_total", 1234.5, "kWh", age=86400 + 60), live=False
+    )
+    entry = await _set_up(hass, server)
+    issues = ir.async_get(hass)
+    issue = issues.async_get_issue(DOMAIN, silent_issue_id(entry.entry_id))
+    assert issue is not None
+    assert issue.translation_placeholders["terminal"] == "Pump station"
+    assert (
+        issues.async_get_issue(DOMAIN, f"device_unreachable_{entry.entry_id}_meter1") is None
+    )  # one issue for the terminal, not one per device
+
+    await asyncio.wait_for(server.stream_opened.wait(), 10)
+    changed = await _next_state(hass, ENERGY)
+    server.upload(_reading("meter1", "energy_import_total", 1240.0, "kWh", age=1))
+    await asyncio.wait_for(changed, 10)
+    assert issues.async_get_issue(DOMAIN, silent_issue_id(entry.entry_id)) is None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from types import MappingProxyType
 
 from homeassistant.config_entries import ConfigSubentry
@@ -122,6 +122,7 @@ async def async_setup_remote_entry(hass: HomeAssistant, entry: SmartPowerConfigE
     client = SmartPowerClient(async_get_clientsession(hass), url, token=entry.data[CONF_TOKEN])
     description = await _async_description(client, modem_no, url)
     terminal = RemoteTerminal(client, description, url)
+    started = terminal.clock()
     reactive = ReactiveTracker(hass, entry.entry_id)
     await reactive.async_load()
     catalogue = await async_get_catalogue(hass, None)
@@ -159,7 +160,7 @@ async def async_setup_remote_entry(hass: HomeAssistant, entry: SmartPowerConfigE
     @callback
     def check() -> None:
         _report_failed_commands(hass, entry, hub, terminal)
-        _report_silence(hass, entry, terminal)
+        _report_silence(hass, entry, terminal, started)
 
     entry.async_on_unload(coordinators[PollGroup.IO].async_add_listener(check))
     check()
@@ -202,16 +203,19 @@ def _report_failed_commands(
 
 @callback
 def _report_silence(
-    hass: HomeAssistant, entry: SmartPowerConfigEntry, terminal: RemoteTerminal
+    hass: HomeAssistant,
+    entry: SmartPowerConfigEntry,
+    terminal: RemoteTerminal,
+    started: datetime,
 ) -> None:
     """A terminal the server has heard nothing from for a day: a repair issue says since when."""
     issue_id = silent_issue_id(entry.entry_id)
+    if terminal.line_error is not None:
+        return  # the server does not answer: that is the coordinators' error, not silence
     contact = terminal.last_contact
-    if contact is not None and terminal.clock() - contact < SILENT_AFTER:
+    if terminal.clock() - (contact or started) < SILENT_AFTER:
         ir.async_delete_issue(hass, DOMAIN, issue_id)
         return
-    if contact is None and terminal.line_error is not None:
-        return  # the server does not answer: that is the coordinators' error, not silence
     ir.async_create_issue(
         hass,
         DOMAIN,

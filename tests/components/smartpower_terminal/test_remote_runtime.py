@@ -327,3 +327,13 @@ async def test_a_terminal_silent_for_a_day_is_a_repair_until_it_sends_again(
     server.upload(_reading("meter1", "energy_import_total", 1240.0, "kWh", age=1))
     await asyncio.wait_for(changed, 10)
     assert issues.async_get_issue(DOMAIN, silent_issue_id(entry.entry_id)) is None
+
+
+async def test_a_terminal_that_never_sent_is_not_called_silent_at_once(
+    hass: HomeAssistant, server: FakeSmartPower
+) -> None:
+    server.readings.clear()
+    entry = await _set_up(hass, server)
+    assert entry.state is ConfigEntryState.LOADED
+    assert hass.states.get(ENERGY).state == STATE_UNAVAILABLE
+    assert ir.async_get(hass).async_get_issue(DOMAIN, silent_issue_id(entry.entry_id)) is None

@@ -165,6 +165,12 @@ async def async_setup_remote_entry(hass: HomeAssistant, entry: SmartPowerConfigE
     entry.async_on_unload(coordinators[PollGroup.IO].async_add_listener(check))
     check()
     await hass.config_entries.async_forward_entry_setups(entry, REMOTE_PLATFORMS)
+    if "recorder" in hass.config.components:  # the counters' entities exist now
+        from .remote_statistics import async_fill_counter_statistics  # noqa: PLC0415
+
+        entry.async_create_task(
+            hass, async_fill_counter_statistics(hass, entry, terminal), "fill statistics"
+        )
     entry.async_create_background_task(
         hass, _async_follow_events(hass, entry, hub, terminal), f"{DOMAIN} events {entry.title}"
     )

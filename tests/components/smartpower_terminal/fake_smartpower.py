@@ -88,6 +88,8 @@ class FakeSmartPower:
     claims: list[str] = field(default_factory=list)  # auth codes tried, in order
     url: str = ""
     readings: dict[tuple[str, str], Reading] = field(default_factory=dict)  # what /latest has
+    history: list[Reading] = field(default_factory=list)  # what /history has, oldest first
+    history_page: int = 3  # readings per page at most (the client's limit may be lower)
     commands: dict[str, Command] = field(default_factory=dict)
     latest_requests: int = 0
     streams: list[asyncio.Queue[tuple[str, str] | None]] = field(default_factory=list)
@@ -122,6 +124,7 @@ class FakeSmartPower:
         app.router.add_post(f"{PREFIX}/claims", self._claim)
         app.router.add_get(f"{PREFIX}/modems/{{modem_no}}", self._description)
         app.router.add_get(f"{PREFIX}/modems/{{modem_no}}/latest", self._latest)
+        app.router.add_get(f"{PREFIX}/modems/{{modem_no}}/history", self._history)
         app.router.add_post(f"{PREFIX}/modems/{{modem_no}}/commands", self._send_command)
         app.router.add_get(f"{PREFIX}/modems/{{modem_no}}/commands/{{command_id}}", self._command)
         app.router.add_get(f"{PREFIX}/modems/{{modem_no}}/events", self._events)
@@ -174,6 +177,19 @@ class FakeSmartPower:
         self.latest_requests += 1
         page = ReadingsPage(readings=tuple(self.readings.values()), next=None)
         return web.json_response(page.to_json())
+
+    async def _history(self, request: web.Request) -> web.Response:
+        if (refusal := self._refusal(request)) is not None:
+            return refusal
+        start = datetime.fromisoformat(request.query["start"])
+        end = datetime.fromisoformat(request.query["end"])
+        limit = min(int(request.query.get("limit", "1000")), self.history_page)
+        offset = int(request.query.get("cursor", "0"))
+        chosen = [r for r in self.history if start <= r.time < end]
+        page = chosen[offset : offset + limit]
+        more = offset + limit < len(chosen)
+        body = ReadingsPage(readings=tuple(page), next=str(offset + limit) if more else None)
+        return web.json_response(body.to_json())
 
     async def _send_command(self, request: web.Request) -> web.Response:
         if (refusal := self._refusal(request)) is not None:

@@ -138,6 +138,8 @@ class LineHub:
         """A remote terminal's devices (from its description, not subentries)."""
         self.unreachable_after: timedelta | None = timedelta(hours=UNREACHABLE_ISSUE_HOURS)
         """How long a device may stay silent before a repair says so (None: never)."""
+        self.link = "serial line"
+        """What the line's log messages call the way to the terminal."""
         self.unavailable_key = "line_unavailable"
         """Translation key of the error a coordinator shows while the line is unusable."""
 
@@ -288,7 +290,7 @@ class LineHub:
         if self.terminal.line_error is not None:
             self._line_failed(self.terminal.line_error)
         if not self.line_ok:
-            _LOGGER.info("%s: the serial line works again", self.entry.title)
+            _LOGGER.info("%s: the %s works again", self.entry.title, self.link)
         self.line_ok, self.line_error, self._line_failures = True, None, 0
         others = self._process(snapshots, group)
         return others or any(self.available(k) != was for k, was in before.items())
@@ -306,7 +308,7 @@ class LineHub:
 
     def _line_failed(self, error: str) -> None:
         if self.line_ok:
-            _LOGGER.warning("%s: the serial line failed: %s", self.entry.title, error)
+            _LOGGER.warning("%s: the %s failed: %s", self.entry.title, self.link, error)
         self.line_ok = False
         self.line_error = error
         self._reopen = True

@@ -129,6 +129,7 @@ async def async_setup_remote_entry(hass: HomeAssistant, entry: SmartPowerConfigE
     hub = LineHub(hass, entry, terminal, reactive, catalogue, devices=_devices(description))  # type: ignore[arg-type]
     hub.io_support = True  # a terminal's relays and inputs are always shown
     hub.unavailable_key = "remote_unavailable"
+    hub.link = "connection to the server"
     hub.unreachable_after = None  # one repair for the whole terminal instead (see below)
     hub.watch.names = {device.key: device.name for device in description.devices}
     coordinators = {

@@ -13,9 +13,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
-from homeassistant.components.recorder import get_instance
 from homeassistant.components.recorder.models import (
     StatisticData,
     StatisticMeanType,
@@ -27,6 +25,7 @@ from homeassistant.components.recorder.statistics import (
 )
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.recorder import get_instance
 from homeassistant.util import dt as dt_util
 from homeassistant.util.unit_conversion import EnergyConverter
 
@@ -86,7 +85,7 @@ def hourly_rows(
 
 
 def _metadata(entity_id: str, unit: str | None) -> StatisticMetaData:
-    meta: dict[str, Any] = {
+    meta: StatisticMetaData = {
         "mean_type": StatisticMeanType.NONE,
         "has_sum": True,
         "name": None,
@@ -96,8 +95,8 @@ def _metadata(entity_id: str, unit: str | None) -> StatisticMetaData:
     }
     if _UNIT_CLASS:  # pragma: no cover - newer Home Assistant releases
         known = unit in EnergyConverter.VALID_UNITS
-        meta["unit_class"] = EnergyConverter.UNIT_CLASS if known else None
-    return StatisticMetaData(**meta)  # type: ignore[typeddict-item]
+        meta["unit_class"] = EnergyConverter.UNIT_CLASS if known else None  # type: ignore[typeddict-unknown-key]
+    return meta
 
 
 async def _async_gaps(

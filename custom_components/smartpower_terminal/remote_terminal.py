@@ -222,8 +222,8 @@ class RemoteTerminal:
                     values[key] = self._checked_value(device_key, spec, reading)
             for (dev, key), command in self._commands.items():
                 if dev == device_key and command.status is CommandStatus.SUCCEEDED:
-                    reading = readings.get(key)
-                    if reading is None or reading.time < command.updated:
+                    seen = readings.get(key)
+                    if seen is None or seen.time < command.updated:
                         values[key] = command.confirmed_state
         return DeviceSnapshot(
             device_key=device_key,

@@ -5,6 +5,7 @@ switched by commands the terminal confirms."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -31,7 +32,7 @@ from custom_components.smartpower_terminal.remote_const import CONF_MODEM_NO, PR
 from custom_components.smartpower_terminal.remote_hub import command_issue_id, silent_issue_id
 from hardware_bridge import CommandStatus, Reading
 
-from .fake_smartpower import MODEM_NO, FakeSmartPower, serve
+from .fake_smartpower import MODEM_NO, FakeSmartPower, sample_description, serve
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
@@ -337,3 +338,21 @@ async def test_a_terminal_that_never_sent_is_not_called_silent_at_once(
     assert entry.state is ConfigEntryState.LOADED
     assert hass.states.get(ENERGY).state == STATE_UNAVAILABLE
     assert ir.async_get(hass).async_get_issue(DOMAIN, silent_issue_id(entry.entry_id)) is None
+
+
+async def test_a_terminal_with_meters_only_is_watched_for_silence_too(hass: HomeAssistant) -> None:
+    description = sample_description()
+    meters_only = dataclasses.replace(description, devices=description.devices[:1])
+    async with serve(FakeSmartPower(tokens={TOKEN}, description=meters_only)) as fake:
+        fake.upload(
+            _reading("meter1", "energy_import_total", 1234.5, "kWh", age=86400 + 60), live=False
+        )
+        entry = await _set_up(hass, fake)
+        issues = ir.async_get(hass)
+        assert issues.async_get_issue(DOMAIN, silent_issue_id(entry.entry_id)) is not None
+        await asyncio.wait_for(fake.stream_opened.wait(), 10)
+        changed = await _next_state(hass, ENERGY)
+        fake.upload(_reading("meter1", "energy_import_total", 1240.0, "kWh", age=1))
+        await asyncio.wait_for(changed, 10)
+        assert issues.async_get_issue(DOMAIN, silent_issue_id(entry.entry_id)) is None
+        assert hass.states.get(RELAY) is None

@@ -169,6 +169,9 @@ class RemoteFlowMixin(ConfigFlow):
         if user_input is not None:
             modem_no = str(user_input[CONF_MODEM_NO]).strip()
             self._remote_modem_no = modem_no
+            # before the claim: a token for a terminal already set up would be left unused
+            await self.async_set_unique_id(modem_no)
+            self._abort_if_unique_id_configured()
             try:
                 token = await self._async_claim(
                     self._remote_url, modem_no, str(user_input[CONF_AUTH_CODE]).strip()
@@ -176,8 +179,6 @@ class RemoteFlowMixin(ConfigFlow):
             except SmartPowerError as err:
                 errors["base"] = _error_for(err, placeholders)
             else:
-                await self.async_set_unique_id(modem_no)
-                self._abort_if_unique_id_configured()
                 return self.async_create_entry(
                     title=remote_title(modem_no),
                     data={

@@ -258,6 +258,7 @@ async def test_a_terminal_is_added_once(hass: HomeAssistant, server: FakeSmartPo
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
+    assert not server.claims  # no token was issued for nothing
 
 
 def _zeroconf(host: str, port: int, **properties: str) -> ZeroconfServiceInfo:

@@ -164,6 +164,18 @@ async def async_setup_remote_entry(hass: HomeAssistant, entry: SmartPowerConfigE
         _report_silence(hass, entry, terminal, started)
 
     entry.async_on_unload(coordinators[PollGroup.IO].async_add_listener(check))
+
+    @callback
+    def clear_issues() -> None:
+        """An unloaded entry's repairs would speak of a terminal no longer watched."""
+        ir.async_delete_issue(hass, DOMAIN, silent_issue_id(entry.entry_id))
+        for device_key in terminal.device_keys:
+            for spec in terminal.specs(device_key):
+                if spec.io == "relay":
+                    issue_id = command_issue_id(entry.entry_id, device_key, spec.key)
+                    ir.async_delete_issue(hass, DOMAIN, issue_id)
+
+    entry.async_on_unload(clear_issues)
     check()
     await hass.config_entries.async_forward_entry_setups(entry, REMOTE_PLATFORMS)
     if "recorder" in hass.config.components:  # the counters' entities exist now

@@ -198,6 +198,8 @@ async def test_a_command_the_terminal_did_not_carry_out_is_a_repair(
     assert hass.states.get(RELAY).state == STATE_OFF
     assert "command" not in hass.states.get(RELAY).attributes
     assert "relay stuck" in caplog.text
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
 
 
 async def test_a_command_not_done_a_send_period_after_the_next_contact_fails(
@@ -349,6 +351,12 @@ async def test_a_terminal_with_meters_only_is_watched_for_silence_too(hass: Home
         )
         entry = await _set_up(hass, fake)
         issues = ir.async_get(hass)
+        assert issues.async_get_issue(DOMAIN, silent_issue_id(entry.entry_id)) is not None
+        assert await hass.config_entries.async_unload(entry.entry_id)
+        assert issues.async_get_issue(DOMAIN, silent_issue_id(entry.entry_id)) is None
+        fake.stream_opened.clear()
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done()
         assert issues.async_get_issue(DOMAIN, silent_issue_id(entry.entry_id)) is not None
         await asyncio.wait_for(fake.stream_opened.wait(), 10)
         changed = await _next_state(hass, ENERGY)

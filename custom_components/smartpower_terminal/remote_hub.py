@@ -162,6 +162,11 @@ async def async_setup_remote_entry(hass: HomeAssistant, entry: SmartPowerConfigE
     def check() -> None:
         _report_failed_commands(hass, entry, hub, terminal)
         _report_silence(hass, entry, terminal, started)
+        if terminal.description_outdated:
+            terminal.description_outdated = False
+            entry.async_create_task(
+                hass, _async_check_description(hass, entry, terminal), "check description"
+            )
 
     entry.async_on_unload(coordinators[PollGroup.IO].async_add_listener(check))
 
@@ -218,6 +223,20 @@ def _report_failed_commands(
         )
     for device_key, key in terminal.take_done():
         ir.async_delete_issue(hass, DOMAIN, command_issue_id(entry.entry_id, device_key, key))
+
+
+async def _async_check_description(
+    hass: HomeAssistant, entry: SmartPowerConfigEntry, terminal: RemoteTerminal
+) -> None:
+    """Build the devices and entities anew when the terminal's description changed."""
+    try:
+        description = await terminal.client.description(terminal.modem_no)
+    except SmartPowerError as err:
+        _LOGGER.debug("%s: description not checked: %s", entry.title, err)
+        return
+    if description != terminal.description:
+        _LOGGER.info("%s: the terminal's devices changed; setting it up anew", entry.title)
+        hass.config_entries.async_schedule_reload(entry.entry_id)
 
 
 @callback

@@ -146,6 +146,10 @@ class RemoteTerminal:
         self._unit_mismatch: set[tuple[str, str]] = set()
         self._commands: dict[tuple[str, str], Command] = {}
         self._done: list[tuple[str, str]] = []
+        self._unknown: set[tuple[str, str]] = set()
+        self.description_outdated = False
+        """A reading of a device or value the description does not have came in: the
+        terminal was set up anew, and its description may say more now."""
         self.failed_commands: list[Command] = []
         """Commands the terminal did not carry out, not yet reported (see ``take_failures``)."""
 
@@ -257,7 +261,10 @@ class RemoteTerminal:
     # -- what the server sends ------------------------------------------------------------
     def take(self, readings: Iterable[Reading]) -> None:
         for reading in readings:
-            if reading.device not in self._specs:
+            if reading.key not in self._by_key.get(reading.device, {}):
+                if (reading.device, reading.key) not in self._unknown:
+                    self._unknown.add((reading.device, reading.key))
+                    self.description_outdated = True
                 continue
             known = self._readings.setdefault(reading.device, {})
             old = known.get(reading.key)

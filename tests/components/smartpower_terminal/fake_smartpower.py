@@ -92,6 +92,7 @@ class FakeSmartPower:
     history_page: int = 3  # readings per page at most (the client's limit may be lower)
     commands: dict[str, Command] = field(default_factory=dict)
     latest_requests: int = 0
+    description_requests: int = 0
     streams: list[asyncio.Queue[tuple[str, str] | None]] = field(default_factory=list)
     stream_opened: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -169,6 +170,7 @@ class FakeSmartPower:
     async def _description(self, request: web.Request) -> web.Response:
         if (refusal := self._refusal(request)) is not None:
             return refusal
+        self.description_requests += 1
         return web.json_response(self.description.to_json())
 
     async def _latest(self, request: web.Request) -> web.Response:

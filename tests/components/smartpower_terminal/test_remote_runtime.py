@@ -27,10 +27,11 @@ from pytest_homeassistant_custom_component.common import (
 
 from custom_components.smartpower_terminal import remote_hub
 from custom_components.smartpower_terminal.const import CONF_PROTOCOL, DOMAIN
+from custom_components.smartpower_terminal.coordinator import entity_unique_id
 from custom_components.smartpower_terminal.events import EVENT_TERMINAL
 from custom_components.smartpower_terminal.remote_const import CONF_MODEM_NO, PROTOCOL_REMOTE
 from custom_components.smartpower_terminal.remote_hub import command_issue_id, silent_issue_id
-from hardware_bridge import CommandStatus, Reading
+from hardware_bridge import CommandStatus, PointDescription, Reading
 
 from .fake_smartpower import MODEM_NO, FakeSmartPower, sample_description, serve
 
@@ -364,3 +365,44 @@ async def test_a_terminal_with_meters_only_is_watched_for_silence_too(hass: Home
         await asyncio.wait_for(changed, 10)
         assert issues.async_get_issue(DOMAIN, silent_issue_id(entry.entry_id)) is None
         assert hass.states.get(RELAY) is None
+
+
+async def test_a_terminal_set_up_anew_brings_its_new_values(
+    hass: HomeAssistant, server: FakeSmartPower
+) -> None:
+    entry = await _set_up(hass, server)
+    await asyncio.wait_for(server.stream_opened.wait(), 10)
+    meter, terminal = server.description.devices
+    power = PointDescription(key="power_total", name="Power", unit="kW", device_class="power")
+    server.description = dataclasses.replace(
+        server.description,
+        devices=(dataclasses.replace(meter, points=(*meter.points, power)), terminal),
+    )
+    unique_id = entity_unique_id(entry.entry_id, "meter1", "power_total")
+    registry = er.async_get(hass)
+    server.upload(_reading("meter1", "power_total", 3.25, "kW", age=1))
+    for _ in range(200):
+        entity_id = registry.async_get_entity_id("sensor", DOMAIN, unique_id)
+        state = hass.states.get(entity_id) if entity_id is not None else None
+        if state is not None and state.state == "3.25":
+            break
+        await asyncio.sleep(0.05)
+    assert entity_id is not None
+    assert hass.states.get(entity_id).state == "3.25"
+
+
+async def test_an_unknown_value_with_an_unchanged_description_changes_nothing(
+    hass: HomeAssistant, server: FakeSmartPower, caplog: pytest.LogCaptureFixture
+) -> None:
+    entry = await _set_up(hass, server)
+    await asyncio.wait_for(server.stream_opened.wait(), 10)
+    asked = server.description_requests
+    server.upload(_reading("meter1", "not_described", 1.0, None, age=1))
+    for _ in range(200):
+        if server.description_requests > asked:
+            break
+        await asyncio.sleep(0.05)
+    assert server.description_requests == asked + 1
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+    assert "setting it up anew" not in caplog.text

@@ -168,3 +168,13 @@ async def test_commands_of_others_and_unknown_statuses_are_left_alone(terminal: 
     await remote.open()
     await remote.poll(PollGroup.IO, {})  # a succeeded command is not asked for again
     assert remote.take_done() == []
+
+
+async def test_a_value_the_description_lacks_is_flagged_once(terminal: tuple) -> None:
+    remote, _fake, _clock = terminal
+    remote.take([_reading("new_value", 1.0)])
+    assert remote.description_outdated
+    remote.description_outdated = False
+    remote.take([_reading("new_value", 2.0, age=1)])
+    assert not remote.description_outdated  # already asked about
+    assert "new_value" not in remote.snapshot("meter1").values

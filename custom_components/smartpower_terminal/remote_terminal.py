@@ -141,6 +141,8 @@ class RemoteTerminal:
             for d in description.devices
         }
         self._readings: dict[str, dict[str, Reading]] = {}
+        self._snapshots: dict[str, DeviceSnapshot] = {}
+        """Worked out once per change: every entity asks for its device's availability."""
         self._fetched: datetime | None = None
         self._stale: set[str] = set()
         self._unit_mismatch: set[tuple[str, str]] = set()
@@ -207,11 +209,17 @@ class RemoteTerminal:
             self._fetched = now
             self.take(page.readings)
             await self._check_commands()
+        self._snapshots.clear()  # time went on: data may have gone stale
         return {k: s for k in self.device_keys if (s := self.snapshot(k)) is not None}
 
     def snapshot(self, device_key: str) -> DeviceSnapshot | None:
         if device_key not in self._specs:
             return None
+        if (cached := self._snapshots.get(device_key)) is None:
+            cached = self._snapshots[device_key] = self._snapshot(device_key)
+        return cached
+
+    def _snapshot(self, device_key: str) -> DeviceSnapshot:
         readings = self._readings.get(device_key, {})
         newest = max((r.time for r in readings.values()), default=None)
         now = self.clock()
@@ -254,6 +262,7 @@ class RemoteTerminal:
                 },
             ) from err
         self._commands[(device_key, key)] = command
+        self._snapshots.pop(device_key, None)
         snapshot = self.snapshot(device_key)
         value = snapshot.values.get(key) if snapshot is not None else None
         return value if isinstance(value, bool) else None
@@ -270,6 +279,7 @@ class RemoteTerminal:
             old = known.get(reading.key)
             if old is None or reading.time >= old.time:
                 known[reading.key] = reading
+                self._snapshots.pop(reading.device, None)
 
     def take_command(self, command: Command) -> None:
         """A command's new status (from the event stream or a look-up)."""
@@ -278,6 +288,7 @@ class RemoteTerminal:
         if current is None or current.id != command.id:
             return  # an older command, or one another client sent
         self._commands[slot] = command
+        self._snapshots.pop(command.device, None)
         if command.status is CommandStatus.SUCCEEDED:
             self._done.append(slot)
         if command.status in (CommandStatus.FAILED, CommandStatus.EXPIRED):

@@ -63,6 +63,8 @@ from .gpio_line import (
 from .migration import async_migrate_entry
 from .modem_hub import async_setup_modem_entry, async_unload_modem_entry, is_modem_entry
 from .reactive import ReactiveTracker
+from .remote_const import is_remote_entry
+from .remote_hub import async_setup_remote_entry
 from .services import async_setup_services
 
 _LOGGER = logging.getLogger(__name__)
@@ -145,6 +147,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: SmartPowerConfigEntry) -
         await hass.config_entries.async_forward_entry_setups(entry, GPIO_PLATFORMS)
         entry.async_on_unload(entry.add_update_listener(_async_update_listener))
         return True
+    if is_remote_entry(entry):
+        return await async_setup_remote_entry(hass, entry)
     catalogue = await async_get_catalogue(hass, entry.options.get(CONF_PROFILES_DIR))
     config, skipped = build_line_config(entry, catalogue)
     _report_skipped(hass, entry, skipped)

@@ -90,6 +90,8 @@ from .gpio_flow import GpioFlowMixin, GpioOptionsFlow
 from .gpio_line import PROTOCOL_GPIO, is_gpio_entry
 from .modem_flow import ModemFlowMixin, ModemOptionsFlow
 from .modem_hub import is_modem_entry
+from .remote_const import PROTOCOL_REMOTE, is_remote_entry
+from .remote_flow import RemoteFlowMixin
 from .serial_ports import CANNOT_OPEN, check_port, list_serial_ports, serial_by_id
 from .subentry_flows import MeterSubentryFlow, ModbusDeviceSubentryFlow
 
@@ -122,7 +124,9 @@ def _line_title(protocol: str, port: str) -> str:
     return f"{PROTOCOL_TITLES[protocol]} ({port})"
 
 
-class SmartPowerConfigFlow(ModemFlowMixin, GpioFlowMixin, ConfigFlow, domain=DOMAIN):
+class SmartPowerConfigFlow(
+    RemoteFlowMixin, ModemFlowMixin, GpioFlowMixin, ConfigFlow, domain=DOMAIN
+):
     """Add a serial line: a USB adapter or optical head standing in for an HT G2x terminal."""
 
     VERSION = 1
@@ -146,11 +150,18 @@ class SmartPowerConfigFlow(ModemFlowMixin, GpioFlowMixin, ConfigFlow, domain=DOM
 
     @classmethod
     @callback
+    def async_supports_options_flow(cls, config_entry: ConfigEntry) -> bool:
+        return not is_remote_entry(config_entry)  # a remote terminal is set up on its own
+
+    @classmethod
+    @callback
     def async_get_supported_subentry_types(
         cls, config_entry: ConfigEntry
     ) -> dict[str, type[ConfigSubentryFlow]]:
         if is_modem_entry(config_entry) or is_gpio_entry(config_entry):
             return {}  # a modem or GPIO pins carry no meters or devices
+        if is_remote_entry(config_entry):
+            return {}  # a remote terminal's devices come from its own description
         # Both are offered on every line; each flow refuses a line of the other protocol
         # with a message saying why (a meter needs an IEC line, a Modbus device an RS-485 one).
         return {SUBENTRY_METER: MeterSubentryFlow, SUBENTRY_MODBUS_DEVICE: ModbusDeviceSubentryFlow}
@@ -164,6 +175,8 @@ class SmartPowerConfigFlow(ModemFlowMixin, GpioFlowMixin, ConfigFlow, domain=DOM
             if user_input[CONF_PROTOCOL] == PROTOCOL_GPIO:  # pins of this computer: no port
                 self._line = {CONF_TERMINAL_MODEL: user_input.get(CONF_TERMINAL_MODEL)}
                 return await self.async_step_gpio()
+            if user_input[CONF_PROTOCOL] == PROTOCOL_REMOTE:  # a server or daemon: no port
+                return await self.async_step_remote()
             # Optional in the schema so that the form preselects no port: say it is needed.
             if not (entered := str(user_input.get(CONF_PORT) or "").strip()):
                 errors[CONF_PORT] = "port_required"
@@ -369,6 +382,8 @@ class SmartPowerConfigFlow(ModemFlowMixin, GpioFlowMixin, ConfigFlow, domain=DOM
             return await self.async_step_modem_reconfigure(user_input)
         if is_gpio_entry(entry):
             return await self.async_step_gpio(user_input)
+        if is_remote_entry(entry):
+            return await self.async_step_remote_reconfigure(user_input)
         protocol = entry.data[CONF_PROTOCOL]
         errors: dict[str, str] = {}
         placeholders = {"error": ""}
@@ -441,7 +456,8 @@ class SmartPowerConfigFlow(ModemFlowMixin, GpioFlowMixin, ConfigFlow, domain=DOM
 
 def _line_fields(*, modem: bool = False) -> dict[vol.Marker, Any]:
     """The kind of line (a cellular modem too, when the user adds one) and its terminal."""
-    kinds = [PROTOCOL_MODBUS, PROTOCOL_IEC, *([PROTOCOL_MODEM, PROTOCOL_GPIO] if modem else [])]
+    extra = [PROTOCOL_MODEM, PROTOCOL_GPIO, PROTOCOL_REMOTE] if modem else []
+    kinds = [PROTOCOL_MODBUS, PROTOCOL_IEC, *extra]
     return {
         vol.Required(CONF_PROTOCOL, default=PROTOCOL_MODBUS): select(kinds, "protocol"),
         vol.Required(CONF_TERMINAL_MODEL, default="adapter"): select(

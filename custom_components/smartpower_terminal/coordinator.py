@@ -98,6 +98,7 @@ class LineHub:
         terminal: LineTerminal,
         reactive: ReactiveTracker,
         catalogue: ProfileCatalogue,
+        devices: Mapping[str, ConfigSubentry] | None = None,
     ) -> None:
         self.hass = hass
         self.entry = entry
@@ -134,11 +135,21 @@ class LineHub:
         self.watch = LineWatch(hass, entry)
         self._switching_off: set[tuple[str, str]] = set()
         self._device_specs: dict[str, tuple[object, tuple[MeasurementSpec, ...]]] = {}
+        self._own_devices = dict(devices) if devices is not None else None
+        """A remote terminal's devices (from its description, not subentries)."""
+        self.unreachable_after: timedelta | None = timedelta(hours=UNREACHABLE_ISSUE_HOURS)
+        """How long a device may stay silent before a repair says so (None: never)."""
+        self.link = "serial line"
+        """What the line's log messages call the way to the terminal."""
+        self.unavailable_key = "line_unavailable"
+        """Translation key of the error a coordinator shows while the line is unusable."""
 
     # -- devices ------------------------------------------------------------------------
     @property
     def devices(self) -> dict[str, ConfigSubentry]:
         """The configured devices (subentries) by device key (= subentry id)."""
+        if self._own_devices is not None:
+            return self._own_devices
         keys = set(self.terminal.device_keys)
         return {k: s for k, s in self.entry.subentries.items() if k in keys}
 
@@ -280,7 +291,7 @@ class LineHub:
         if self.terminal.line_error is not None:
             self._line_failed(self.terminal.line_error)
         if not self.line_ok:
-            _LOGGER.info("%s: the serial line works again", self.entry.title)
+            _LOGGER.info("%s: the %s works again", self.entry.title, self.link)
         self.line_ok, self.line_error, self._line_failures = True, None, 0
         others = self._process(snapshots, group)
         return others or any(self.available(k) != was for k, was in before.items())
@@ -298,7 +309,7 @@ class LineHub:
 
     def _line_failed(self, error: str) -> None:
         if self.line_ok:
-            _LOGGER.warning("%s: the serial line failed: %s", self.entry.title, error)
+            _LOGGER.warning("%s: the %s failed: %s", self.entry.title, self.link, error)
         self.line_ok = False
         self.line_error = error
         self._reopen = True
@@ -314,7 +325,7 @@ class LineHub:
     def _update_failed(self) -> UpdateFailed:
         return UpdateFailed(
             translation_domain=DOMAIN,
-            translation_key="line_unavailable",
+            translation_key=self.unavailable_key,
             translation_placeholders={
                 "port": self.terminal.config.serial.port,
                 "error": self.line_error or "",
@@ -403,10 +414,10 @@ class LineHub:
                 ir.async_delete_issue(self.hass, DOMAIN, issue_id)
             return
         since = snapshot.last_success or self.started
-        if now - since < timedelta(hours=UNREACHABLE_ISSUE_HOURS):
+        if self.unreachable_after is None or now - since < self.unreachable_after:
             return
         self._issue_may_exist.add(device_key)
-        subentry = self.entry.subentries.get(device_key)
+        subentry = self.devices.get(device_key)
         ir.async_create_issue(
             self.hass,
             DOMAIN,
@@ -450,12 +461,20 @@ class LineHub:
         if error is not None:
             raise error
 
+    def relay_command(self, device_key: str, key: str) -> str | None:
+        """A remote relay's command still on its way to the terminal (None: none, or local)."""
+        command_state = getattr(self.terminal, "command_state", None)
+        return command_state(device_key, key) if command_state is not None else None
+
+    def relay_name(self, device_key: str, key: str) -> str:
+        return self._relay_name(device_key, key)
+
     def _relay_name(self, device_key: str, key: str) -> str:
         registry = er.async_get(self.hass)
         unique_id = entity_unique_id(self.entry.entry_id, device_key, key)
         if (entity_id := registry.async_get_entity_id("switch", DOMAIN, unique_id)) is not None:
             return entity_id
-        subentry = self.entry.subentries.get(device_key)
+        subentry = self.devices.get(device_key)
         return f"{subentry.title if subentry else device_key} {key}"
 
     async def async_enforce_on_time(self) -> None:

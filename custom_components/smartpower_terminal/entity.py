@@ -152,7 +152,9 @@ def async_add_device_entities(
         for subentry_id, subentry in hub.devices.items():
             seen = known.setdefault(subentry_id, set())
             if entities := list(factory(hub, subentry, seen)):
-                async_add_entities(entities, config_subentry_id=subentry_id)
+                # a remote terminal's devices come from its description, not subentries
+                own = subentry_id if subentry_id in entry.subentries else None
+                async_add_entities(entities, config_subentry_id=own)
 
     add_new()
     for coordinator in hub.coordinators:

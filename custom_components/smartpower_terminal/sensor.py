@@ -42,6 +42,7 @@ from .reactive import (
     has_reactive_counters,
     month_start_attributes,
 )
+from .remote_const import SUBENTRY_REMOTE_DEVICE
 
 PARALLEL_UPDATES = 0  # the coordinator does all I/O
 
@@ -249,7 +250,9 @@ def _device_sensors(
             new.append(cls(coordinator, subentry, spec_description(spec)))
     extra: list[SmartPowerSensorDescription] = []
     if specs or hub.snapshot(device_key) is not None:
-        extra.extend(DIAGNOSTIC_SENSORS)
+        # a remote device's read errors and round trips happen on the terminal, unseen here
+        remote = subentry.subentry_type == SUBENTRY_REMOTE_DEVICE
+        extra.extend(d for d in DIAGNOSTIC_SENSORS if not remote or d.key == "last_read")
     if has_reactive_counters({s.key for s in specs}):
         extra.extend(REACTIVE_SENSORS)
     for description in extra:

@@ -7,7 +7,7 @@ board did not confirm raises an error that says so, and the switch shows what wa
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from homeassistant.components.switch import (
@@ -26,6 +26,7 @@ from .gpio_entities import async_setup_gpio_switches
 from .gpio_line import is_gpio_entry
 from .io_entities import io_description_fields
 
+ATTR_COMMAND = "command"
 PARALLEL_UPDATES = 1  # one write at a time per platform; the terminal serialises the bus anyway
 
 
@@ -64,6 +65,12 @@ class RelaySwitch(SmartPowerEntity, SwitchEntity):
     def is_on(self) -> bool | None:
         value = self.hub.value(self.device_key, self.entity_description.key)
         return value if isinstance(value, bool) else None
+
+    @property
+    def extra_state_attributes(self) -> Mapping[str, Any] | None:
+        """A remote relay's command the terminal has not carried out yet."""
+        state = self.hub.relay_command(self.device_key, self.entity_description.key)
+        return {ATTR_COMMAND: state} if state is not None else None
 
     async def async_turn_on(self, **kwargs: Any) -> None:
         await self.hub.async_switch(self.device_key, self.entity_description.key, True)

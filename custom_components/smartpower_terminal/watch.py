@@ -124,6 +124,8 @@ class LineWatch:
             key: io_settings(subentry.data) for key, subentry in entry.subentries.items()
         }
         self.source = mains_source(entry)
+        self.names: dict[str, str] = {}
+        """Names of devices that are no subentries (a remote terminal's)."""
         self.mains: MainsMonitor | None = None
         self._mains_definite: MainsState | None = None
         self._available: dict[str, bool] = {}
@@ -306,7 +308,7 @@ class LineWatch:
             event_type=event_type,
             key=key,
             entity_id=entity_id,
-            name=subentry.title if subentry else device_key,
+            name=subentry.title if subentry else self.names.get(device_key, device_key),
             **details,
         )
 

@@ -92,6 +92,24 @@ FLOW_MESSAGES = [
     "config.step.modem_reconfigure.data.port",
     *(f"options.error.{e}" for e in ("invalid_recipient", "recipients_required")),
     *(f"options.step.modem.data.{f}" for f in ("recipients", "scan_interval")),
+    *(
+        f"config.error.{e}"
+        for e in (
+            "invalid_url",
+            "invalid_auth_code",
+            "modem_not_found",
+            "rate_limited",
+            "rate_limited_no_wait",
+            "invalid_token",
+            "cannot_connect",
+            "tls_error",
+            "not_smartpower",
+        )
+    ),
+    "config.abort.reauth_successful",
+    *(f"config.step.remote_auth.data.{f}" for f in ("modem_no", "auth_code")),
+    "config.step.reauth_confirm.data.auth_code",
+    *(f"config.step.remote_reconfigure.data.{f}" for f in ("url", "auth_code")),
 ]
 
 
@@ -101,7 +119,7 @@ def test_flow_messages_exist() -> None:
 
 def test_every_selector_option_is_translated() -> None:
     expected = {
-        "protocol": {PROTOCOL_IEC, PROTOCOL_MODBUS, PROTOCOL_MODEM, "gpio"},
+        "protocol": {PROTOCOL_IEC, PROTOCOL_MODBUS, PROTOCOL_MODEM, "gpio", "remote"},
         "gpio_bias": {"pull_up", "pull_down", "disabled", "as_is"},
         "terminal_model": set(TERMINAL_MODELS),
         "parity": set(PARITY_CHOICES),

@@ -35,7 +35,7 @@ from .coordinator import split_unique_id
 from .data import SmartPowerConfigEntry
 from .remote_terminal import RemoteTerminal
 
-__all__ = ["async_fill_counter_statistics", "hourly_rows"]
+__all__ = ["async_fill_counter_statistics", "hourly_rows", "statistic_metadata"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -84,7 +84,8 @@ def hourly_rows(
     return rows
 
 
-def _metadata(entity_id: str, unit: str | None) -> StatisticMetaData:
+def statistic_metadata(entity_id: str, unit: str | None) -> StatisticMetaData:
+    """An energy counter entity's own statistics (source recorder), on every release."""
     meta: StatisticMetaData = {
         "mean_type": StatisticMeanType.NONE,
         "has_sum": True,
@@ -93,7 +94,7 @@ def _metadata(entity_id: str, unit: str | None) -> StatisticMetaData:
         "statistic_id": entity_id,
         "unit_of_measurement": unit,
     }
-    if _UNIT_CLASS:  # pragma: no cover - newer Home Assistant releases
+    if _UNIT_CLASS:  # newer Home Assistant releases
         known = unit in EnergyConverter.VALID_UNITS
         meta["unit_class"] = EnergyConverter.UNIT_CLASS if known else None  # type: ignore[typeddict-unknown-key]
     return meta
@@ -175,7 +176,7 @@ async def async_fill_counter_statistics(
         ]
         rows = hourly_rows(own, gap.start, now_hour, gap.state, gap.sum)
         if rows:
-            async_import_statistics(hass, _metadata(gap.entity_id, gap.unit), rows)
+            async_import_statistics(hass, statistic_metadata(gap.entity_id, gap.unit), rows)
             imported += len(rows)
     if imported:
         _LOGGER.info("%s: %d hours of energy statistics filled in", entry.title, imported)

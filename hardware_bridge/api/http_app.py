@@ -439,7 +439,7 @@ def build_app(
     async def on_shutdown(_: web.Application) -> None:
         stopping.set()
 
-    app.on_shutdown.append(on_shutdown)  # type: ignore[arg-type]
+    app.on_shutdown.append(on_shutdown)  # type: ignore[arg-type, unused-ignore]  # aiohttp < 3.12 types
     modem = API_PREFIX + "/modems/{modem_no}"
     routes: list[tuple[str, str, Any]] = [
         ("POST", API_PREFIX + "/claims", _claim),

@@ -15,7 +15,6 @@ from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
 from homeassistant.const import CONF_TOKEN, CONF_URL, STATE_OFF, STATE_ON, STATE_UNAVAILABLE
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant, State, callback
 from homeassistant.exceptions import HomeAssistantError
-from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_track_state_change_event
@@ -34,6 +33,7 @@ from custom_components.smartpower_terminal.remote_hub import command_issue_id, s
 from hardware_bridge import CommandStatus, PointDescription, Reading
 
 from .fake_smartpower import MODEM_NO, FakeSmartPower, sample_description, serve
+from .runtime_helpers import device_with
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
@@ -110,9 +110,8 @@ async def test_the_same_entities_as_a_local_line_from_the_description(
     assert hass.states.get(RELAY).state == STATE_OFF
     assert hass.states.get(INPUT).state == STATE_ON
 
-    devices = dr.async_get(hass)
-    terminal = devices.async_get_device(identifiers={(DOMAIN, entry.entry_id)})
-    meter = devices.async_get_device(identifiers={(DOMAIN, f"{entry.entry_id}_meter1")})
+    terminal = device_with(hass, (DOMAIN, entry.entry_id), entry)
+    meter = device_with(hass, (DOMAIN, f"{entry.entry_id}_meter1"), entry)
     assert terminal is not None
     assert meter is not None
     assert meter.via_device_id == terminal.id
@@ -294,9 +293,7 @@ async def test_a_remote_input_fires_the_same_event_and_device_trigger(
 ) -> None:
     entry = await _set_up(hass, server)
     await asyncio.wait_for(server.stream_opened.wait(), 10)
-    device = dr.async_get(hass).async_get_device(
-        identifiers={(DOMAIN, f"{entry.entry_id}_terminal")}
-    )
+    device = device_with(hass, (DOMAIN, f"{entry.entry_id}_terminal"), entry)
     triggers = await async_get_device_automations(hass, DeviceAutomationType.TRIGGER, device.id)
     offered = {(t["type"], t.get("subtype")) for t in triggers}
     assert {("input_changed", "input_1"), ("relay_changed", "relay_1")} <= offered

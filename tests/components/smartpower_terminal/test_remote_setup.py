@@ -11,7 +11,6 @@ from aiohttp import web
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
 from homeassistant.const import CONF_TOKEN, CONF_URL
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.components.diagnostics import (
     get_diagnostics_for_config_entry,
@@ -22,6 +21,7 @@ from custom_components.smartpower_terminal.const import CONF_PROTOCOL, DOMAIN
 from custom_components.smartpower_terminal.remote_const import CONF_MODEM_NO, PROTOCOL_REMOTE
 
 from .fake_smartpower import MODEM_NO, FakeSmartPower, serve, serve_app
+from .runtime_helpers import device_with
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
@@ -61,7 +61,7 @@ async def test_the_terminal_is_registered_from_its_description(
 ) -> None:
     entry = await _set_up(hass, server.url)
     assert entry.state is ConfigEntryState.LOADED
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, entry.entry_id)})
+    device = device_with(hass, (DOMAIN, entry.entry_id), entry)
     assert device is not None
     assert device.name == "Pump station"
     assert device.sw_version == "0.2.0"

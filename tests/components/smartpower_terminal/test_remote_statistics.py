@@ -10,7 +10,7 @@ from unittest.mock import patch
 
 import pytest
 from homeassistant.components.recorder import get_instance
-from homeassistant.components.recorder.models import StatisticData, StatisticMeanType
+from homeassistant.components.recorder.models import StatisticData
 from homeassistant.components.recorder.statistics import (
     async_import_statistics,
     statistics_during_period,
@@ -27,7 +27,7 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
 from custom_components.smartpower_terminal.const import CONF_PROTOCOL, DOMAIN
 from custom_components.smartpower_terminal.coordinator import entity_unique_id
 from custom_components.smartpower_terminal.remote_const import CONF_MODEM_NO, PROTOCOL_REMOTE
-from custom_components.smartpower_terminal.remote_statistics import hourly_rows
+from custom_components.smartpower_terminal.remote_statistics import hourly_rows, statistic_metadata
 from hardware_bridge import Reading, ServerUnreachable, SmartPowerClient
 
 from .fake_smartpower import MODEM_NO, FakeSmartPower, serve
@@ -91,14 +91,7 @@ async def _recorded_until(
     )
     async_import_statistics(
         hass,
-        {
-            "mean_type": StatisticMeanType.NONE,
-            "has_sum": True,
-            "name": None,
-            "source": "recorder",
-            "statistic_id": ENERGY,
-            "unit_of_measurement": "kWh",
-        },
+        statistic_metadata(ENERGY, "kWh"),
         [StatisticData(start=last, state=1000.0, sum=50.0)],
     )
     await async_wait_recording_done(hass)

@@ -24,6 +24,7 @@ from hardware_bridge.cli._args import text
 from hardware_bridge.daemon.config import ConfigError, DaemonConfig, format_duration, load_config
 from hardware_bridge.daemon.slip import format_slip
 from hardware_bridge.daemon.state_files import read_status, running_pid
+from hardware_bridge.daemon.uplink_client import write_pending_auth_code
 from hardware_bridge.uplink import IdentityError, StorageError, TerminalIdentity
 
 __all__ = ["register", "run_auth_code", "run_daemon", "run_status", "run_upload_now"]
@@ -34,7 +35,21 @@ _LOGGER = logging.getLogger("hardware_bridge.daemon")
 
 _CONFIG = text("a configuration file")
 
-uplink_factory: Callable[[DaemonConfig, TerminalIdentity], Any] | None = None
+
+def _make_uplink(config: DaemonConfig, identity: TerminalIdentity) -> Any:
+    """The uploader over the SmartPower API (:mod:`hardware_bridge.daemon.uplink_client`)."""
+    from hardware_bridge.daemon.uplink_client import ApiUplink  # noqa: PLC0415 - aiohttp
+
+    assert config.upstream is not None
+    return ApiUplink(
+        identity,
+        config.state_dir,
+        server=config.upstream.url,
+        enrolment_key=config.upstream.enrolment_key,
+    )
+
+
+uplink_factory: Callable[[DaemonConfig, TerminalIdentity], Any] | None = _make_uplink
 """Makes the :class:`~hardware_bridge.daemon.Uplink` for a configured upstream (None: no
 uploader in this build, readings stay queued until one sends them)."""
 local_api_factory: Callable[[DaemonConfig], Any] | None = None
@@ -140,6 +155,11 @@ def run_daemon(args: argparse.Namespace) -> int:
     identity = opened.identity
     if opened.new_auth_code is not None:
         print(format_slip(identity.modem_no, opened.new_auth_code, qr=not args.no_qr), flush=True)
+        if config.upstream is not None:  # the uploader enrols with it, then deletes it
+            try:
+                write_pending_auth_code(config.state_dir, opened.new_auth_code)
+            except OSError as err:
+                return _fail(EXIT_FAILED, f"{config.state_dir}: {err.strerror or err}")
     uplink = None
     if config.upstream is not None:
         if uplink_factory is None:
@@ -171,8 +191,18 @@ def run_daemon(args: argparse.Namespace) -> int:
         sys.stdout.flush()
 
     runner = Runner(config, identity, uplink=uplink, local_api=local_api, on_ready=ready)
+    if uplink is not None and hasattr(uplink, "attach"):
+        uplink.attach(runner)  # relay commands from the server go through the runner
+
+    async def main() -> None:
+        try:
+            await runner.run(handle_signals=True)
+        finally:
+            if uplink is not None and hasattr(uplink, "close"):
+                await uplink.close()
+
     try:
-        asyncio.run(runner.run(handle_signals=True))
+        asyncio.run(main())
     except DaemonRunningError as err:
         return _fail(EXIT_FAILED, str(err))
     except (GpioError, StorageError, OSError) as err:
@@ -263,6 +293,15 @@ def run_auth_code(args: argparse.Namespace) -> int:
         return _fail(EXIT_FAILED, f"auth-code: {err}")
     print(format_slip(identity.modem_no, code, qr=not args.no_qr), end="")
     print(f"{revoked} access tokens revoked: every client must claim the modem again")
+    if config.upstream is not None:  # the uploader sends it to the server, then deletes it
+        try:
+            write_pending_auth_code(config.state_dir, code)
+            pid = running_pid(config.state_dir)
+            if pid is not None:
+                os.kill(pid, signal.SIGUSR1)  # at once, not at the next send period
+        except OSError as err:
+            return _fail(EXIT_FAILED, f"auth-code: the server is not told the new code: {err}")
+        print(f"the daemon sends the new code to {config.upstream.url}")
     return EXIT_OK
 
 

@@ -24,7 +24,6 @@ from hardware_bridge.cli._args import text
 from hardware_bridge.daemon.config import ConfigError, DaemonConfig, format_duration, load_config
 from hardware_bridge.daemon.slip import format_slip
 from hardware_bridge.daemon.state_files import read_status, running_pid
-from hardware_bridge.daemon.uplink_client import write_pending_auth_code
 from hardware_bridge.uplink import IdentityError, StorageError, TerminalIdentity
 
 __all__ = ["register", "run_auth_code", "run_daemon", "run_status", "run_upload_now"]
@@ -156,6 +155,10 @@ def run_daemon(args: argparse.Namespace) -> int:
     if opened.new_auth_code is not None:
         print(format_slip(identity.modem_no, opened.new_auth_code, qr=not args.no_qr), flush=True)
         if config.upstream is not None:  # the uploader enrols with it, then deletes it
+            from hardware_bridge.daemon.uplink_client import (  # noqa: PLC0415
+                write_pending_auth_code,
+            )
+
             try:
                 write_pending_auth_code(config.state_dir, opened.new_auth_code)
             except OSError as err:
@@ -293,15 +296,18 @@ def run_auth_code(args: argparse.Namespace) -> int:
         return _fail(EXIT_FAILED, f"auth-code: {err}")
     print(format_slip(identity.modem_no, code, qr=not args.no_qr), end="")
     print(f"{revoked} access tokens revoked: every client must claim the modem again")
-    if config.upstream is not None:  # the uploader sends it to the server, then deletes it
+    if config.upstream is not None:
+        from hardware_bridge.daemon.uplink_client import send_renewed_auth_code  # noqa: PLC0415
+
+        url = config.upstream.url
         try:
-            write_pending_auth_code(config.state_dir, code)
-            pid = running_pid(config.state_dir)
-            if pid is not None:
-                os.kill(pid, signal.SIGUSR1)  # at once, not at the next send period
+            told = asyncio.run(send_renewed_auth_code(identity, config.state_dir, url, code))
         except OSError as err:
             return _fail(EXIT_FAILED, f"auth-code: the server is not told the new code: {err}")
-        print(f"the daemon sends the new code to {config.upstream.url}")
+        if told:
+            print(f"{url} has the new code")
+        else:  # left pending: the daemon's uploader sends it at its next contact
+            print(f"{url} is told the new code at the daemon's next upload")
     return EXIT_OK
 
 

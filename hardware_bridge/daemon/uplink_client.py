@@ -7,9 +7,10 @@ is made (first start, ``auth-code --renew``) and nowhere after. So when an upstr
 configured, whoever makes a code also leaves it in ``state_dir/auth-code.pending`` (0600) for
 the uploader, which sends it at its next contact — an enrolment when this server has not
 enrolled the terminal yet, ``PUT auth-code`` after a renewal — and deletes the file once the
-server has it (``upload-now`` is signalled after a renewal, so that is at once when the
-server is reachable). The price: until that first successful contact a copy of the state
-directory holds a usable code. In LAN-only mode no pending file is written. An upstream added
+server has it. ``auth-code --renew`` itself sends the new code at once
+(:func:`send_renewed_auth_code`) and leaves it pending only when the server cannot be
+reached. The price: until that first successful contact a copy of the state directory holds a
+usable code. In LAN-only mode no pending file is written. An upstream added
 to a terminal whose code is gone cannot be enrolled: the uploader says so once and names the
 remedy (``auth-code --renew``). Enrolment is remembered per server URL in
 ``state_dir/uplink.json``.
@@ -82,6 +83,7 @@ __all__ = [
     "UPLINK_STATE_FILE",
     "ApiUplink",
     "NotEnrolled",
+    "send_renewed_auth_code",
     "to_api_batch",
     "write_pending_auth_code",
 ]
@@ -120,6 +122,33 @@ def _write_private(path: Path, text: str) -> None:
 def write_pending_auth_code(state_dir: Path | str, code: str) -> None:
     """Leave a newly made auth code for the uploader to send to the server (then deleted)."""
     _write_private(Path(state_dir) / PENDING_AUTH_CODE_FILE, code + "\n")
+
+
+async def send_renewed_auth_code(
+    identity: TerminalIdentity, state_dir: Path | str, server: str, code: str
+) -> bool:
+    """Tell ``server`` a renewed auth code now (``auth-code --renew``); True when it has it.
+
+    The code is left pending first, so when the server cannot be reached (or has not enrolled
+    the terminal yet) the daemon's uploader sends it at its next contact.
+    """
+    directory = Path(state_dir)
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, write_pending_auth_code, directory, code)
+    state = await loop.run_in_executor(None, _load_state, directory / UPLINK_STATE_FILE)
+    if state.get("enrolled_with") != server:
+        return False
+    uplink = ApiUplink(identity, directory, server=server)
+    try:
+        await uplink._client.renew_auth_code(identity.modem_no, code)
+    except SmartPowerError as err:
+        _LOGGER.info("The server is told the new auth code later (%s)", err)
+        return False
+    finally:
+        await uplink.close()
+    with contextlib.suppress(FileNotFoundError):
+        await loop.run_in_executor(None, os.unlink, directory / PENDING_AUTH_CODE_FILE)
+    return True
 
 
 def _read_pending(state_dir: Path) -> str | None:

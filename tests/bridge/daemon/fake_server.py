@@ -5,8 +5,8 @@ enrolment stores the secret and the auth code, a batch is decoded with ``decode_
 stored once per sequence number (a repeated ``batch_id`` with its range is a duplicate; another
 id over a held range, or a hole, is ``sequence_conflict``), the acknowledgement carries the
 commands waiting for the terminal. It counts the bytes of every request as it came over the
-socket (request line, headers and the gzip'd body's length) and can be taken "down" (503, as a proxy in front of a
-server that is away) or made to lose its answers after storing (500).
+socket (request line, headers and the gzip'd body's length) and can be taken "down" (503, as
+a proxy in front of a server that is away) or made to lose its answers after storing (500).
 """
 
 from __future__ import annotations

@@ -6,10 +6,15 @@ outcome comes back; errors are mapped; no secret reaches a log or a state file."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import signal
+import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -23,7 +28,13 @@ from hardware_bridge.daemon.uplink_client import (
 )
 from hardware_bridge.modbus import ProfileCatalogue, load_catalogue
 from hardware_bridge.simulators.modbus_line import ModbusLineSimulator, SimulatedDevice
-from hardware_bridge.uplink import QueuedRecord, ReadingQueue, Record, TerminalIdentity
+from hardware_bridge.uplink import (
+    QueuedRecord,
+    ReadingQueue,
+    Record,
+    TerminalIdentity,
+    normalize_auth_code,
+)
 
 from .fake_server import FakeServer
 
@@ -103,7 +114,7 @@ async def _run(runner: Runner) -> asyncio.Task[None]:
 class _Stopper:
     """Stops a runner left running by a failed assertion (at the fixture's teardown)."""
 
-    running: list[tuple[Runner, asyncio.Task[None]]] = []
+    running: ClassVar[list[tuple[Runner, asyncio.Task[None]]]] = []
 
     def __init__(self, runner: Runner, task: asyncio.Task[None]) -> None:
         self.running.append((runner, task))
@@ -200,7 +211,7 @@ async def test_every_committed_reading_arrives_once_and_in_order_across_outages_
             assert type(reading.value) is type(item.value)
             assert abs(reading.time - item.time) < timedelta(milliseconds=1)
         else:
-            assert got.alarm.device == item.device and got.alarm.key == item.key
+            assert (got.alarm.device, got.alarm.key) == (item.device, item.key)
     secrets = (ENROLMENT_KEY, code, identity.upload_secret)
     for secret in secrets:
         assert secret not in caplog.text
@@ -255,9 +266,7 @@ async def test_a_relay_command_in_the_ack_reaches_the_board_and_its_outcome_come
             await task
             await uplink.close()
     assert uplink.commands_executed == 2  # each command once, though acks repeat it
-    assert any(
-        e.alarm.key == "relay_1" and e.alarm.value is True for e in server.events.values()
-    )
+    assert any(e.alarm.key == "relay_1" and e.alarm.value is True for e in server.events.values())
 
 
 def _batch(queue_id: str, first: int, last: int) -> OutgoingBatch:
@@ -335,3 +344,72 @@ async def test_a_renewed_auth_code_reaches_the_server_at_the_next_contact(
         await uplink.close()
     assert server.auth_codes == [opened.new_auth_code, renewed]
     assert not (tmp_path / PENDING_AUTH_CODE_FILE).exists()
+
+
+async def _line(stream: asyncio.StreamReader, seen: list[str], marker: str) -> None:
+    async with asyncio.timeout(60):
+        while not any(marker in line for line in seen):
+            raw = await stream.readline()
+            assert raw, f"the daemon ended before printing {marker!r}: {seen}"
+            seen.append(raw.decode())
+
+
+async def test_run_with_an_upstream_enrols_uploads_and_sends_a_renewed_code(
+    tmp_path: Path, catalogue: ProfileCatalogue, server: FakeServer
+) -> None:
+    devices = [SimulatedDevice(device_id=1, profile=catalogue.get("eastron_sdm630"))]
+    state = tmp_path / "state"
+    async with ModbusLineSimulator(devices) as sim:
+        text = _config(state, sim.path, server.url).replace(
+            "      - {name: io_board, address: 2, profile: bestep_2ch_io}\n", ""
+        )
+        config = tmp_path / "terminal.yaml"
+        config.write_text(text)
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "hardware_bridge",
+            "run",
+            "--config",
+            str(config),
+            "--no-qr",
+            "--log-level",
+            "debug",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        assert process.stdout is not None
+        stdout: list[str] = []
+        try:
+            await _line(process.stdout, stdout, "upstream: ")
+            code = "".join(stdout).split("Auth code (Yetki Kodu): ")[1].split()[0]
+            async with asyncio.timeout(60):  # upload-now, as a technician does, once polled
+                while not server.acked:
+                    process.send_signal(signal.SIGUSR1)
+                    with contextlib.suppress(TimeoutError):
+                        await server.until(lambda: server.acked > 0, timeout=0.5)
+            assert server.descriptions[-1]["devices"][0]["key"] == "analyser"
+            renew = [sys.executable, "-m", "hardware_bridge", "auth-code", "--renew"]
+            renewal = await asyncio.create_subprocess_exec(
+                *renew, "--config", str(config), "--no-qr", stdout=asyncio.subprocess.PIPE
+            )
+            out, _ = await renewal.communicate()
+            assert renewal.returncode == 0
+            renewed = out.decode().split("Auth code (Yetki Kodu): ")[1].split()[0]
+            assert f"{server.url} has the new code" in out.decode()  # told at once
+        finally:
+            if process.returncode is None:
+                process.send_signal(signal.SIGTERM)
+            async with asyncio.timeout(30):
+                _, err = await process.communicate()
+    assert process.returncode == 0
+    first, *later = [normalize_auth_code(c) for c in server.auth_codes]
+    assert first == normalize_auth_code(code)
+    assert later
+    assert set(later) == {normalize_auth_code(renewed)}
+    assert server.acked > 0
+    logs = err.decode()
+    for secret in (code, renewed, ENROLMENT_KEY, TerminalIdentity.load(state).upload_secret):
+        assert secret not in logs
+    assert "Traceback" not in logs

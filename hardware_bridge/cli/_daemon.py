@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
 import logging
 import os
@@ -51,7 +52,22 @@ def _make_uplink(config: DaemonConfig, identity: TerminalIdentity) -> Any:
 uplink_factory: Callable[[DaemonConfig, TerminalIdentity], Any] | None = _make_uplink
 """Makes the :class:`~hardware_bridge.daemon.Uplink` for a configured upstream (None: no
 uploader in this build, readings stay queued until one sends them)."""
-local_api_factory: Callable[[DaemonConfig], Any] | None = None
+
+
+def _make_local_api(config: DaemonConfig) -> Any:
+    """The local API on ``listen``, served by the API's HTTP app
+    (``hardware_bridge.api.http_app.build_app``) when this build has it."""
+    try:
+        http_app = importlib.import_module("hardware_bridge.api.http_app")
+    except ImportError:
+        _LOGGER.info("This build has no HTTP app for the local API: it is not served")
+        return None
+    from hardware_bridge.daemon.local_api import make_local_api  # noqa: PLC0415 - aiohttp
+
+    return make_local_api(http_app.build_app, config.listen_host, config.listen_port)
+
+
+local_api_factory: Callable[[DaemonConfig], Any] | None = _make_local_api
 """Makes the daemon's local API server (:class:`~hardware_bridge.daemon.LocalApi`)."""
 
 

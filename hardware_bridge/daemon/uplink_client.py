@@ -67,6 +67,7 @@ from hardware_bridge.api import (
     Unauthorized,
     to_millisecond,
 )
+from hardware_bridge.daemon.acquisition import TERMINAL_DEVICE
 from hardware_bridge.daemon.forwarder import CellularReport, OutgoingBatch
 from hardware_bridge.daemon.relays import UnknownRelay, switch_relay
 from hardware_bridge.uplink import Gap as QueueGap
@@ -172,10 +173,18 @@ def _load_state(path: Path) -> dict[str, Any]:
 # -- records to the wire ---------------------------------------------------------------------
 
 
-def _alarm(record: Record) -> Alarm:
+def record_alarm(record: Record) -> Alarm:
+    """An event record as the API's alarm. ``kind``: ``device_unavailable`` /
+    ``device_available`` for a device that went silent or answers again, the event's own key
+    for the terminal's events (``mains_lost``, ``failsafe_…``), else ``io_alarm`` for an
+    alarm (an input changed, a fail-safe switched a relay) and ``state_changed`` for the rest
+    (a relay switched on command); ``device``, ``key`` and ``value`` always say what changed."""
     kind = _EVENT_KINDS.get(record.key)
     if kind is None:
-        kind = record.key if _KEY.fullmatch(record.key) else "state_changed"
+        if record.device == TERMINAL_DEVICE and _KEY.fullmatch(record.key):
+            kind = record.key
+        else:
+            kind = "io_alarm" if record.alarm else "state_changed"
     value: RecordValue = record.value
     message: str | None = None
     if record.key == "device_offline" and isinstance(record.value, str):
@@ -238,7 +247,7 @@ def to_api_batch(
                 )
             )
         elif item.kind is RecordKind.EVENT:
-            events.append(BatchEvent(seq=queued.seq, alarm=_alarm(item)))
+            events.append(BatchEvent(seq=queued.seq, alarm=record_alarm(item)))
         else:
             readings.append(
                 BatchReading(

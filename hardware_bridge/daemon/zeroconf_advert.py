@@ -9,6 +9,7 @@ a loopback address is reachable from this computer only: it is not announced. Ne
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import socket
@@ -80,13 +81,18 @@ def service_info(
 class Advert:
     """A registered service; :meth:`close` withdraws it."""
 
-    def __init__(self, zeroconf: Any, info: Any) -> None:
+    def __init__(self, zeroconf: Any, info: Any, announcing: asyncio.Future[Any]) -> None:
         self._zeroconf = zeroconf
         self.info = info
+        self._announcing = announcing
+        """The announcements zeroconf repeats after registering (they run on their own)."""
 
     async def close(self) -> None:
+        self._announcing.cancel()
+        await asyncio.gather(self._announcing, return_exceptions=True)
         try:
-            await self._zeroconf.async_unregister_service(self.info)
+            goodbye = await self._zeroconf.async_unregister_service(self.info)
+            await goodbye
         finally:
             await self._zeroconf.async_close()
 
@@ -111,10 +117,10 @@ async def advertise(
     chosen = interfaces if interfaces is not None else InterfaceChoice.All
     zeroconf = AsyncZeroconf(interfaces=chosen)
     try:
-        await zeroconf.async_register_service(info)
+        announcing = asyncio.ensure_future(await zeroconf.async_register_service(info))
     except Exception as err:  # a LAN without multicast must not stop the terminal
         await zeroconf.async_close()
         _LOGGER.warning("The local API could not be announced with zeroconf: %s", err)
         return None
     _LOGGER.info("Local API announced as %s", info.name)
-    return Advert(zeroconf, info)
+    return Advert(zeroconf, info, announcing)

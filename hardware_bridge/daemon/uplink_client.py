@@ -413,18 +413,23 @@ class ApiUplink:
         self._logged.discard("unauthorized")
         del self._outcomes[: len(outcomes)]
         state.pop("inflight", None)
+        state["queue_id"] = batch.queue_id
         await self._save()
         self._take_commands(ack)
         return ack.acknowledged_seq
 
     def _conflict(self, err: ApiError, batch: OutgoingBatch) -> int | None:
         """The server's acknowledged sequence from a ``sequence_conflict``, when it names it
-        and it lies where the queue can resume from."""
+        and the queue can resume from it: it holds this very queue's records (the queue id
+        seen at the last acknowledgement), up to at least the one before this batch. A queue
+        made anew (its numbers restarted) is not resumed over what the server holds of the
+        old one: that would drop the new records."""
         match = _HOLDS_UP_TO.search(err.message or "")
         held = int(match.group(1)) if match else None
-        if held is not None and batch.first_seq - 1 <= held <= batch.last_seq:
+        same_queue = (self._state or {}).get("queue_id") == batch.queue_id
+        if held is not None and same_queue and held >= batch.first_seq - 1:
             _LOGGER.info("The server holds readings up to %d already; resuming after them", held)
-            return held
+            return min(held, batch.last_seq)
         self._once(
             "conflict",
             f"The server refuses sequence numbers {batch.first_seq}..{batch.last_seq} "
@@ -488,7 +493,12 @@ class ApiUplink:
         shown = description.to_json()
         if shown == self._described:
             return
-        await self._client.put_description(self._identity.modem_no, description)
+        try:
+            await self._client.put_description(self._identity.modem_no, description)
+        except ApiError as err:  # a refused description must not hold the readings back
+            self._once("description", f"The server refuses the terminal's description: {err}")
+            return
+        self._logged.discard("description")
         self._described = shown
 
     # -- commands ------------------------------------------------------------------------------

@@ -62,6 +62,8 @@ class FakeServer:
     commands: dict[str, Command] = field(default_factory=dict)
     outcomes: list[CommandOutcome] = field(default_factory=list)
     request_bytes: int = 0
+    bytes_by_kind: dict[str, int] = field(default_factory=dict)
+    requests_by_kind: dict[str, int] = field(default_factory=dict)
     batch_body_bytes: int = 0
     requests: int = 0
     changed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -105,6 +107,9 @@ class FakeServer:
             sent = int(request.headers.get("Content-Length", len(body)))
             self.request_bytes += len(head) + sent
             self.requests += 1
+            kind = request.path.rsplit("/", 1)[-1]  # batches, description, enrolment, …
+            self.bytes_by_kind[kind] = self.bytes_by_kind.get(kind, 0) + len(head) + sent
+            self.requests_by_kind[kind] = self.requests_by_kind.get(kind, 0) + 1
             try:
                 if self.down:
                     return _error(503, "unavailable", "down for the test")

@@ -18,7 +18,7 @@ from typing import ClassVar
 
 import pytest
 
-from hardware_bridge.api import Unauthorized
+from hardware_bridge.api import ApiError, Unauthorized
 from hardware_bridge.daemon import OutgoingBatch, Runner, load_config_text
 from hardware_bridge.daemon.uplink_client import (
     PENDING_AUTH_CODE_FILE,
@@ -297,15 +297,21 @@ async def test_a_sequence_conflict_resumes_after_what_the_server_holds(
     uplink = _uplink(opened.identity, tmp_path, server)
     try:
         assert await uplink.send(_batch("qid1", 1, 10)) == 10
-        (tmp_path / UPLINK_STATE_FILE).unlink()  # the terminal forgot it was enrolled
+        await uplink.close()  # a restart, the acknowledgement of 6..10 never reached the queue
         uplink = _uplink(opened.identity, tmp_path, server)
-        # the queue lost the acknowledgement of 6..10: the server holds them already
+        # the server holds them already
         assert await uplink.send(_batch("qid1", 6, 12)) == 10
         assert await uplink.send(_batch("qid1", 11, 12)) == 12
+        # a shorter batch than the one the server took: all of it is held already
+        assert await uplink.send(_batch("qid1", 11, 11)) == 11
+        # a queue made anew starts at 1 again: not resumed over the old queue's records
+        with pytest.raises(ApiError):
+            await uplink.send(_batch("qid2", 1, 5))
     finally:
         await uplink.close()
     assert server.stored == list(range(1, 13))
-    assert server.conflicts == 1
+    assert server.conflicts == 3
+    assert "refuses sequence numbers 1..5" in caplog.text
     assert "holds readings up to 10" in caplog.text
 
 

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -320,7 +321,6 @@ class ApiUplink:
         self._wall = wall
         self._runner: Runner | None = None
         self._state: dict[str, Any] | None = None
-        self._described: dict[str, Any] | None = None
         self._outcomes: list[CommandOutcome] = []
         self._executed: OrderedDict[str, None] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -474,6 +474,7 @@ class ApiUplink:
             ack = await self._client.enrol(modem_no, enrolment)
             acked = ack.acknowledged_seq
             state["enrolled_with"] = self._server
+            state.pop("described", None)  # a new server has no description yet
             state["enrolled"] = ack.enrolled.isoformat()
             await self._save()
             self._logged.discard("not_enrolled")
@@ -490,8 +491,12 @@ class ApiUplink:
         from hardware_bridge.daemon.description import describe_terminal  # noqa: PLC0415
 
         description: TerminalDescription = describe_terminal(runner)
-        shown = description.to_json()
-        if shown == self._described:
+        # its digest is kept (uplink.json): a restart does not send it again unchanged (with
+        # 247 devices it is megabytes)
+        text = json.dumps(description.to_json(), sort_keys=True, separators=(",", ":"))
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        state = await self._loaded()
+        if state.get("described") == digest:
             return
         try:
             await self._client.put_description(self._identity.modem_no, description)
@@ -499,7 +504,8 @@ class ApiUplink:
             self._once("description", f"The server refuses the terminal's description: {err}")
             return
         self._logged.discard("description")
-        self._described = shown
+        state["described"] = digest
+        await self._save()
 
     # -- commands ------------------------------------------------------------------------------
 

@@ -183,6 +183,7 @@ async def test_every_committed_reading_arrives_once_and_in_order_across_outages_
 
         # second run, a new process: the unanswered range is sent again, as it was
         duplicates = server.duplicates
+        described = len(server.descriptions)
         uplink = _uplink(identity, tmp_path, server)
         runner = CountingRunner(config, identity, uplink=uplink, catalogue=catalogue)
         uplink.attach(runner)
@@ -196,6 +197,7 @@ async def test_every_committed_reading_arrives_once_and_in_order_across_outages_
     records, pending = _queue_history(tmp_path)
     assert pending == 0
     assert server.duplicates > duplicates  # the resent range was recognised, not stored again
+    assert len(server.descriptions) == described  # unchanged: not sent again after a restart
     assert server.conflicts == 0
     last = records[-1].seq
     # every sequence number stored exactly once, in order

@@ -59,6 +59,7 @@ from hardware_bridge.api import (
     to_millisecond,
     wire_value,
 )
+from hardware_bridge.api.service import ClientSide
 from hardware_bridge.daemon.description import describe_terminal
 from hardware_bridge.daemon.relays import relay_exists, switch_relay
 from hardware_bridge.daemon.uplink_client import record_alarm
@@ -345,6 +346,10 @@ class DaemonClientSide:
                 yield event
         finally:
             self._tail.subscribers.discard(subscriber)
+
+
+def _as_client_side(side: DaemonClientSide) -> ClientSide:
+    return side  # the type checker holds DaemonClientSide to the protocol here
 
 
 AppFactory = Callable[[DaemonClientSide], Any]

@@ -11,8 +11,10 @@ of the SmartPower API for the terminal's own modem, and the server that serves i
   ``auth-code --renew``); a token's id is a prefix of its SHA-256, so it names the token
   without revealing it;
 * **description** from the running engines (:func:`describe_terminal`);
-* **latest** from the engines' last snapshots (a device that did not answer its last poll has
-  no latest value: unavailable, not stale), and the GPIO inputs' states;
+* **latest**: the last committed value of each key with the time it was read (a counter read
+  every 15 minutes keeps its own time, not the time of the last fast poll), followed from the
+  queue and seeded from its recent records at start; a device that did not answer its last
+  poll has no latest value (unavailable, not stale);
 * **history** from the queue (uploaded or not, within its retention), readings only, a page at
   a time (the cursor is the last sequence number of the page);
 * **relay commands** executed at once through the runner; the command returned is final
@@ -38,7 +40,7 @@ import logging
 import secrets
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from hardware_bridge.api import (
@@ -57,9 +59,9 @@ from hardware_bridge.api import (
     TerminalDescription,
     Unauthorized,
     to_millisecond,
-    wire_value,
 )
 from hardware_bridge.api.service import ClientSide
+from hardware_bridge.daemon.acquisition import TERMINAL_DEVICE
 from hardware_bridge.daemon.description import describe_terminal
 from hardware_bridge.daemon.relays import relay_exists, switch_relay
 from hardware_bridge.daemon.uplink_client import record_alarm
@@ -80,21 +82,66 @@ _SUBSCRIBER_BACKLOG = 10_000
 resumes from its last event id)."""
 
 
+_AVAILABILITY_KEYS = frozenset({"device_offline", "device_online"})
+_MAX_SEED = timedelta(days=1)
+
+
+def _state_of(record: Record) -> bool:
+    """Whether a record is a value of its key (a reading, or a relay or input that changed)."""
+    if record.kind is RecordKind.READING:
+        return True
+    return (
+        record.kind is RecordKind.EVENT
+        and record.device != TERMINAL_DEVICE
+        and record.key not in _AVAILABILITY_KEYS
+    )
+
+
 class _Tail:
-    """Reads the queue's new records once for every subscriber."""
+    """Follows the queue: every committed record once, for every subscriber, and the last
+    committed value of each key (the latest values, each with the time it was read)."""
 
     def __init__(self, runner: Runner, interval: float) -> None:
         self._runner = runner
         self._interval = interval
         self.subscribers: set[asyncio.Queue[SseEvent | None]] = set()
+        self.latest: dict[tuple[str, str], Record] = {}
         self.last_seq = 0
         self._task: asyncio.Task[None] | None = None
+        self._following = asyncio.Lock()
 
     async def start(self) -> None:
         queue = self._runner.queue
         if queue is not None:
             self.last_seq = (await queue.stats()).last_seq
+            await self._seed()
         self._task = asyncio.create_task(self._run(), name="local api events")
+
+    async def _seed(self) -> None:
+        """The latest values from the queue's recent records (those of the longest poll
+        interval, twice over), so a restart does not forget a value read every 15 minutes."""
+        queue = self._runner.queue
+        assert queue is not None
+        config = self._runner.config
+        longest = max(
+            (max(line.poll_interval, line.slow_interval) for line in config.lines),
+            default=timedelta(minutes=15),
+        )
+        start = self._runner.clock.wall() - min(_MAX_SEED, 2 * longest)
+        after = 0
+        while True:
+            page = await queue.history(start, _FAR, after=after, limit=5000)
+            for queued in page.records:
+                if queued.seq > self.last_seq:
+                    return
+                self._note(queued.item)
+            if page.next_after is None:
+                return
+            after = page.next_after
+
+    def _note(self, item: object) -> None:
+        if isinstance(item, Record) and _state_of(item):
+            self.latest[(item.device, item.key)] = item
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -111,22 +158,29 @@ class _Tail:
             except asyncio.QueueFull:  # too slow: ended; it resumes from its last id
                 self.subscribers.discard(subscriber)
 
+    async def follow(self) -> None:
+        """Take what the queue committed since the last look."""
+        async with self._following:  # one reader: every record is published once
+            await self._follow()
+
+    async def _follow(self) -> None:
+        queue = self._runner.queue
+        if queue is None:
+            return
+        while True:
+            page = await queue.history(_EPOCH, _FAR, after=self.last_seq, limit=1000)
+            for queued in page.records:
+                self.last_seq = queued.seq
+                self._note(queued.item)
+                if self.subscribers and isinstance(queued.item, Record):
+                    self.publish(record_event(queued.seq, queued.item))
+            if page.next_after is None:
+                return
+
     async def _run(self) -> None:
         while True:
             await self._runner.clock.sleep(self._interval)
-            queue = self._runner.queue
-            if queue is None or not self.subscribers:
-                if queue is not None:
-                    self.last_seq = (await queue.stats()).last_seq
-                continue
-            while True:
-                page = await queue.history(_EPOCH, _FAR, after=self.last_seq, limit=1000)
-                for queued in page.records:
-                    self.last_seq = queued.seq
-                    if isinstance(queued.item, Record):
-                        self.publish(record_event(queued.seq, queued.item))
-                if page.next_after is None:
-                    break
+            await self.follow()
 
 
 def _reading(record: Record) -> Reading:
@@ -221,42 +275,22 @@ class DaemonClientSide:
         return describe_terminal(self._runner)
 
     async def latest(self, modem_no: str) -> ReadingsPage:
+        """The last committed value of every key, with the time it was read; none for a
+        device that did not answer its last poll (unavailable, not stale)."""
         self._check_modem(modem_no)
-        readings: list[Reading] = []
-        for poller in self._runner.pollers:
-            terminal = poller.terminal
-            for device in terminal.device_keys:
-                snapshot = terminal.snapshot(device)
-                if snapshot is None or not snapshot.available or snapshot.last_success is None:
-                    continue
-                units = {spec.key: spec.unit for spec in terminal.specs(device)}
-                at = to_millisecond(snapshot.last_success)
-                for key, value in snapshot.values.items():
-                    if value is None:
-                        continue
-                    readings.append(
-                        Reading(
-                            device=device,
-                            key=key,
-                            value=wire_value(value),
-                            unit=units.get(key),
-                            time=at,
-                        )
-                    )
-        gpio = self._runner.gpio
-        if gpio is not None:
-            from hardware_bridge.daemon.runner import GPIO_DEVICE  # noqa: PLC0415
-
-            now = to_millisecond(self._runner.clock.wall())
-            for name, gpio_input in gpio.inputs.items():
-                state = gpio_input.state
-                if state.active is not None:
-                    at = to_millisecond(state.since) if state.since is not None else now
-                    value = state.active
-                    readings.append(
-                        Reading(device=GPIO_DEVICE, key=name, value=value, unit=None, time=at)
-                    )
-        return ReadingsPage(readings=tuple(readings))
+        await self._tail.follow()
+        silent = {
+            device
+            for poller in self._runner.pollers
+            for device in poller.terminal.device_keys
+            if (snapshot := poller.terminal.snapshot(device)) is not None and not snapshot.available
+        }
+        readings = tuple(
+            _reading(record)
+            for (device, _), record in self._tail.latest.items()
+            if device not in silent
+        )
+        return ReadingsPage(readings=readings)
 
     async def history(
         self, modem_no: str, start: datetime, end: datetime, cursor: str | None, limit: int

@@ -38,7 +38,9 @@ _CONFIG = text("a configuration file")
 
 def _make_uplink(config: DaemonConfig, identity: TerminalIdentity) -> Any:
     """The uploader over the SmartPower API (:mod:`hardware_bridge.daemon.uplink_client`)."""
-    from hardware_bridge.daemon.uplink_client import ApiUplink  # noqa: PLC0415 - aiohttp
+    import aiohttp  # noqa: F401, PLC0415 - the api extra: refused at start, not at each upload
+
+    from hardware_bridge.daemon.uplink_client import ApiUplink  # noqa: PLC0415
 
     assert config.upstream is not None
     return ApiUplink(
@@ -188,7 +190,14 @@ def run_daemon(args: argparse.Namespace) -> int:
                 config.upstream.url,
             )
         else:
-            uplink = uplink_factory(config, identity)
+            try:
+                uplink = uplink_factory(config, identity)
+            except ImportError as err:
+                return _fail(
+                    EXIT_FAILED,
+                    "an upstream needs the api extra "
+                    f"(pip install 'smartpower-hardware-bridge[api]'): {err}",
+                )
     local_api = local_api_factory(config) if local_api_factory is not None else None
 
     def ready(runner: Runner) -> None:

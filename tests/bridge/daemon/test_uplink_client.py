@@ -421,3 +421,4 @@ async def test_run_with_an_upstream_enrols_uploads_and_sends_a_renewed_code(
     for secret in (code, renewed, ENROLMENT_KEY, TerminalIdentity.load(state).upload_secret):
         assert secret not in logs
     assert "Traceback" not in logs
+    assert [line for line in logs.splitlines() if line.startswith(("WARNING", "ERROR"))] == []

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -371,8 +373,13 @@ async def test_run_with_an_upstream_enrols_uploads_and_sends_a_renewed_code(
         text = _config(state, sim.path, server.url).replace(
             "      - {name: io_board, address: 2, profile: bestep_2ch_io}\n", ""
         )
+        with socket.socket() as probe:  # a free port: the local API stays on loopback
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
         config = tmp_path / "terminal.yaml"
-        config.write_text(text)
+        config.write_text(
+            text.replace("send_period: 60m\n", f"send_period: 60m\nlisten: 127.0.0.1:{port}\n")
+        )
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -391,6 +398,8 @@ async def test_run_with_an_upstream_enrols_uploads_and_sends_a_renewed_code(
         stdout: list[str] = []
         try:
             await _line(process.stdout, stdout, "upstream: ")
+            if importlib.util.find_spec("hardware_bridge.api.http_app") is not None:
+                await _line(process.stdout, stdout, f"listening on http://127.0.0.1:{port}")
             code = "".join(stdout).split("Auth code (Yetki Kodu): ")[1].split()[0]
             async with asyncio.timeout(60):  # upload-now, as a technician does, once polled
                 while not server.acked:

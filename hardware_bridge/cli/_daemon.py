@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
 import logging
 import os
@@ -34,10 +35,41 @@ _LOGGER = logging.getLogger("hardware_bridge.daemon")
 
 _CONFIG = text("a configuration file")
 
-uplink_factory: Callable[[DaemonConfig, TerminalIdentity], Any] | None = None
+
+def _make_uplink(config: DaemonConfig, identity: TerminalIdentity) -> Any:
+    """The uploader over the SmartPower API (:mod:`hardware_bridge.daemon.uplink_client`)."""
+    import aiohttp  # noqa: F401, PLC0415 - the api extra: refused at start, not at each upload
+
+    from hardware_bridge.daemon.uplink_client import ApiUplink  # noqa: PLC0415
+
+    assert config.upstream is not None
+    return ApiUplink(
+        identity,
+        config.state_dir,
+        server=config.upstream.url,
+        enrolment_key=config.upstream.enrolment_key,
+    )
+
+
+uplink_factory: Callable[[DaemonConfig, TerminalIdentity], Any] | None = _make_uplink
 """Makes the :class:`~hardware_bridge.daemon.Uplink` for a configured upstream (None: no
 uploader in this build, readings stay queued until one sends them)."""
-local_api_factory: Callable[[DaemonConfig], Any] | None = None
+
+
+def _make_local_api(config: DaemonConfig) -> Any:
+    """The local API on ``listen``, served by the API's HTTP app
+    (``hardware_bridge.api.http_app.build_app``) when this build has it."""
+    try:
+        http_app = importlib.import_module("hardware_bridge.api.http_app")
+    except ImportError:
+        _LOGGER.info("This build has no HTTP app for the local API: it is not served")
+        return None
+    from hardware_bridge.daemon.local_api import make_local_api  # noqa: PLC0415 - aiohttp
+
+    return make_local_api(http_app.build_app, config.listen_host, config.listen_port)
+
+
+local_api_factory: Callable[[DaemonConfig], Any] | None = _make_local_api
 """Makes the daemon's local API server (:class:`~hardware_bridge.daemon.LocalApi`)."""
 
 
@@ -140,6 +172,15 @@ def run_daemon(args: argparse.Namespace) -> int:
     identity = opened.identity
     if opened.new_auth_code is not None:
         print(format_slip(identity.modem_no, opened.new_auth_code, qr=not args.no_qr), flush=True)
+        if config.upstream is not None:  # the uploader enrols with it, then deletes it
+            from hardware_bridge.daemon.uplink_client import (  # noqa: PLC0415
+                write_pending_auth_code,
+            )
+
+            try:
+                write_pending_auth_code(config.state_dir, opened.new_auth_code)
+            except OSError as err:
+                return _fail(EXIT_FAILED, f"{config.state_dir}: {err.strerror or err}")
     uplink = None
     if config.upstream is not None:
         if uplink_factory is None:
@@ -149,7 +190,14 @@ def run_daemon(args: argparse.Namespace) -> int:
                 config.upstream.url,
             )
         else:
-            uplink = uplink_factory(config, identity)
+            try:
+                uplink = uplink_factory(config, identity)
+            except ImportError as err:
+                return _fail(
+                    EXIT_FAILED,
+                    "an upstream needs the api extra "
+                    f"(pip install 'smartpower-hardware-bridge[api]'): {err}",
+                )
     local_api = local_api_factory(config) if local_api_factory is not None else None
 
     def ready(runner: Runner) -> None:
@@ -171,8 +219,18 @@ def run_daemon(args: argparse.Namespace) -> int:
         sys.stdout.flush()
 
     runner = Runner(config, identity, uplink=uplink, local_api=local_api, on_ready=ready)
+    if uplink is not None and hasattr(uplink, "attach"):
+        uplink.attach(runner)  # relay commands from the server go through the runner
+
+    async def main() -> None:
+        try:
+            await runner.run(handle_signals=True)
+        finally:
+            if uplink is not None and hasattr(uplink, "close"):
+                await uplink.close()
+
     try:
-        asyncio.run(runner.run(handle_signals=True))
+        asyncio.run(main())
     except DaemonRunningError as err:
         return _fail(EXIT_FAILED, str(err))
     except (GpioError, StorageError, OSError) as err:
@@ -263,6 +321,18 @@ def run_auth_code(args: argparse.Namespace) -> int:
         return _fail(EXIT_FAILED, f"auth-code: {err}")
     print(format_slip(identity.modem_no, code, qr=not args.no_qr), end="")
     print(f"{revoked} access tokens revoked: every client must claim the modem again")
+    if config.upstream is not None:
+        from hardware_bridge.daemon.uplink_client import send_renewed_auth_code  # noqa: PLC0415
+
+        url = config.upstream.url
+        try:
+            told = asyncio.run(send_renewed_auth_code(identity, config.state_dir, url, code))
+        except OSError as err:
+            return _fail(EXIT_FAILED, f"auth-code: the server is not told the new code: {err}")
+        if told:
+            print(f"{url} has the new code")
+        else:  # left pending: the daemon's uploader sends it at its next contact
+            print(f"{url} is told the new code at the daemon's next upload")
     return EXIT_OK
 
 

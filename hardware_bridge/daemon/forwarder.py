@@ -85,7 +85,8 @@ class Forwarder:
         clock: Clock,
         jitter: Callable[[], float] = random.random,
         backoff_base: float = 5.0,
-        batch_records: int = 1000,
+        batch_records: int = 50_000,
+        batch_bytes: int = 4 * 1024 * 1024,
         cellular: Callable[[], CellularReport | None] = lambda: None,
         on_delivered: Callable[[], None] | None = None,
     ) -> None:
@@ -97,7 +98,10 @@ class Forwarder:
         self._jitter = jitter
         self._backoff_base = backoff_base
         self._backoff_max = max(backoff_base, min(self.send_period, MAX_BACKOFF.total_seconds()))
+        # A period's records in one batch where they fit: every batch costs its own
+        # headers and its own gzip dictionary (1,000-record batches cost half again in bytes).
         self._batch_records = batch_records
+        self._batch_bytes = batch_bytes
         self._cellular = cellular
         self._on_delivered = on_delivered
         self._wake = asyncio.Event()
@@ -173,7 +177,7 @@ class Forwarder:
     async def flush(self) -> bool:
         """Send batches until the queue is empty; False at the first failure."""
         while True:
-            batch = await self._queue.next_batch(self._batch_records)
+            batch = await self._queue.next_batch(self._batch_records, self._batch_bytes)
             if batch is None:
                 return True
             stats = await self._queue.stats()

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import stat
 import sys
 from collections.abc import Sequence
@@ -27,9 +28,19 @@ from hardware_bridge.simulators.modbus_line import ModbusLineSimulator, Simulate
 from hardware_bridge.uplink import IDENTITY_FILE, ReadingQueue, Record, TerminalIdentity
 
 
+# The daemon's API listens on a free loopback port (found with a socket in the test).
+pytestmark = pytest.mark.usefixtures("socket_enabled")
+
+
 @pytest.fixture(scope="module")
 def catalogue() -> ProfileCatalogue:
     return load_catalogue()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def _write_config(tmp_path: Path, port: str, *, upstream: str = "") -> Path:
@@ -37,7 +48,7 @@ def _write_config(tmp_path: Path, port: str, *, upstream: str = "") -> Path:
     path.write_text(
         f"""\
 state_dir: {tmp_path / "state"}
-listen: 127.0.0.1:8470
+listen: 127.0.0.1:{_free_port()}
 send_period: 15m
 {upstream}
 lines:

@@ -27,7 +27,6 @@ from hardware_bridge.simulators.at_modem import ModemSimulator, ModemState
 from hardware_bridge.simulators.modbus_line import ModbusLineSimulator, SimulatedDevice
 from hardware_bridge.uplink import IDENTITY_FILE, ReadingQueue, Record, TerminalIdentity
 
-
 # The daemon's API listens on a free loopback port (found with a socket in the test).
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 

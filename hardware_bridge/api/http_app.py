@@ -450,12 +450,21 @@ def build_app(
         ("POST", modem + "/commands", _send_command),
         ("GET", modem + "/commands/{command_id}", _get_command),
         ("GET", modem + "/events", _events),
+    ]
+    if terminal is not None:
+        # a daemon serves no terminal half: those paths are not there (404 as any unknown
+        # path), not operations answering a status the document does not list for them
+        routes += _terminal_routes(modem)
+    for method, path, handler in routes:
+        app.router.add_route(method, path, handler)
+    return app
+
+
+def _terminal_routes(modem: str) -> list[tuple[str, str, Any]]:
+    return [
         ("POST", modem + "/enrolment", _enrol),
         ("PUT", modem + "/description", _put_description),
         ("PUT", modem + "/auth-code", _put_auth_code),
         ("POST", modem + "/batches", _batches),
         ("POST", modem + "/commands/{command_id}/outcome", _outcome),
     ]
-    for method, path, handler in routes:
-        app.router.add_route(method, path, handler)
-    return app

@@ -232,7 +232,7 @@ class DaemonClientSide:
 
     def _check_modem(self, modem_no: str) -> None:
         if modem_no != self._identity.modem_no:
-            raise NotFound("not_found", "no such modem here", "modem_no")
+            raise NotFound("modem_not_found", "no such modem here", "modem_no")
 
     # -- claims and tokens ---------------------------------------------------------------------
 
@@ -349,7 +349,7 @@ class DaemonClientSide:
         self._check_modem(modem_no)
         command = self._commands.get(command_id)
         if command is None:
-            raise NotFound("not_found", "no such command", "command_id")
+            raise NotFound("command_not_found", "no such command", "command_id")
         return command
 
     # -- events --------------------------------------------------------------------------------

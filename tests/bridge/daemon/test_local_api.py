@@ -91,7 +91,7 @@ def _test_app(side: DaemonClientSide) -> web.Application:
             return await handler(request)
         except ApiError as err:
             err.status = err.status or status.get(
-                type(err), 404 if err.code == "not_found" else 400
+                type(err), 404 if err.code.endswith("not_found") else 400
             )
             return _error(err)
 

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from api_contract import Exchange, Recorder
 
 from hardware_bridge.api import (
     ApiError,
@@ -34,16 +35,7 @@ from hardware_bridge.api import (
 from hardware_bridge.api._model import Alarm
 from hardware_bridge.uplink import ClaimRateLimiter
 
-from .http_harness import (
-    AUTH_CODE,
-    MODEM,
-    OTHER,
-    Exchange,
-    Recorder,
-    Server,
-    description,
-    running_server,
-)
+from .http_harness import AUTH_CODE, MODEM, OTHER, Server, description, running_server
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 

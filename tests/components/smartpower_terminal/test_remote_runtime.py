@@ -307,6 +307,23 @@ async def test_a_remote_input_fires_the_same_event_and_device_trigger(
     assert event.data["name"] == "Terminal"
 
 
+async def test_an_input_change_sent_as_an_alarm_is_the_input_s_new_state(
+    hass: HomeAssistant, server: FakeSmartPower
+) -> None:
+    """A terminal records an I/O change as an event: the stream carries it as an alarm."""
+    await _set_up(hass, server)
+    await asyncio.wait_for(server.stream_opened.wait(), 10)
+    assert hass.states.get(INPUT).state == "on"
+    fetched = server.latest_requests
+    changed = await _next_state(hass, INPUT)
+    at = datetime.now(UTC).replace(microsecond=0)
+    alarm = {"kind": "io_alarm", "time": at.isoformat(), "device": "terminal", "key": "input_1"}
+    server.push("alarm", {**alarm, "value": False})
+    state = await asyncio.wait_for(changed, 10)
+    assert state.state == "off"
+    assert server.latest_requests <= fetched + 1  # the stream carried it, not a poll
+
+
 async def test_a_terminal_silent_for_a_day_is_a_repair_until_it_sends_again(
     hass: HomeAssistant, server: FakeSmartPower
 ) -> None:

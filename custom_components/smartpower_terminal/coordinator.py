@@ -11,7 +11,7 @@ and reopen the port with a growing back-off.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -72,14 +72,23 @@ def entity_unique_id(entry_id: str, subentry_id: str, key: str) -> str:
     value key.
 
     Nothing a user can change (the port, a name) is in it, so a line moved to another adapter
-    keeps its entities and their history. Entry and subentry ids are ULIDs: no underscore.
+    keeps its entities and their history. Entry ids are ULIDs: no underscore. A local line's
+    subentry ids are ULIDs too, but a remote terminal's device keys are the names its config
+    gives ("io_board"): see :func:`split_unique_id`.
     """
     return f"{entry_id}_{subentry_id}_{key}"
 
 
-def split_unique_id(unique_id: str) -> tuple[str, str]:
-    """``(device key, value key)`` of one of our entities' unique ids."""
+def split_unique_id(unique_id: str, device_keys: Iterable[str] = ()) -> tuple[str, str]:
+    """``(device key, value key)`` of one of our entities' unique ids.
+
+    A device key may hold underscores (a remote terminal's "io_board"), and so may a value key
+    ("relay_1"): the longest of ``device_keys`` the id continues with is taken first.
+    """
     _entry_id, _, rest = unique_id.partition("_")
+    for device_key in sorted(device_keys, key=len, reverse=True):
+        if rest.startswith(f"{device_key}_"):
+            return device_key, rest[len(device_key) + 1 :]
     device_key, _, key = rest.partition("_")
     return device_key, key
 
@@ -234,7 +243,7 @@ class LineHub:
         enabled: dict[str, set[str]] = {}
         registered: set[str] = set()
         for reg_entry in er.async_entries_for_config_entry(registry, self.entry.entry_id):
-            device_key, key = split_unique_id(reg_entry.unique_id)
+            device_key, key = split_unique_id(reg_entry.unique_id, device_keys)
             if device_key not in device_keys:
                 continue
             registered.add(device_key)
@@ -268,7 +277,7 @@ class LineHub:
             stored = last_states.get(reg_entry.entity_id)
             if stored is None or stored.state.attributes.get("state_class") != "total_increasing":
                 continue
-            device_key, key = split_unique_id(reg_entry.unique_id)
+            device_key, key = split_unique_id(reg_entry.unique_id, device_keys)
             try:
                 value = float(stored.state.state)
             except ValueError:

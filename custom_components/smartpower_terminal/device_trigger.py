@@ -121,12 +121,14 @@ async def async_get_triggers(hass: HomeAssistant, device_id: str) -> list[dict[s
     if any(_line_has_mains_detection(hass, identifier) for identifier in identifiers):
         triggers += [_trigger(device_id, "mains_lost"), _trigger(device_id, "mains_restored")]
     on_modbus_device = any(_is_modbus_device(hass, identifier) for identifier in identifiers)
+    # ``{entry_id}_{device key}``; a remote terminal's device keys may hold underscores
+    device_keys = [identifier.partition("_")[2] for identifier in identifiers if "_" in identifier]
     seen: set[tuple[str, str | None]] = set()
     entries = er.async_entries_for_device(er.async_get(hass), device_id)
     for reg_entry in sorted(entries, key=lambda e: _natural(e.unique_id)):
         if reg_entry.platform != DOMAIN:
             continue
-        _device_key, key = split_unique_id(reg_entry.unique_id)
+        _device_key, key = split_unique_id(reg_entry.unique_id, device_keys)
         for trigger in _value_triggers(device_id, key, on_modbus_device):
             found = (trigger[CONF_TYPE], trigger.get(CONF_SUBTYPE))
             if found not in seen:

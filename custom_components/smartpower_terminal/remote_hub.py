@@ -24,6 +24,7 @@ from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.util import dt as dt_util
 
 from hardware_bridge import (
+    Alarm,
     ApiValidationError,
     Command,
     NotFound,
@@ -288,7 +289,7 @@ async def _async_follow_events(
                     terminal.take([payload])
                 elif isinstance(payload, Command):
                     terminal.take_command(payload)
-                else:
+                elif not (isinstance(payload, Alarm) and terminal.take_alarm(payload)):
                     continue
                 for coordinator in hub.coordinators:
                     await coordinator.async_request_refresh()

@@ -109,7 +109,7 @@ async def _async_gaps(
     for reg_entry in er.async_entries_for_config_entry(registry, entry.entry_id):
         if reg_entry.domain != "sensor" or reg_entry.disabled_by is not None:
             continue
-        device_key, key = split_unique_id(reg_entry.unique_id)
+        device_key, key = split_unique_id(reg_entry.unique_id, terminal.device_keys)
         spec = next((s for s in terminal.specs(device_key) if s.key == key), None)
         if spec is None or spec.state_class != "total_increasing":
             continue

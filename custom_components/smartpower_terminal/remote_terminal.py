@@ -20,6 +20,7 @@ from homeassistant.exceptions import ConfigEntryAuthFailed, HomeAssistantError
 from homeassistant.util import dt as dt_util
 
 from hardware_bridge import (
+    Alarm,
     Command,
     CommandRequest,
     CommandStatus,
@@ -131,6 +132,7 @@ class RemoteTerminal:
         self._specs = description_specs(description)
         self._by_key = {k: {s.key: s for s in specs} for k, specs in self._specs.items()}
         self._names = {d.key: d.name for d in description.devices}
+        self._io = {(d.key, io.key) for d in description.devices for io in d.io}
         self._info = {
             d.key: DeviceInfo(
                 manufacturer=d.manufacturer,
@@ -280,6 +282,18 @@ class RemoteTerminal:
             if old is None or reading.time >= old.time:
                 known[reading.key] = reading
                 self._snapshots.pop(reading.device, None)
+
+    def take_alarm(self, alarm: Alarm) -> bool:
+        """A terminal sends a relay's or an input's change as an alarm saying its new state:
+        taken as that point's value. False for an alarm that is no such state."""
+        device, key = alarm.device, alarm.key
+        if device is None or key is None or (device, key) not in self._io:
+            return False
+        if not isinstance(alarm.value, bool):
+            return False
+        reading = Reading(device=device, key=key, value=alarm.value, unit=None, time=alarm.time)
+        self.take([reading])
+        return True
 
     def take_command(self, command: Command) -> None:
         """A command's new status (from the event stream or a look-up)."""

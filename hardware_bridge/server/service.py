@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from hardware_bridge.api import (
+    Alarm,
     ApiError,
     Batch,
     BatchAck,
@@ -147,6 +148,19 @@ def _reading(stored: StoredReading) -> Reading:
     )
 
 
+# Alarms a terminal sends for a relay or an input that changed, with its new state.
+_POINT_STATE_KINDS = frozenset({"io_alarm", "state_changed", "input_changed"})
+
+
+def _point_state(alarm: Alarm) -> str | None:
+    """The key of the relay or input whose new state ``alarm`` gives, else None. A terminal
+    reads its I/O every second but sends it as a reading only at its start, then each change
+    as such an alarm: stored as a reading of the point, it is the point's latest value."""
+    if alarm.kind not in _POINT_STATE_KINDS or alarm.device is None or alarm.key is None:
+        return None
+    return alarm.key if isinstance(alarm.value, bool) else None
+
+
 def _records(batch: Batch) -> list[QueuedRecord]:
     records = [
         QueuedRecord(
@@ -157,16 +171,17 @@ def _records(batch: Batch) -> list[QueuedRecord]:
     ]
     for event in batch.events:
         alarm = event.alarm
+        state = _point_state(alarm)
         records.append(
             QueuedRecord(
                 event.seq,
                 Record(
                     device=alarm.device or "terminal",
-                    key=alarm.kind,
+                    key=alarm.kind if state is None else state,
                     value=alarm.value,
                     unit=None,
                     time=alarm.time,
-                    kind=RecordKind.EVENT,
+                    kind=RecordKind.EVENT if state is None else RecordKind.READING,
                 ),
             )
         )

@@ -385,6 +385,12 @@ class HomeAssistantClient:
         if self._session is not None:
             await self._session.close()
 
+    async def drop_websocket(self) -> None:
+        """Close the websocket (Home Assistant restarts): the next call opens a new one."""
+        if self._ws is not None:
+            await self._ws.close()
+            self._ws = None
+
     @property
     def session(self) -> aiohttp.ClientSession:
         assert self._session is not None, "use the client as an async context manager"

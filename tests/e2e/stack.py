@@ -11,11 +11,12 @@ import re
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Coroutine, Generator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest_socket
 
 from hardware_bridge.simulators.iec_meter import SimulatedMeter
@@ -24,6 +25,7 @@ from hardware_bridge.simulators.modbus_line import SimulatedDevice
 from .harness import (
     DOMAIN,
     HomeAssistantClient,
+    HomeAssistantError,
     HomeAssistantProcess,
     SimulatedPanel,
     free_port,
@@ -94,6 +96,31 @@ class Stack:
         await self._exit.enter_async_context(self.client)
         await self.client.onboard(**USER)
         await self.client.wait_until_running()
+
+    async def restart(self, while_down: Callable[[], Awaitable[object]] | None = None) -> list[str]:
+        """Stop Home Assistant, call ``while_down``, start it again and wait until it runs.
+        Returns what it logged up to its stop that :meth:`log_problems` had not returned (its
+        log file starts anew with the start)."""
+        await self.client.drop_websocket()
+        await asyncio.get_running_loop().run_in_executor(None, self.process.stop)
+        problems = self.log_problems()
+        if while_down is not None:
+            await while_down()
+        self._log_lines_seen = 0
+        self.process.start()
+
+        async def running() -> bool | None:
+            # onboarded: no onboarding view to ask; the API answers once HTTP is up
+            if not self.process.running:
+                raise HomeAssistantError(f"Home Assistant exited:\n{self.process.log_tail()}")
+            try:
+                config = await self.client.get("/api/config")
+            except (aiohttp.ClientError, HomeAssistantError):
+                return None
+            return config.get("state") == "RUNNING" or None
+
+        await wait_for(running, "Home Assistant to run again", 120)
+        return problems
 
     def stop(self) -> None:
         try:

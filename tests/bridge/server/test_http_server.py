@@ -166,6 +166,49 @@ async def test_claim_read_history_command_outcome_and_events(server: Server) -> 
     await resumed.aclose()
 
 
+async def test_a_relay_or_input_change_is_its_latest_value(server: Server) -> None:
+    """A terminal sends a relay's or an input's change as an alarm with its new state (it reads
+    them every second, and sends a reading of them only at its start)."""
+    terminal, _ = await server.enrolled_terminal()
+    client = await _claimed(server)
+    first = tuple(
+        BatchReading(seq=n, device="io_board", key=key, value=False, unit=None, time=T0)
+        for n, key in ((1, "input_1"), (2, "relay_1"))
+    )
+    later = T0 + timedelta(seconds=30)
+    changes = (
+        BatchEvent(
+            seq=3,
+            alarm=Alarm(kind="io_alarm", time=later, device="io_board", key="input_1", value=True),
+        ),
+        BatchEvent(
+            seq=4,
+            alarm=Alarm(
+                kind="state_changed", time=later, device="io_board", key="relay_1", value=True
+            ),
+        ),
+        BatchEvent(  # no state of a point: not a value
+            seq=5,
+            alarm=Alarm(
+                kind="device_unavailable",
+                time=later,
+                device="analyser",
+                key="device_offline",
+                value=False,
+            ),
+        ),
+    )
+    await terminal.upload_batch(
+        MODEM,
+        Batch(batch_id="b-io", first_seq=1, last_seq=5, created=T0, readings=first, events=changes),
+    )
+    latest = {(r.device, r.key): (r.value, r.time) for r in (await client.latest(MODEM)).readings}
+    assert latest == {
+        ("io_board", "input_1"): (True, later),
+        ("io_board", "relay_1"): (True, later),
+    }
+
+
 async def test_a_batch_sent_twice_is_stored_once(server: Server) -> None:
     terminal, _ = await server.enrolled_terminal()
     client = await _claimed(server)

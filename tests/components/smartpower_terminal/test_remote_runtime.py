@@ -26,7 +26,7 @@ from pytest_homeassistant_custom_component.common import (
 
 from custom_components.smartpower_terminal import remote_hub
 from custom_components.smartpower_terminal.const import CONF_PROTOCOL, DOMAIN
-from custom_components.smartpower_terminal.coordinator import entity_unique_id
+from custom_components.smartpower_terminal.coordinator import entity_unique_id, split_unique_id
 from custom_components.smartpower_terminal.events import EVENT_TERMINAL
 from custom_components.smartpower_terminal.remote_const import CONF_MODEM_NO, PROTOCOL_REMOTE
 from custom_components.smartpower_terminal.remote_hub import command_issue_id, silent_issue_id
@@ -307,6 +307,23 @@ async def test_a_remote_input_fires_the_same_event_and_device_trigger(
     assert event.data["name"] == "Terminal"
 
 
+async def test_an_input_change_sent_as_an_alarm_is_the_input_s_new_state(
+    hass: HomeAssistant, server: FakeSmartPower
+) -> None:
+    """A terminal records an I/O change as an event: the stream carries it as an alarm."""
+    await _set_up(hass, server)
+    await asyncio.wait_for(server.stream_opened.wait(), 10)
+    assert hass.states.get(INPUT).state == "on"
+    fetched = server.latest_requests
+    changed = await _next_state(hass, INPUT)
+    at = datetime.now(UTC).replace(microsecond=0)
+    alarm = {"kind": "io_alarm", "time": at.isoformat(), "device": "terminal", "key": "input_1"}
+    server.push("alarm", {**alarm, "value": False})
+    state = await asyncio.wait_for(changed, 10)
+    assert state.state == "off"
+    assert server.latest_requests <= fetched + 1  # the stream carried it, not a poll
+
+
 async def test_a_terminal_silent_for_a_day_is_a_repair_until_it_sends_again(
     hass: HomeAssistant, server: FakeSmartPower
 ) -> None:
@@ -403,3 +420,15 @@ async def test_an_unknown_value_with_an_unchanged_description_changes_nothing(
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.LOADED
     assert "setting it up anew" not in caplog.text
+
+
+def test_a_unique_id_splits_at_the_terminal_s_own_device_keys() -> None:
+    """A remote terminal's device keys are the names its config gives, underscores and all."""
+    keys = ("io", "io_board", "analyser")
+    for device, key in (("io_board", "relay_1"), ("analyser", "current_l1"), ("io", "x_1")):
+        assert split_unique_id(entity_unique_id("ENTRY", device, key), keys) == (device, key)
+    # a local line's subentry ids are ULIDs, without an underscore
+    assert split_unique_id(entity_unique_id("ENTRY", "01JSUB", "energy_import_total")) == (
+        "01JSUB",
+        "energy_import_total",
+    )

@@ -4,6 +4,7 @@ filled in from the server's history, continuing the entity's own statistics."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from unittest.mock import patch
@@ -43,8 +44,8 @@ def auto_enable_custom_integrations(recorder_db_url: str, enable_custom_integrat
     """The recorder's database is prepared before Home Assistant starts."""
 
 
-def _counter(value: float, at: datetime, unit: str = "kWh") -> Reading:
-    return Reading(device="meter1", key="energy_import_total", value=value, unit=unit, time=at)
+def _counter(value: float, at: datetime, unit: str = "kWh", device: str = "meter1") -> Reading:
+    return Reading(device=device, key="energy_import_total", value=value, unit=unit, time=at)
 
 
 @pytest.fixture
@@ -74,7 +75,7 @@ async def _hourly(hass: HomeAssistant, start: datetime) -> list[dict[str, Any]]:
 
 
 async def _recorded_until(
-    hass: HomeAssistant, server: FakeSmartPower, last: datetime
+    hass: HomeAssistant, server: FakeSmartPower, last: datetime, device: str = "meter1"
 ) -> MockConfigEntry:
     """An entry whose counter's statistics end with the hour ``last`` (1000 kWh, sum 50)."""
     entry = _entry()
@@ -85,7 +86,7 @@ async def _recorded_until(
     er.async_get(hass).async_get_or_create(
         "sensor",
         DOMAIN,
-        entity_unique_id(entry.entry_id, "meter1", "energy_import_total"),
+        entity_unique_id(entry.entry_id, device, "energy_import_total"),
         config_entry=entry,
         suggested_object_id="main_meter_imported_energy",
     )
@@ -123,6 +124,28 @@ async def test_the_hours_home_assistant_was_down_are_filled_in(
         {"start": last, "state": 1000.0, "sum": 50.0},
         {"start": last + timedelta(hours=1), "state": 1002.0, "sum": 52.0},
         {"start": last + timedelta(hours=3), "state": 1004.5, "sum": 54.5},
+    ]
+
+
+async def test_a_device_whose_key_has_an_underscore_is_filled_in_too(
+    recorder_mock: Any, hass: HomeAssistant, server: FakeSmartPower
+) -> None:
+    """A terminal names its devices as its config does ("main_meter", "io_board")."""
+    meter, *others = server.description.devices
+    server.description = replace(
+        server.description, devices=(replace(meter, key="main_meter"), *others)
+    )
+    now_hour = dt_util.utcnow().replace(minute=0, second=0, microsecond=0)
+    last = now_hour - timedelta(hours=2)
+    entry = await _recorded_until(hass, server, last, device="main_meter")
+    server.history = [_counter(1003.0, last + timedelta(hours=1, minutes=20), device="main_meter")]
+
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    rows = await _hourly(hass, last)
+    assert rows == [
+        {"start": last, "state": 1000.0, "sum": 50.0},
+        {"start": last + timedelta(hours=1), "state": 1003.0, "sum": 53.0},
     ]
 
 

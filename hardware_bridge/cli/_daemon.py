@@ -171,7 +171,8 @@ def run_daemon(args: argparse.Namespace) -> int:
         return _fail(EXIT_INPUT, str(err))
     identity = opened.identity
     if opened.new_auth_code is not None:
-        print(format_slip(identity.modem_no, opened.new_auth_code, qr=not args.no_qr), flush=True)
+        # Kept for the uploader before anything slower (the slip's QR code): a stop in between
+        # would lose the only plain copy, and the terminal could never enrol by itself.
         if config.upstream is not None:  # the uploader enrols with it, then deletes it
             from hardware_bridge.daemon.uplink_client import (  # noqa: PLC0415
                 write_pending_auth_code,
@@ -181,6 +182,7 @@ def run_daemon(args: argparse.Namespace) -> int:
                 write_pending_auth_code(config.state_dir, opened.new_auth_code)
             except OSError as err:
                 return _fail(EXIT_FAILED, f"{config.state_dir}: {err.strerror or err}")
+        print(format_slip(identity.modem_no, opened.new_auth_code, qr=not args.no_qr), flush=True)
     uplink = None
     if config.upstream is not None:
         if uplink_factory is None:

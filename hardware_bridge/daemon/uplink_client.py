@@ -270,6 +270,7 @@ def to_api_batch(
         gaps=tuple(gaps),
         outcomes=outcomes,
         modem=_modem_report(batch.cellular),
+        stream=batch.queue_id,
     )
 
 

@@ -54,6 +54,8 @@ class FakeServer:
     gaps: dict[int, Any] = field(default_factory=dict)
     stored: list[int] = field(default_factory=list)
     """Every sequence number as it was stored (a duplicate would show twice)."""
+    streams: set[str | None] = field(default_factory=set)
+    """The queue ids (``stream``) batches came with."""
     batches: dict[str, tuple[int, int]] = field(default_factory=dict)
     acked: int = 0
     uploads: int = 0
@@ -175,6 +177,7 @@ class FakeServer:
         self.batch_body_bytes += int(request.headers["Content-Length"])
         batch = parse_batch(await request.read())  # aiohttp inflated the gzip body
         self.uploads += 1
+        self.streams.add(batch.stream)
         known = self.batches.get(batch.batch_id)
         if known == (batch.first_seq, batch.last_seq) and batch.last_seq <= self.acked:
             self.duplicates += 1

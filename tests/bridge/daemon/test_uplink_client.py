@@ -160,6 +160,8 @@ async def test_every_committed_reading_arrives_once_and_in_order_across_outages_
         runner.upload_now()
         await server.until(lambda: server.acked > 0)
         assert server.auth_codes == [code]
+        # each batch names its queue, so a server keeps a recreated queue's numbers apart
+        assert server.streams == {(await runner.queue.stats()).queue_id}
         assert not (tmp_path / PENDING_AUTH_CODE_FILE).exists()
         assert server.descriptions, "the description follows the enrolment"
         assert await asyncio.to_thread(identity.verify_auth_code, server.auth_codes[0])

@@ -198,8 +198,21 @@ def main() -> int:
     print(text)
     target = Path(sys.argv[1]) if len(sys.argv) > 1 else None
     if target is not None:
-        target.write_text(text, encoding="utf-8")
+        target.write_text(text + _kept_sections(target), encoding="utf-8")
     return 0
+
+
+# Sections other benchmarks write into the same file (scripts/bench_server.py): kept as they are.
+_OTHER_SECTIONS = ("## SmartPower server under load",)
+
+
+def _kept_sections(target: Path) -> str:
+    """The sections of ``target`` this benchmark does not write, from the first of them on."""
+    if not target.exists():
+        return ""
+    old = target.read_text(encoding="utf-8")
+    starts = [i for heading in _OTHER_SECTIONS if (i := old.find("\n" + heading)) >= 0]
+    return "\n" + old[min(starts) + 1 :] if starts else ""
 
 
 if __name__ == "__main__":

@@ -16,23 +16,17 @@ import os
 import re
 import reprlib
 import stat
-from collections.abc import Hashable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 import voluptuous as vol
 import yaml
-from yaml.composer import Composer, ComposerError
-from yaml.constructor import ConstructorError, SafeConstructor
-from yaml.events import AliasEvent, Event
-from yaml.nodes import MappingNode, Node, ScalarNode
-from yaml.parser import Parser
-from yaml.reader import Reader
 from yaml.resolver import Resolver
-from yaml.scanner import Scanner
 
+from hardware_bridge._strict_yaml import EventSource, StrictComposer, StrictConstructor
 from hardware_bridge.modbus._errors import ProfileError
 from hardware_bridge.modbus._profile import (
     REGISTER_WIDTH,
@@ -69,7 +63,6 @@ MAX_PROFILE_SIZE = 256 * 1024
 MAX_POINTS = 2048
 """Most points one profile may define (the largest shipped one has about 80)."""
 _MAX_DEPTH = 16  # a profile nests 6 deep (points → point → bits → bit → value)
-_MERGE_TAG = "tag:yaml.org,2002:merge"
 
 _SHORT = reprlib.Repr(
     maxlevel=2, maxtuple=4, maxlist=4, maxdict=4, maxset=4, maxstring=40, maxlong=40, maxother=40
@@ -84,97 +77,29 @@ def _shown(value: object) -> str:
         return f"<{type(value).__name__}>"
 
 
-try:  # libyaml's scanner and parser: about 5× faster than PyYAML's own
-    from yaml._yaml import CParser as _EventSource
-except ImportError:  # pragma: no cover - PyYAML built without libyaml
+class _ProfileComposer(StrictComposer):
+    """A profile has no use for aliases (every point has its own key and address): they are
+    refused where they appear rather than counted."""
 
-    class _EventSource(Reader, Scanner, Parser):  # type: ignore[no-redef]
-        def __init__(self, stream: str) -> None:
-            Reader.__init__(self, stream)
-            Scanner.__init__(self)
-            Parser.__init__(self)
+    max_depth = _MAX_DEPTH
+    where = " in a profile"
 
-
-class _ProfileComposer(Composer):
-    """The node tree without aliases, explicit tags or deep nesting.
-
-    An alias re-uses a whole subtree: nine aliases of nine aliases of … make a 600-byte file
-    expand to hundreds of millions of values. A profile has no use for them (every point has
-    its own key and address), so they are refused where they appear rather than counted.
-    Explicit tags ask PyYAML's constructors for types a profile never holds, and some of
-    them fail with errors of their own on odd input (``!!timestamp`` on an empty value).
-    """
-
-    _depth = 0
-
-    if TYPE_CHECKING:  # supplied by the event source the loader mixes in
-
-        def check_event(self, *choices: type[Event]) -> bool: ...
-        def get_event(self) -> Any: ...
-        def peek_event(self) -> Any: ...
-
-    def compose_node(self, parent: Node | None, index: int) -> Node | None:
-        if self.check_event(AliasEvent):
-            event = self.get_event()
-            raise ComposerError(
-                None,
-                None,
-                f"alias *{_shown(event.anchor)[1:-1]} is not allowed in a profile "
-                "(write the value out)",
-                event.start_mark,
-            )
-        tag = getattr(self.peek_event(), "tag", None)
-        if tag is not None:  # !!timestamp, !!binary, !!set …: a profile holds plain values
-            raise ComposerError(
-                None,
-                None,
-                f"tag {_shown(tag)[1:-1]} is not allowed in a profile (quote text instead)",
-                self.peek_event().start_mark,
-            )
-        if self._depth >= _MAX_DEPTH:
-            raise ComposerError(
-                None, None, f"nested deeper than {_MAX_DEPTH} levels", self.peek_event().start_mark
-            )
-        self._depth += 1
-        try:
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
+    def shown_name(self, text: object) -> str:
+        return _shown(text)[1:-1]
 
 
-class _ProfileConstructor(SafeConstructor):
-    """Python values from the node tree; a key given twice in one mapping is an error."""
+class _ProfileConstructor(StrictConstructor):
+    where = " in a profile"
 
-    def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Hashable, Any]:
-        first_line: dict[object, int] = {}
-        for key_node, _ in node.value:
-            if key_node.tag == _MERGE_TAG:
-                raise ConstructorError(
-                    None, None, "merge keys (<<) are not allowed in a profile", key_node.start_mark
-                )
-            if not isinstance(key_node, ScalarNode):
-                continue  # SafeConstructor reports the unhashable key
-            key = self.construct_object(key_node)
-            try:
-                line = first_line.get(key)
-            except TypeError:
-                continue
-            if line is not None:
-                raise ConstructorError(
-                    None,
-                    None,
-                    f"duplicate key {_shown(key)} (first given on line {line + 1})",
-                    key_node.start_mark,
-                )
-            first_line[key] = key_node.start_mark.line
-        return super().construct_mapping(node, deep=deep)
+    def shown_key(self, key: object) -> str:
+        return _shown(key)
 
 
-class _ProfileLoader(_ProfileComposer, _EventSource, _ProfileConstructor, Resolver):
+class _ProfileLoader(_ProfileComposer, EventSource, _ProfileConstructor, Resolver):
     """Composer first: its node building replaces libyaml's, which follows aliases unchecked."""
 
     def __init__(self, stream: str) -> None:
-        _EventSource.__init__(self, stream)
+        EventSource.__init__(self, stream)
         _ProfileComposer.__init__(self)
         _ProfileConstructor.__init__(self)
         Resolver.__init__(self)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 import pytest
+
+from .terminals import Process, no_traceback
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -22,3 +24,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
     if report.failed and stack is not None:
         report.sections.append(("Home Assistant log (end)", stack.process.log_tail(80)))
     return report
+
+
+@pytest.fixture
+def processes() -> Iterator[list[Process]]:
+    """Daemons and servers a test starts: stopped at its end, and none may have written a
+    traceback or logged an error."""
+    started: list[Process] = []
+    yield started
+    for process in reversed(started):
+        process.stop()
+    for process in started:
+        no_traceback(process)

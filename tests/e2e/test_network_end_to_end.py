@@ -23,31 +23,38 @@ from __future__ import annotations
 
 import asyncio
 import math
-import os
-import re
-import subprocess
-import sys
-from collections.abc import Generator, Iterator
+from collections.abc import Generator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from hardware_bridge import load_catalogue
 from hardware_bridge.simulators.modbus_line import SimulatedDevice
 
-from .harness import DOMAIN, free_port, wait_for
+from .harness import wait_for
 from .stack import Stack, explain, serve, wait_loaded
+from .terminals import (
+    Daemon,
+    Process,
+    TerminalDevice,
+    entities,
+    pair,
+    remove_entry,
+    slip,
+    start_server,
+    write_daemon_config,
+)
 
 pytestmark = pytest.mark.e2e
 
 ANALYSER_ID = 1  # Eastron SDM630
 BOARD_ID = 3  # Waveshare Modbus RTU Relay (D): 8 relays, 8 inputs
 BOARD = "waveshare_relay_8ch_d"
-SEND_PERIOD = "10s"  # under a minute: accepted with a warning (demos and tests)
-DEVICE_KEYS = ("analyser", "io_board")  # the devices' names in the daemon's config
-SLIP_MODEM = "Modem No: "
-SLIP_CODE = "Auth code (Yetki Kodu): "
+DEVICES = (
+    TerminalDevice("analyser", ANALYSER_ID, "eastron_sdm630"),
+    TerminalDevice("io_board", BOARD_ID, BOARD),
+)
+DEVICE_KEYS = tuple(d.name for d in DEVICES)  # the devices' names in the daemon's config
 
 
 @pytest.fixture(scope="module")
@@ -65,176 +72,6 @@ def home_assistant(tmp_path_factory: pytest.TempPathFactory) -> Generator[Stack]
 def hass_stack(home_assistant: Stack, socket_enabled: None) -> Stack:
     """The shared stack, with sockets allowed for this test (HA's test plugin blocks them)."""
     return home_assistant
-
-
-# -- the daemon and the server as processes ------------------------------------------------------
-class Process:
-    """A ``smartpower-bridge`` command in its own process; its stdout and stderr go to files
-    (a pipe nobody reads would stall it)."""
-
-    def __init__(self, folder: Path, name: str, argv: list[str]) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        self.name = name
-        self.stdout_file = folder / f"{name}.out"
-        self.stderr_file = folder / f"{name}.err"
-        with self.stdout_file.open("wb") as out, self.stderr_file.open("wb") as err:
-            self.popen = subprocess.Popen(
-                [sys.executable, "-m", "hardware_bridge", *argv],
-                stdout=out,
-                stderr=err,
-                stdin=subprocess.DEVNULL,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )
-
-    @property
-    def stdout(self) -> str:
-        return self.stdout_file.read_text(encoding="utf-8", errors="replace")
-
-    @property
-    def stderr(self) -> str:
-        return self.stderr_file.read_text(encoding="utf-8", errors="replace")
-
-    async def printed(self, marker: str, timeout: float = 60) -> str:  # noqa: ASYNC109
-        """All of stdout once it holds ``marker`` (fails at once if the process ended)."""
-
-        async def probe() -> str | None:
-            text = self.stdout
-            if marker in text:
-                return text
-            if self.popen.poll() is not None:
-                raise AssertionError(
-                    f"{self.name} ended ({self.popen.returncode}) before printing {marker!r}:\n"
-                    f"{text}\n{self.stderr[-3000:]}"
-                )
-            return None
-
-        return await wait_for(probe, f"{self.name} to print {marker!r}", timeout)
-
-    def stop(self) -> int:
-        if self.popen.poll() is None:
-            self.popen.terminate()
-            try:
-                self.popen.wait(30)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(10)
-        return self.popen.returncode
-
-
-def _after(text: str, marker: str) -> str:
-    return text.split(marker, 1)[1].split()[0]
-
-
-def write_daemon_config(folder: Path, port: Path, upstream: str | None) -> Path:
-    """A terminal with the simulated line, its local API on a free loopback port."""
-    upstream_block = f"upstream: {{url: {upstream}}}\n" if upstream else ""
-    path = folder / "terminal.yaml"
-    folder.mkdir(parents=True, exist_ok=True)
-    path.write_text(
-        f"""\
-state_dir: {folder / "state"}
-listen: 127.0.0.1:{free_port()}
-send_period: {SEND_PERIOD}
-{upstream_block}lines:
-  - name: rs485
-    port: {port}
-    protocol: modbus
-    poll_interval: 2s
-    slow_interval: 5s
-    io_interval: 1s
-    timeout: 300ms
-    devices:
-      - {{name: analyser, address: {ANALYSER_ID}, profile: eastron_sdm630}}
-      - {{name: io_board, address: {BOARD_ID}, profile: {BOARD}}}
-""",
-        encoding="utf-8",
-    )
-    return path
-
-
-class Daemon(Process):
-    def __init__(self, folder: Path, config: Path) -> None:
-        super().__init__(folder, "daemon", ["run", "--config", str(config)])
-        self.config = config
-
-    def upload_now(self) -> None:
-        """``smartpower-bridge upload-now``: the terminal contacts its server at once."""
-        done = subprocess.run(
-            [sys.executable, "-m", "hardware_bridge", "upload-now", "--config", str(self.config)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert done.returncode == 0, done
-
-
-# a record's level: at the start of the line, after the time where one is logged
-_ERROR = re.compile(r"^(?:\d{4}-\d\d-\d\d [\d:,.]+ )?(?:ERROR|CRITICAL) ", re.MULTILINE)
-
-
-def no_traceback(process: Process) -> None:
-    """Healthy operation: no traceback and no error in what the process logged."""
-    text = process.stderr
-    assert "Traceback" not in text, f"{process.name} wrote:\n{text}"
-    assert not _ERROR.search(text), f"{process.name} logged an error:\n{text}"
-
-
-@pytest.fixture
-def processes() -> Iterator[list[Process]]:
-    """Processes a test starts; stopped at its end, and none may have written a traceback."""
-    started: list[Process] = []
-    yield started
-    for process in reversed(started):
-        process.stop()
-    for process in started:
-        no_traceback(process)
-
-
-# -- Home Assistant's side -----------------------------------------------------------------------
-async def pair(stack: Stack, url: str, modem_no: str, auth_code: str) -> str:
-    """Add integration → Remote terminal → the URL → Modem No + auth code, as the frontend does;
-    returns the new entry's id once it is loaded."""
-    client = stack.client
-    form = await client.start_flow(DOMAIN)
-    assert (form.get("type"), form.get("step_id")) == ("form", "user"), form
-    form = await client.flow_step(
-        form["flow_id"],
-        {"protocol": "remote", "terminal_model": "adapter", "mains_detection": False},
-    )
-    assert form.get("step_id") == "remote", form
-    form = await client.flow_step(form["flow_id"], {"url": url})
-    assert form.get("step_id") == "remote_auth", form
-    credentials = {"modem_no": modem_no, "auth_code": auth_code}
-
-    async def submitted() -> dict[str, Any] | None:
-        done = await client.flow_step(form["flow_id"], credentials)
-        # A terminal's first contact may still be on its way to the server: the form says
-        # "modem not found" and the user tries again.
-        if done.get("errors") == {"base": "modem_not_found"}:
-            return None
-        return done
-
-    done = await wait_for(submitted, "the server to know the terminal", 60, interval=1)
-    assert done.get("type") == "create_entry", done
-    assert done["title"] == f"SmartPower terminal {modem_no}", done
-    entry_id = str(done["result"]["entry_id"])
-    await wait_loaded(stack, entry_id)
-    return entry_id
-
-
-async def entities(stack: Stack, entry_id: str) -> dict[tuple[str, str], str]:
-    """Enabled entity ids of the entry by (device key, value key)."""
-    found = {}
-    for entity in await stack.client.entity_registry():
-        if entity.get("config_entry_id") != entry_id or entity.get("disabled_by") is not None:
-            continue
-        # {entry id}_{device key}_{value key}; the device keys are the config's names
-        rest = str(entity["unique_id"]).removeprefix(f"{entry_id}_")
-        device = next((d for d in DEVICE_KEYS if rest.startswith(f"{d}_")), None)
-        if device is not None:
-            found[device, rest.removeprefix(f"{device}_")] = entity["entity_id"]
-    return found
 
 
 def _close(state: str, expected: float) -> bool:
@@ -268,7 +105,7 @@ async def values_match(stack: Stack, entry_id: str) -> dict[tuple[str, str], str
     last: list[str] = []
 
     async def probe() -> dict[tuple[str, str], str] | None:
-        found = await entities(stack, entry_id)
+        found = await entities(stack, entry_id, DEVICE_KEYS)
         compared, wrong = await analyser_mismatches(stack, found)
         last[:] = wrong or [f"{compared} values compared"]
         return found if compared >= 5 and not wrong else None
@@ -313,29 +150,20 @@ async def relay_and_input_round_trip(
     await client.wait_for_state(contact, lambda s: s["state"] == "on", "to be on", 60)
 
 
-async def remove_entry(stack: Stack, entry_id: str) -> None:
-    await stack.client.request("DELETE", f"/api/config/config_entries/entry/{entry_id}")
-
-
 # -- 1. through a SmartPower server --------------------------------------------------------------
 def test_through_a_server_paired_by_the_slip(
     hass_stack: Stack, processes: list[Process], tmp_path: Path
 ) -> None:
     stack = hass_stack
-    server = Process(
-        tmp_path,
-        "server",
-        ["server", "--listen", "127.0.0.1:0", "--state-dir", str(tmp_path / "server")],
-    )
+    server, server_url = start_server(stack, tmp_path)
     processes.append(server)
-    server_url = _after(stack.run(server.printed("listening on ")), "listening on ")
-    assert server_url.startswith("http://127.0.0.1:"), server_url
-
-    config = write_daemon_config(tmp_path / "terminal", stack.panel.modbus_port, server_url)
+    config = write_daemon_config(
+        tmp_path / "terminal", stack.panel.modbus_port, server_url, DEVICES
+    )
     daemon = Daemon(tmp_path / "terminal", config)
     processes.append(daemon)
-    slip = stack.run(daemon.printed("listening on "))
-    modem_no, auth_code = _after(slip, SLIP_MODEM), _after(slip, SLIP_CODE)
+    printed = slip(stack, daemon)
+    modem_no, auth_code = printed.modem_no, printed.auth_code
     daemon.upload_now()  # enrolled and described on the server without waiting a period
 
     async def scenario() -> None:
@@ -376,12 +204,11 @@ def test_directly_at_the_daemon_on_the_lan(
     hass_stack: Stack, processes: list[Process], tmp_path: Path
 ) -> None:
     stack = hass_stack
-    config = write_daemon_config(tmp_path / "terminal", stack.panel.modbus_port, None)
+    config = write_daemon_config(tmp_path / "terminal", stack.panel.modbus_port, None, DEVICES)
     daemon = Daemon(tmp_path / "terminal", config)
     processes.append(daemon)
-    slip = stack.run(daemon.printed("listening on "))
-    modem_no, auth_code = _after(slip, SLIP_MODEM), _after(slip, SLIP_CODE)
-    api_url = _after(slip, "listening on ")
+    printed = slip(stack, daemon)
+    modem_no, auth_code, api_url = printed.modem_no, printed.auth_code, printed.api_url
     assert api_url.startswith("http://127.0.0.1:"), api_url
 
     async def scenario() -> None:

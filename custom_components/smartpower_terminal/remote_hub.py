@@ -21,6 +21,7 @@ from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryNotReady
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.start import async_at_started
 from homeassistant.util import dt as dt_util
 
 from hardware_bridge import (
@@ -187,9 +188,17 @@ async def async_setup_remote_entry(hass: HomeAssistant, entry: SmartPowerConfigE
     if "recorder" in hass.config.components:  # the counters' entities exist now
         from .remote_statistics import async_fill_counter_statistics  # noqa: PLC0415
 
-        entry.async_create_task(
-            hass, async_fill_counter_statistics(hass, entry, terminal), "fill statistics"
-        )
+        @callback
+        def fill(_: HomeAssistant) -> None:
+            # Only once Home Assistant has started: the recorder writes nothing before, so a
+            # fill waiting for it inside start-up would hold the start up for minutes.
+            entry.async_create_background_task(
+                hass,
+                async_fill_counter_statistics(hass, entry, terminal),
+                f"{DOMAIN} statistics {entry.title}",
+            )
+
+        entry.async_on_unload(async_at_started(hass, fill))
     entry.async_create_background_task(
         hass, _async_follow_events(hass, entry, hub, terminal), f"{DOMAIN} events {entry.title}"
     )

@@ -3,6 +3,7 @@ filled in from the server's history, continuing the entity's own statistics."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -16,8 +17,8 @@ from homeassistant.components.recorder.statistics import (
     async_import_statistics,
     statistics_during_period,
 )
-from homeassistant.const import CONF_TOKEN, CONF_URL
-from homeassistant.core import HomeAssistant
+from homeassistant.const import CONF_TOKEN, CONF_URL, EVENT_HOMEASSISTANT_STARTED
+from homeassistant.core import CoreState, HomeAssistant
 from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -42,6 +43,17 @@ ENERGY = "sensor.main_meter_imported_energy"
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(recorder_db_url: str, enable_custom_integrations: None) -> None:
     """The recorder's database is prepared before Home Assistant starts."""
+
+
+async def _filled(hass: HomeAssistant) -> None:
+    """Wait for the fills started so far (the live event stream's task runs on)."""
+    await hass.async_block_till_done()
+    fills = [
+        task
+        for task in hass._background_tasks
+        if task.get_name().startswith(f"{DOMAIN} statistics")
+    ]
+    await asyncio.gather(*fills)
 
 
 def _counter(value: float, at: datetime, unit: str = "kWh", device: str = "meter1") -> Reading:
@@ -118,12 +130,39 @@ async def test_the_hours_home_assistant_was_down_are_filled_in(
     server.upload(_counter(1005.0, now_hour + timedelta(minutes=1)), live=False)
 
     assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
+    await _filled(hass)
     rows = await _hourly(hass, last)
     assert rows == [
         {"start": last, "state": 1000.0, "sum": 50.0},
         {"start": last + timedelta(hours=1), "state": 1002.0, "sum": 52.0},
         {"start": last + timedelta(hours=3), "state": 1004.5, "sum": 54.5},
+    ]
+
+
+async def test_the_fill_waits_until_home_assistant_has_started(
+    recorder_mock: Any, hass: HomeAssistant, server: FakeSmartPower
+) -> None:
+    """The recorder writes nothing while Home Assistant starts: a fill that waited for it
+    during start-up held the whole start up (for minutes, until the bootstrap gave up)."""
+    now_hour = dt_util.utcnow().replace(minute=0, second=0, microsecond=0)
+    last = now_hour - timedelta(hours=2)
+    entry = await _recorded_until(hass, server, last)
+    server.history = [_counter(1002.0, last + timedelta(hours=1, minutes=50))]
+    hass.set_state(CoreState.starting)
+    with patch(
+        "custom_components.smartpower_terminal.remote_statistics.get_instance",
+        side_effect=AssertionError("the recorder was waited for during start-up"),
+    ):
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await _filled(hass)
+    assert await _hourly(hass, last) == [{"start": last, "state": 1000.0, "sum": 50.0}]
+
+    hass.set_state(CoreState.running)
+    hass.bus.async_fire(EVENT_HOMEASSISTANT_STARTED)
+    await _filled(hass)
+    assert await _hourly(hass, last) == [
+        {"start": last, "state": 1000.0, "sum": 50.0},
+        {"start": last + timedelta(hours=1), "state": 1002.0, "sum": 52.0},
     ]
 
 
@@ -141,7 +180,7 @@ async def test_a_device_whose_key_has_an_underscore_is_filled_in_too(
     server.history = [_counter(1003.0, last + timedelta(hours=1, minutes=20), device="main_meter")]
 
     assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
+    await _filled(hass)
     rows = await _hourly(hass, last)
     assert rows == [
         {"start": last, "state": 1000.0, "sum": 50.0},
@@ -160,7 +199,7 @@ async def test_a_history_the_server_cannot_give_leaves_the_gap_with_a_warning(
     entry = await _recorded_until(hass, server, last)
     with patch.object(SmartPowerClient, "history", side_effect=ServerUnreachable("timed out")):
         assert await hass.config_entries.async_setup(entry.entry_id)
-        await hass.async_block_till_done()
+        await _filled(hass)
     assert await _hourly(hass, last) == [{"start": last, "state": 1000.0, "sum": 50.0}]
     assert "the server's history is not available: timed out" in caplog.text
 
@@ -175,7 +214,7 @@ async def test_nothing_is_imported_without_statistics_to_continue(
         entry, data={**entry.data, CONF_URL: server.url, CONF_TOKEN: TOKEN}
     )
     assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
+    await _filled(hass)
     assert await _hourly(hass, dt_util.utcnow() - timedelta(days=1)) == []
 
 

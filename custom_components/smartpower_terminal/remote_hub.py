@@ -184,6 +184,7 @@ async def async_setup_remote_entry(hass: HomeAssistant, entry: SmartPowerConfigE
 
     entry.async_on_unload(clear_issues)
     check()
+    seen_until = dt_util.utcnow()  # this run's states of the counters come after this
     await hass.config_entries.async_forward_entry_setups(entry, REMOTE_PLATFORMS)
     if "recorder" in hass.config.components:  # the counters' entities exist now
         from .remote_statistics import async_fill_counter_statistics  # noqa: PLC0415
@@ -194,7 +195,7 @@ async def async_setup_remote_entry(hass: HomeAssistant, entry: SmartPowerConfigE
             # fill waiting for it inside start-up would hold the start up for minutes.
             entry.async_create_background_task(
                 hass,
-                async_fill_counter_statistics(hass, entry, terminal),
+                async_fill_counter_statistics(hass, entry, terminal, seen_until),
                 f"{DOMAIN} statistics {entry.title}",
             )
 

@@ -30,7 +30,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Self
 
@@ -251,8 +251,17 @@ def skip_onboarding_defaults(config_dir: Path) -> None:
 class HomeAssistantProcess:
     """``python -m homeassistant`` on a configuration directory, output to ``hass.log`` there."""
 
-    def __init__(self, config_dir: Path, http_port: int, *, python: str = sys.executable) -> None:
+    def __init__(
+        self,
+        config_dir: Path,
+        http_port: int,
+        *,
+        python: str = sys.executable,
+        environment: Mapping[str, str] | None = None,
+    ) -> None:
         self.config_dir = config_dir
+        self.extra_environment = dict(environment or {})
+        """Added to the process's environment (a test's fake clock)."""
         self.url = f"http://127.0.0.1:{http_port}"
         self.python = python
         self.log_path = config_dir / "hass.log"
@@ -260,7 +269,7 @@ class HomeAssistantProcess:
 
     def environment(self) -> dict[str, str]:
         """The process's environment: ours, with the tests' ``hardware_bridge`` on the path."""
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.extra_environment}
         env.pop("PYTHONPATH", None)
         if not os.environ.get("SMARTPOWER_E2E_INTEGRATION"):
             env["PYTHONPATH"] = str(self._bridge_path())

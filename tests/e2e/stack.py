@@ -11,7 +11,7 @@ import re
 import shutil
 import tempfile
 import threading
-from collections.abc import Awaitable, Callable, Coroutine, Generator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -48,8 +48,12 @@ class Stack:
         *,
         devices: Sequence[SimulatedDevice],
         meters: Sequence[SimulatedMeter] = (),
+        environment: Mapping[str, str] | None = None,
+        integrations: Sequence[str] = (),
     ) -> None:
         self.root = root
+        self.integrations = tuple(integrations)
+        """Loaded besides the API, config, onboarding and frontend (e.g. the recorder)."""
         self.config_dir = root / "config"
         self.port = free_port()
         # A plain asyncio loop, not the one Home Assistant's test plugin makes (that one refuses
@@ -62,7 +66,7 @@ class Stack:
         # A short folder for the serial links: their paths show in entry titles and screenshots.
         self.serial_dir = Path(tempfile.mkdtemp(prefix="smartpower-"))
         self.panel = SimulatedPanel(self.serial_dir, devices=devices, meters=meters)
-        self.process = HomeAssistantProcess(self.config_dir, self.port)
+        self.process = HomeAssistantProcess(self.config_dir, self.port, environment=environment)
         self.client = HomeAssistantClient(self.process.url)
         self.ids: dict[str, str] = {}
         """Config entry and subentry ids by role, filled by the flows."""
@@ -85,7 +89,9 @@ class Stack:
 
     def start(self) -> None:
         self._thread.start()
-        write_config(self.config_dir, self.port, frontend=frontend_installed())
+        write_config(
+            self.config_dir, self.port, frontend=frontend_installed(), extra=self.integrations
+        )
         self.run(self._start())
 
     async def _start(self) -> None:
@@ -108,12 +114,18 @@ class Stack:
             await while_down()
         self._log_lines_seen = 0
         self.process.start()
+        logged_in = False
 
         async def running() -> bool | None:
             # onboarded: no onboarding view to ask; the API answers once HTTP is up
+            nonlocal logged_in
             if not self.process.running:
                 raise HomeAssistantError(f"Home Assistant exited:\n{self.process.log_tail()}")
             try:
+                if not logged_in:
+                    # again: on a test's fake clock the access token may have expired meanwhile
+                    await self.client.login(USER["username"], USER["password"])
+                    logged_in = True
                 config = await self.client.get("/api/config")
             except (aiohttp.ClientError, HomeAssistantError):
                 return None

@@ -11,6 +11,7 @@ from typing import Any
 from unittest.mock import patch
 
 import pytest
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.recorder import get_instance
 from homeassistant.components.recorder.models import StatisticData
 from homeassistant.components.recorder.statistics import (
@@ -136,6 +137,52 @@ async def test_the_hours_home_assistant_was_down_are_filled_in(
         {"start": last, "state": 1000.0, "sum": 50.0},
         {"start": last + timedelta(hours=1), "state": 1002.0, "sum": 52.0},
         {"start": last + timedelta(hours=3), "state": 1004.5, "sum": 54.5},
+    ]
+
+
+async def test_hours_the_recorder_compiled_while_home_assistant_was_down_are_rebuilt(
+    recorder_mock: Any,
+    hass: HomeAssistant,
+    server: FakeSmartPower,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """At its start the recorder compiles the hours it missed from the last state it knew: no
+    increase. Those hours, and the one Home Assistant stopped in, are rebuilt from the
+    terminal's readings: each hour holds its own energy, not the hour Home Assistant came
+    back in."""
+    now = dt_util.utcnow()
+    now_hour = now.replace(minute=0, second=0, microsecond=0)
+    stop_hour = now_hour - timedelta(hours=3)
+    entry = await _recorded_until(hass, server, stop_hour - timedelta(hours=1))
+    freezer.move_to(stop_hour + timedelta(minutes=20))  # the counter's last state before the stop
+    hass.states.async_set(ENERGY, "1000.0", {"unit_of_measurement": "kWh"})
+    await async_wait_recording_done(hass)
+    freezer.move_to(now)
+    async_import_statistics(
+        hass,
+        statistic_metadata(ENERGY, "kWh"),
+        [  # the stop hour from the states, then the missed hours without increase
+            StatisticData(start=stop_hour, state=1000.0, sum=50.0),
+            StatisticData(start=stop_hour + timedelta(hours=1), state=1000.0, sum=50.0),
+            StatisticData(start=stop_hour + timedelta(hours=2), state=1000.0, sum=50.0),
+        ],
+    )
+    await async_wait_recording_done(hass)
+    server.history = [
+        _counter(1000.0, stop_hour + timedelta(minutes=20)),
+        _counter(1003.0, stop_hour + timedelta(minutes=50)),  # after the stop
+        _counter(1010.0, stop_hour + timedelta(hours=1, minutes=40)),
+        # the hour after: no reading (the terminal's modem was down too)
+        _counter(1012.0, now_hour + timedelta(minutes=1)),  # the recorder's own hour
+    ]
+
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await _filled(hass)
+    assert await _hourly(hass, stop_hour - timedelta(hours=1)) == [
+        {"start": stop_hour - timedelta(hours=1), "state": 1000.0, "sum": 50.0},
+        {"start": stop_hour, "state": 1003.0, "sum": 53.0},
+        {"start": stop_hour + timedelta(hours=1), "state": 1010.0, "sum": 60.0},
+        {"start": stop_hour + timedelta(hours=2), "state": 1010.0, "sum": 60.0},
     ]
 
 

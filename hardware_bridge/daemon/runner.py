@@ -227,6 +227,7 @@ class Runner:
                     poll_interval=line.poll_interval,
                     slow_interval=line.slow_interval,
                     io_interval=line.io_interval,
+                    io_restate=config.send_period / 2,
                     mains=self._mains
                     if self._mains is not None
                     and config.mains is not None

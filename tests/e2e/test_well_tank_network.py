@@ -244,6 +244,7 @@ def test_the_tank_float_on_one_terminal_runs_the_pump_on_another(
 
     stack.run(scenario())
     assert not any(pump_board.relays), pump_board.relays
+    assert pump_board.writes == 2, "the pump's relay was written more than on and off once"
     for code in (code_a, code_b):
         assert code not in tank.stderr + well.stderr + server.stderr
 

@@ -11,7 +11,11 @@ Readings: every value a poll actually read (``DeviceSnapshot.read_keys``; a mete
 everything) becomes one :class:`~hardware_bridge.uplink.Record` with the time of its poll — no
 averaging, no carrying over of another group's values. Relays and inputs are not re-recorded
 every second: their first state is a reading and each change an event (an input change is an
-alarm). A device that stops answering is an alarm event (``device_offline``, with the reason),
+alarm); their state is recorded again as a reading every ``io_restate`` (half the send period).
+Without that, a terminal whose relays and inputs do not change would have nothing to send: it
+would never contact its server, so a relay command (which rides back on the reply to an upload)
+would never reach it, and its readers would see its relays' state grow old and go unavailable.
+A device that stops answering is an alarm event (``device_offline``, with the reason),
 one that answers again an event (``device_online``). The poller hands records to a sink that
 commits them to the queue; they count as taken only once that returns.
 """
@@ -160,6 +164,7 @@ class LinePoller:
         poll_interval: timedelta,
         slow_interval: timedelta,
         io_interval: timedelta,
+        io_restate: timedelta | None = None,
         mains: MainsWatch | None = None,
         reopen_after: float = 30.0,
     ) -> None:
@@ -174,6 +179,9 @@ class LinePoller:
         self._storage_error_logged = False
         self._available: dict[str, bool] = {}
         self._io_state: dict[tuple[str, str], Value] = {}
+        self._io_restate = None if io_restate is None else io_restate.total_seconds()
+        self._io_recorded: dict[str, float] = {}
+        """When each device's relays and inputs were last recorded as readings (monotonic)."""
         self._units: dict[str, dict[str, str | None]] = {}
         self.polls = 0
         if terminal.config.protocol is LineProtocol.IEC62056:
@@ -300,11 +308,18 @@ class LinePoller:
             return []
         when = snapshot.last_success or at
         inputs = self._inputs(device)
+        now = self._clock.monotonic()
+        recorded = self._io_recorded.get(device)
+        restate = recorded is None or (
+            self._io_restate is not None and now - recorded >= self._io_restate
+        )
         out: list[Record] = []
         for key in sorted(snapshot.read_keys or ()):
             value = snapshot.values.get(key)
             seen = (device, key)
-            if seen not in self._io_state:
+            if seen not in self._io_state or (
+                restate and value is not None and self._io_state[seen] == value
+            ):
                 out.append(
                     Record(device=device, key=key, value=_record_value(value), unit=None, time=when)
                 )
@@ -312,6 +327,8 @@ class LinePoller:
                 out.append(event(device, key, _record_value(value), when, alarm=key in inputs))
             if value is not None:
                 self._io_state[seen] = value
+        if restate:
+            self._io_recorded[device] = now
         return out
 
 

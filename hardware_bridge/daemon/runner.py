@@ -5,7 +5,8 @@ One :class:`Runner` per state directory (a locked pid file keeps a second one ou
 * one :class:`~hardware_bridge.daemon.acquisition.LinePoller` per serial line, over the same
   :class:`~hardware_bridge.terminal.LineTerminal` engine Home Assistant uses;
 * GPIO inputs and relays with their fail-safe supervisor, when configured (input changes and
-  fail-safe actions are alarm events; a delivered upload is the controller's heartbeat);
+  fail-safe actions are alarm events, their states readings again every half send period; a
+  delivered upload is the controller's heartbeat);
 * mains presence from a device's voltages or a contact, as alarm events;
 * the modem's registration and signal, polled and attached to every batch;
 * the :class:`~hardware_bridge.daemon.forwarder.Forwarder` towards an
@@ -227,6 +228,7 @@ class Runner:
                     poll_interval=line.poll_interval,
                     slow_interval=line.slow_interval,
                     io_interval=line.io_interval,
+                    io_restate=config.send_period / 2,
                     mains=self._mains
                     if self._mains is not None
                     and config.mains is not None
@@ -327,6 +329,8 @@ class Runner:
         if first:
             self._emit(first)
         gpio.subscribe(self._input_event)
+        restate = self.config.send_period.total_seconds() / 2
+        tasks.append(asyncio.create_task(self._restate_gpio(restate), name="gpio states"))
         mains_input = self.config.mains.input if self.config.mains is not None else None
         if mains_input is not None:
             tasks.append(asyncio.create_task(self._watch_mains_contact(mains_input), name="mains"))
@@ -341,6 +345,33 @@ class Runner:
             supervisor.subscribe(self._failsafe_event)
             self.supervisor = supervisor
             tasks.append(supervisor.start())
+
+    async def _restate_gpio(self, interval: float) -> None:
+        """Every ``interval`` (half the send period) the GPIO inputs' and relays' states as
+        readings, as the line pollers do for their boards: a terminal whose I/O does not change
+        still has something to send each period (a relay command rides back on the reply; a
+        delivered upload is the controller's heartbeat), and its readers see current states
+        rather than ones that grow old and go unavailable."""
+        gpio = self.gpio
+        assert gpio is not None
+        while True:
+            await self.clock.sleep(interval)
+            at = self.clock.wall()
+            records = [
+                Record(device=GPIO_DEVICE, key=name, value=item.state.active, unit=None, time=at)
+                for name, item in gpio.inputs.items()
+            ]
+            for name, relay in gpio.relays.items():
+                try:
+                    state = await relay.read()
+                except RelayError as err:
+                    _LOGGER.debug("GPIO relay %s not read: %s", name, err)
+                    continue
+                records.append(
+                    Record(device=GPIO_DEVICE, key=name, value=state, unit=None, time=at)
+                )
+            if records:
+                self._emit(records)
 
     async def switch_relay(self, name: str, on: bool) -> None:
         """Switch a GPIO relay for the controller (confirmed by read-back, else RelayError);

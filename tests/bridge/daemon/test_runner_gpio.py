@@ -110,3 +110,56 @@ mains:
         finally:
             runner.stop()
             await task
+
+
+async def test_gpio_states_that_do_not_change_are_sent_again_each_half_period(
+    tmp_path: Path, catalogue: ProfileCatalogue
+) -> None:
+    """The terminal's own inputs and relays, unchanged, are recorded again as readings every
+    half send period: a terminal whose I/O does not change still has something to send (a
+    relay command rides back on the reply), and readers never see its states grow old."""
+    chip = FakeChip()
+    devices = [SimulatedDevice(device_id=1, profile=catalogue.get("eastron_sdm630"))]
+    async with ModbusLineSimulator(devices) as sim:
+        text = f"""\
+state_dir: {tmp_path}
+send_period: 2s
+lines:
+  - port: {sim.path}
+    protocol: modbus
+    poll_interval: 10s
+    devices:
+      - {{name: analyser, address: 1, profile: eastron_sdm630}}
+gpio:
+  chip: {chip.path}
+  inputs:
+    - {{name: in1, offset: 17, debounce: 0ms}}
+  relays:
+    - {{name: c1, offset: 22}}
+"""
+        config = load_config_text(text, catalogue=catalogue)
+        identity = (await asyncio.to_thread(TerminalIdentity.open, tmp_path)).identity
+        runner = WatchingRunner(config, identity, catalogue=catalogue, gpio_chip=chip)
+        task = asyncio.create_task(runner.run())
+
+        def readings(key: str) -> list[Record]:
+            return [
+                r
+                for r in runner.records
+                if (r.device, r.key, r.kind) == (GPIO_DEVICE, key, RecordKind.READING)
+            ]
+
+        try:
+            await runner.until(lambda _: len(readings("in1")) >= 3)
+            await runner.switch_relay("c1", True)
+            await runner.until(lambda _: any(r.value is True for r in readings("c1")))
+        finally:
+            runner.stop()
+            await task
+    inputs = readings("in1")
+    assert [r.value for r in inputs] == [False] * len(inputs)
+    assert inputs[0].time < inputs[1].time < inputs[2].time
+    relay = [r.value for r in readings("c1")]
+    assert relay[0] is False
+    assert relay[-1] is True
+    assert relay == sorted(relay)  # off while it was off, on once switched on

@@ -275,6 +275,52 @@ async def test_a_relay_command_in_the_ack_reaches_the_board_and_its_outcome_come
     assert any(e.alarm.key == "relay_1" and e.alarm.value is True for e in server.events.values())
 
 
+async def test_a_relay_board_that_does_not_change_still_gets_its_commands(
+    tmp_path: Path, catalogue: ProfileCatalogue, server: FakeServer
+) -> None:
+    """A terminal that only drives a relay board (a pump at a well) has no new values while
+    nothing switches. It still contacts its server every send period, sending its relays' and
+    inputs' state again, so a command waiting there is carried out without anyone asking for
+    an upload, and the server's latest states stay current."""
+    devices = [SimulatedDevice(device_id=2, profile=catalogue.get("bestep_2ch_io"))]
+    text = (
+        _config(tmp_path, "PORT", server.url)
+        .replace("      - {name: analyser, address: 1, profile: eastron_sdm630}\n", "")
+        .replace("send_period: 60m", "send_period: 2s")
+    )
+    async with ModbusLineSimulator(devices) as sim:
+        config = load_config_text(text.replace("PORT", sim.path), catalogue=catalogue)
+        opened = await asyncio.to_thread(TerminalIdentity.open, tmp_path)
+        assert opened.new_auth_code is not None
+        write_pending_auth_code(tmp_path, opened.new_auth_code)
+        uplink = _uplink(opened.identity, tmp_path, server)
+        runner = CountingRunner(config, opened.identity, uplink=uplink, catalogue=catalogue)
+        uplink.attach(runner)
+        task = await _run(runner)
+        _Stopper(runner, task)
+        try:
+            # the first states are uploaded; nothing on the board changes from here on
+            await server.until(
+                lambda: any(r.device == "io_board" for r in server.readings.values())
+            )
+            first = max(r.time for r in server.readings.values())
+            uploads = server.uploads
+            server.add_command("cmd_on", "io_board", "relay_1", True)
+            await server.until(lambda: len(server.outcomes) == 1, timeout=15)
+            assert server.uploads > uploads
+            assert sim.board(2).relays[0] is True
+            assert server.outcomes[0].status.value == "succeeded"
+            # the states that did not change were sent again, read anew
+            again = [r for r in server.readings.values() if r.key == "input_1"]
+            assert len(again) >= 2, again
+            assert max(r.time for r in again) > first
+            assert all(r.value is False for r in again)
+        finally:
+            runner.stop()
+            await task
+            await uplink.close()
+
+
 def _batch(queue_id: str, first: int, last: int) -> OutgoingBatch:
     at = datetime(2026, 11, 30, 1, 0, tzinfo=UTC)
     records = tuple(

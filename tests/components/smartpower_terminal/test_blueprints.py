@@ -271,6 +271,88 @@ async def test_pump_rests_its_minimum_time_before_starting_again(
     assert switches.calls[2:] == [("turn_on", PUMP)]
 
 
+class RemoteRelay:
+    """switch.turn_on/turn_off as a remote terminal's relay shows them: the command pending
+    (an attribute) until :meth:`confirm`, at the terminal's next contact."""
+
+    def __init__(self, hass: HomeAssistant, tank: Tank) -> None:
+        self.hass = hass
+        self.tank = tank
+        self.calls: list[str] = []
+        for service in ("turn_on", "turn_off"):
+            hass.services.async_register("switch", service, self._handle)
+
+    @callback
+    def _handle(self, call: ServiceCall) -> None:
+        self.calls.append(call.service)
+        shown = self.hass.states.get(PUMP)
+        assert shown is not None
+        self.hass.states.async_set(PUMP, shown.state, {"command": "pending"})
+
+    async def confirm(self) -> None:
+        self.hass.states.async_set(PUMP, self.calls[-1].removeprefix("turn_"), {})
+        await self.tank.settle()
+
+
+async def test_a_stop_confirmed_after_the_tank_emptied_again_does_not_leave_it_empty(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory
+) -> None:
+    """The tank fills and empties again before the terminal confirms the pump's stop: once the
+    pump has rested, it starts again (the float moved after the stop was asked)."""
+    freezer.move_to("2026-06-01 08:00:00+00:00")
+    tank = Tank(hass, freezer)
+    relay = RemoteRelay(hass, tank)
+    await tank.set(TANK_LOW, "off")
+    await tank.set(PUMP, "off")
+    inputs = {"tank_low": TANK_LOW, "pump_switch": PUMP, "min_on_time": 0, "min_off_time": 5}
+    await _automate(hass, "well_tank_pump.yaml", inputs)
+    await tank.wait(10)
+    await tank.set(TANK_LOW, "on")
+    assert relay.calls == ["turn_on"]
+    await tank.wait(2)
+    await relay.confirm()
+    await tank.wait(30)
+    await tank.set(TANK_LOW, "off")  # full
+    assert relay.calls == ["turn_on", "turn_off"]
+    await tank.wait(10)
+    await tank.set(TANK_LOW, "on")  # drawn down while the stop waits for the terminal
+    await tank.wait(5)
+    await relay.confirm()
+    await tank.wait(4)
+    assert relay.calls == ["turn_on", "turn_off"]
+    await tank.wait(1)  # five minutes off
+    assert relay.calls == ["turn_on", "turn_off", "turn_on"]
+
+
+async def test_a_remote_pump_stopped_by_hand_stays_off_until_the_float_moves(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory
+) -> None:
+    """A stop asked by hand, confirmed later, holds although the float moved while the pump
+    ran: only a change after the stop was asked starts it again."""
+    freezer.move_to("2026-06-01 08:00:00+00:00")
+    tank = Tank(hass, freezer)
+    relay = RemoteRelay(hass, tank)
+    await tank.set(TANK_LOW, "off")
+    await tank.set(PUMP, "off")
+    inputs = {"tank_low": TANK_LOW, "pump_switch": PUMP, "min_on_time": 5, "min_off_time": 5}
+    await _automate(hass, "well_tank_pump.yaml", inputs)
+    await tank.wait(10)
+    await tank.set(TANK_LOW, "on")
+    await tank.wait(1)
+    await relay.confirm()
+    await tank.set(TANK_LOW, "off")  # a wave, within the minimum on time
+    await tank.set(TANK_LOW, "on")
+    await tank.wait(20)
+    await hass.services.async_call("switch", "turn_off", {"entity_id": PUMP}, blocking=True)
+    await tank.wait(3)
+    await relay.confirm()
+    await tank.wait(60)
+    assert relay.calls == ["turn_on", "turn_off"]
+    await tank.set(TANK_LOW, "off")
+    await tank.set(TANK_LOW, "on")
+    assert relay.calls == ["turn_on", "turn_off", "turn_on"]
+
+
 async def test_pump_stops_after_its_longest_run_and_tells_why(
     tank: Tank, switches: Switches, notifications: Notifications
 ) -> None:

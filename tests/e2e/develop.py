@@ -7,6 +7,10 @@ Makel meter), links their ptys at stable paths under ``.dev/serial/``, writes ``
 http://127.0.0.1:8123 and stops everything on Ctrl-C. While it runs, the board's inputs and the
 site's mains are in your hands (:mod:`.panel_control`): type ``i3`` or ``m`` in the terminal,
 or send them to the control port.
+
+With ``--remote`` the same panel is read by a terminal daemon that sends to a SmartPower server,
+each in its own process (:mod:`.develop_remote`), and Home Assistant is paired with the terminal
+by the Modem No and auth code printed.
 """
 
 from __future__ import annotations

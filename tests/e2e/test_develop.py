@@ -625,6 +625,7 @@ async def test_develop_remote_pairs_by_the_printed_slip_and_keeps_it(
             assert await _post(session, control_url, "m") == "mains: present"
         assert _ctrl_c(process) == 0, output.read_text(encoding="utf-8", errors="replace")
         assert not _processes_using(dev), _processes_using(dev)
+        _logged_nothing_wrong(dev, auth_code)
 
         # Started again: the same terminal and code, still paired, values still arriving.
         output_again = tmp_path / "develop-again.out"
@@ -635,17 +636,22 @@ async def test_develop_remote_pairs_by_the_printed_slip_and_keeps_it(
         assert "printed at the terminal's first start" in again, again
         async with HomeAssistantClient(f"http://127.0.0.1:{ports['port']}") as client:
             await client.login(USER["username"], USER["password"])
-            await client.wait_until_running()
             await wait_loaded_entry(client, entry_id)
             await client.wait_for_state(
                 voltage, lambda s: (_volts(s) or 0) > 200, "the analyser's voltage", 90
             )
         assert _ctrl_c(process) == 0, output_again.read_text(encoding="utf-8", errors="replace")
         assert not _processes_using(dev), _processes_using(dev)
+        _logged_nothing_wrong(dev, auth_code)
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGTERM)
             process.wait(90)
+
+
+def _logged_nothing_wrong(dev: Path, auth_code: str) -> None:
+    """Home Assistant (its log of the last start), the daemon and the server: no error, no
+    traceback, and the auth code in no log."""
     log = (dev / "config" / "home-assistant.log").read_text(encoding="utf-8", errors="replace")
     problems = log_problems(log.splitlines())
     assert not problems, "Home Assistant logged:\n" + explain(problems)

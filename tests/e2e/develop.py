@@ -272,7 +272,12 @@ def _is_board(panel: SimulatedPanel, device_id: int) -> bool:
 def main() -> int:
     parser = argparse.ArgumentParser(prog="scripts/develop", description=__doc__)
     parser.add_argument("--port", type=int, default=8123, help="HTTP port (default 8123)")
-    parser.add_argument("--dir", default=str(REPO / ".dev"), help="state folder (default .dev)")
+    parser.add_argument(
+        "--dir",
+        default=None,
+        help="state folder (default .dev; with --remote .dev/remote, so that Home Assistant's "
+        "serial lines of the local mode do not take the ports the terminal daemon reads)",
+    )
     parser.add_argument(
         "--control-port",
         type=int,
@@ -308,6 +313,8 @@ def main() -> int:
         help="with --remote: the terminal daemon's local API on 127.0.0.1 (default: HTTP port + 3)",
     )
     args = parser.parse_args()
+    if args.dir is None:
+        args.dir = str(REPO / ".dev" / "remote" if args.remote else REPO / ".dev")
     if args.control_port is None:
         args.control_port = args.port + 1
     if args.server_port is None:

@@ -1,12 +1,13 @@
 """``scripts/develop --remote``: the simulated panel read by a terminal daemon that sends to a
 SmartPower server, and Home Assistant paired with it by the slip, as a remote site would be.
 
-Each piece runs in its own process, with its state under ``.dev/`` (kept between runs):
+Each piece runs in its own process, with its state under ``.dev/remote/`` (kept between runs;
+Home Assistant's configuration is there too):
 
-* ``.dev/terminal/`` — ``terminal.yaml`` (rewritten on every start), the daemon's state
+* ``terminal/`` — ``terminal.yaml`` (rewritten on every start), the daemon's state
   (identity, queue) in ``state/``, its output in ``daemon.out`` (the slips it printed, appended)
   and its log in ``daemon.log``;
-* ``.dev/server/`` — the server's SQLite database and the terminals' descriptions, its log in
+* ``server/`` — the server's SQLite database and the terminals' descriptions, its log in
   ``server.log``.
 
 The terminal's identity is made once: a second start shows the same Modem No and, when the

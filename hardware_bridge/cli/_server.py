@@ -112,6 +112,12 @@ def run_server(args: argparse.Namespace) -> int:
             return _fail(EXIT_INPUT, f"--enrolment-key-file {args.enrolment_key_file} is empty")
     try:
         return asyncio.run(_serve(args, enrolment_key))
+    except ImportError as err:  # installed without the extra: say which, not a traceback
+        return _fail(
+            EXIT_FAILED,
+            f"the server needs the server extra "
+            f"(pip install 'smartpower-hardware-bridge[server]'): {err}",
+        )
     except (OSError, RuntimeError, ValueError) as err:
         return _fail(EXIT_FAILED, str(err))
 

@@ -7,6 +7,10 @@ Makel meter), links their ptys at stable paths under ``.dev/serial/``, writes ``
 http://127.0.0.1:8123 and stops everything on Ctrl-C. While it runs, the board's inputs and the
 site's mains are in your hands (:mod:`.panel_control`): type ``i3`` or ``m`` in the terminal,
 or send them to the control port.
+
+With ``--remote`` the same panel is read by a terminal daemon that sends to a SmartPower server,
+each in its own process (:mod:`.develop_remote`), and Home Assistant is paired with the terminal
+by the Modem No and auth code printed.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from hardware_bridge.simulators.at_modem import ModemSimulator
 from hardware_bridge.simulators.iec_meter import SimulatedMeter
 from hardware_bridge.simulators.modbus_line import devices_from_specs
 
+from .develop_remote import RemoteSite, remote_instructions, write_terminal_config
 from .harness import (
     DEVELOP_INTEGRATIONS,
     LOCATION,
@@ -152,9 +157,10 @@ async def run(args: argparse.Namespace) -> int:
     os.environ["SMARTPOWER_DEV_SERIAL_DIR"] = str(dev / "serial")
     catalogue = load_catalogue()
     meter = SimulatedMeter("makel_c520_3p")
+    devices = devices_from_specs(args.device or DEFAULT_DEVICES, catalogue)
     panel = SimulatedPanel(
         dev / "serial",
-        devices=devices_from_specs(args.device or DEFAULT_DEVICES, catalogue),
+        devices=devices,
         meters=[meter],
         update_interval=MODBUS_UPDATE_INTERVAL,
         meter_reaction_time=0.2,
@@ -180,34 +186,74 @@ async def run(args: argparse.Namespace) -> int:
             runner = await control.serve_http(args.control_port)
             cleanup.push_async_callback(runner.cleanup)
             control_url = f"http://127.0.0.1:{args.control_port}"
+        site = None
+        if args.remote:
+            site = RemoteSite(dev, args.server_port, args.terminal_port)
+            write_terminal_config(
+                site.terminal_dir,
+                modbus_port=panel.modbus_port,
+                meter_port=panel.meter_port,
+                modem_port=modem_port,
+                devices=devices,
+                listen_port=args.terminal_port,
+                server_url=site.server_url,
+            )
+            for warning in site.warnings():
+                print(f"develop: the terminal daemon warns: {warning}")
+            cleanup.push_async_callback(site.stop)
+            print(
+                "develop: starting the SmartPower server and the terminal daemon "
+                f"(state in {_shown(dev)}) …"
+            )
+            try:
+                slip = await site.start()
+            except (RuntimeError, ValueError, TimeoutError) as err:
+                print(f"develop: {err}")
+                return 1
         process = HomeAssistantProcess(config_dir, args.port)
         process.start()
         try:
             print(f"develop: starting Home Assistant (config {_shown(config_dir)}) …")
             await process.wait_until_serving(timeout=180)
-            text = _instructions(
-                process.url,
-                panel,
-                meter,
-                config_dir,
-                control_url=control_url,
-                board_ids=boards,
-                modem_port=modem_port,
-            )
+            if site is not None:
+                text = remote_instructions(
+                    process.url,
+                    site,
+                    slip,
+                    config_dir,
+                    control_url=control_url,
+                    controls_help=HELP,
+                )
+            else:
+                text = _instructions(
+                    process.url,
+                    panel,
+                    meter,
+                    config_dir,
+                    control_url=control_url,
+                    board_ids=boards,
+                    modem_port=modem_port,
+                )
             print(text, flush=True)
             if boards and sys.stdin.isatty():
                 control.read_stdin()
             waiter = asyncio.create_task(stop.wait())
             while not waiter.done():
                 await asyncio.wait({waiter}, timeout=1)
+                ended = None
                 if not process.running:
-                    print(f"develop: Home Assistant exited:\n{process.log_tail(30)}")
+                    ended = f"Home Assistant exited:\n{process.log_tail(30)}"
+                elif site is not None and (piece := site.exited()) is not None:
+                    ended = f"{piece.name} exited:\n{piece.log_tail(30)}"
+                if ended is not None:
+                    print(f"develop: {ended}")
                     waiter.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await waiter
                     return 1
         finally:
-            print("develop: stopping Home Assistant and the simulators …", flush=True)
+            pieces = "the terminal daemon, the server and " if site is not None else ""
+            print(f"develop: stopping Home Assistant, {pieces}the simulators …", flush=True)
             if sys.stdin.isatty():
                 with contextlib.suppress(ValueError, RuntimeError):
                     loop.remove_reader(sys.stdin.fileno())
@@ -226,7 +272,12 @@ def _is_board(panel: SimulatedPanel, device_id: int) -> bool:
 def main() -> int:
     parser = argparse.ArgumentParser(prog="scripts/develop", description=__doc__)
     parser.add_argument("--port", type=int, default=8123, help="HTTP port (default 8123)")
-    parser.add_argument("--dir", default=str(REPO / ".dev"), help="state folder (default .dev)")
+    parser.add_argument(
+        "--dir",
+        default=None,
+        help="state folder (default .dev; with --remote .dev/remote, so that Home Assistant's "
+        "serial lines of the local mode do not take the ports the terminal daemon reads)",
+    )
     parser.add_argument(
         "--control-port",
         type=int,
@@ -240,9 +291,36 @@ def main() -> int:
         metavar="ID:PROFILE",
         help=f"simulated Modbus device (repeat; default {' '.join(DEFAULT_DEVICES)})",
     )
+    parser.add_argument(
+        "--remote",
+        action="store_true",
+        help="the panel read by a terminal daemon that sends to a SmartPower server (both in "
+        "their own processes, state in the state folder); Home Assistant pairs with it by the "
+        "printed Modem No and auth code",
+    )
+    parser.add_argument(
+        "--server-port",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --remote: the SmartPower server's port on 127.0.0.1 (default: HTTP port + 2)",
+    )
+    parser.add_argument(
+        "--terminal-port",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --remote: the terminal daemon's local API on 127.0.0.1 (default: HTTP port + 3)",
+    )
     args = parser.parse_args()
+    if args.dir is None:
+        args.dir = str(REPO / ".dev" / "remote" if args.remote else REPO / ".dev")
     if args.control_port is None:
         args.control_port = args.port + 1
+    if args.server_port is None:
+        args.server_port = args.port + 2
+    if args.terminal_port is None:
+        args.terminal_port = args.port + 3
     return asyncio.run(run(args))
 
 

@@ -333,7 +333,8 @@ class HomeAssistantProcess:
         return "\n".join(kept[-lines:])
 
     async def wait_until_serving(self, timeout: float = 90.0) -> None:  # noqa: ASYNC109
-        """Wait until the HTTP server answers (onboarding's status view needs no login)."""
+        """Wait until the HTTP server answers (onboarding's status view needs no login; once
+        onboarding is done Home Assistant no longer registers it, and answers 404)."""
 
         async def probe(session: aiohttp.ClientSession) -> bool | None:
             if not self.running:
@@ -342,7 +343,7 @@ class HomeAssistantProcess:
                 )
             try:
                 async with session.get(f"{self.url}/api/onboarding") as response:
-                    return response.status == 200 or None
+                    return response.status in (200, 404) or None
             except aiohttp.ClientError:
                 return None
 

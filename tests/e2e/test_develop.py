@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -22,10 +23,25 @@ from custom_components.smartpower_terminal.const import (
     MIN_SLOW_INTERVAL,
 )
 from hardware_bridge import Modem, ModemSettings, load_catalogue
+from hardware_bridge.daemon.config import load_config
+from hardware_bridge.daemon.slip import format_slip
 from hardware_bridge.simulators.at_modem import ModemSimulator
-from hardware_bridge.simulators.modbus_line import ModbusLineSimulator, SimulatedDevice
+from hardware_bridge.simulators.modbus_line import (
+    ModbusLineSimulator,
+    SimulatedDevice,
+    devices_from_specs,
+)
+from hardware_bridge.uplink.identity import TerminalIdentity
 
-from .develop import MODBUS_UPDATE_INTERVAL, _instructions
+from .develop import DEFAULT_DEVICES, MODBUS_UPDATE_INTERVAL, _instructions
+from .develop_remote import (
+    SEND_PERIOD,
+    RemoteSite,
+    Slip,
+    remote_instructions,
+    slip_of,
+    write_terminal_config,
+)
 from .harness import (
     DEVELOP_INTEGRATIONS,
     DOMAIN,
@@ -386,3 +402,270 @@ async def test_develop_hands_the_panel_to_the_person_running_it(
     problems = log_problems(log.splitlines())
     assert not problems, "Home Assistant logged:\n" + explain(problems)
     assert returncode == 0, output.read_text(encoding="utf-8", errors="replace")
+
+
+# -- scripts/develop --remote: a terminal daemon, a SmartPower server, pairing by the slip ----
+def test_the_terminal_config_of_remote_mode_is_one_the_daemon_accepts(tmp_path: Path) -> None:
+    catalogue = load_catalogue()
+    devices = devices_from_specs(DEFAULT_DEVICES, catalogue)
+    path = write_terminal_config(
+        tmp_path / "terminal",
+        modbus_port=tmp_path / "serial" / "ttyUSB0",
+        meter_port=tmp_path / "serial" / "ttyUSB1",
+        modem_port=tmp_path / "serial" / "ttyUSB2",
+        devices=devices,
+        listen_port=8126,
+        server_url="http://127.0.0.1:8125",
+    )
+    config = load_config(path)
+    assert config.upstream is not None
+    assert config.upstream.url == "http://127.0.0.1:8125"
+    assert config.send_period.total_seconds() == SEND_PERIOD
+    assert config.state_dir == tmp_path / "terminal" / "state"
+    rs485 = config.lines[0]
+    assert [(d.key, d.device_id) for d in rs485.config.devices] == [
+        ("eastron_sdm630", 1),
+        ("generic_compensation_relay", 2),
+        ("io_board", 3),
+    ]
+    assert config.mains is not None
+    assert config.mains.device == "eastron_sdm630"
+    assert config.modem is not None
+    assert config.modem.port == str(tmp_path / "serial" / "ttyUSB2")
+    # the same warning the daemon logs at start, shown to the person
+    assert [w for w in config.warnings if "under one minute" in w], config.warnings
+
+
+def test_a_second_start_shows_the_first_slips_code_only_while_it_is_valid(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    opened = TerminalIdentity.open(state)
+    code = opened.new_auth_code
+    assert code is not None
+    first = format_slip(opened.identity.modem_no, code, qr=False)
+    ready = f"Modem No: {opened.identity.modem_no}\nlistening on http://127.0.0.1:8126\n"
+    assert slip_of(first + ready, first + ready, state) == Slip(
+        opened.identity.modem_no, code, first_start=True
+    )
+    again = slip_of(ready, first + ready + ready, state)
+    assert again == Slip(opened.identity.modem_no, code, first_start=False)
+    TerminalIdentity.load(state).renew_auth_code()  # auth-code --renew, in another shell
+    renewed = slip_of(ready, first + ready + ready, state)
+    assert renewed == Slip(opened.identity.modem_no, None, first_start=False)
+
+
+def test_the_remote_steps_name_the_url_the_modem_and_how_to_renew(tmp_path: Path) -> None:
+    site = RemoteSite(tmp_path, 8125, 8126)
+    url = "http://127.0.0.1:8123"
+    first = remote_instructions(
+        url,
+        site,
+        Slip("4810273596", "K7RM2QXW9D", first_start=True),
+        tmp_path / "config",
+        control_url="http://127.0.0.1:8124",
+        controls_help=HELP,
+    )
+    assert "Server URL: http://127.0.0.1:8125" in first
+    assert "Modem No: 4810273596" in first
+    assert "Auth code (Yetki Kodu): K7RM2QXW9D" in first
+    assert '"Remote terminal' in first
+    assert "curl -d i3 http://127.0.0.1:8124/" in first
+    lost = remote_instructions(
+        url,
+        site,
+        Slip("4810273596", None, first_start=False),
+        tmp_path / "config",
+        control_url=None,
+        controls_help=HELP,
+    )
+    assert "K7RM2QXW9D" not in lost
+    assert f"auth-code --renew --config {tmp_path / 'terminal' / 'terminal.yaml'}" in lost
+    assert str(tmp_path / "terminal" / "daemon.out") in lost
+
+
+def _start_develop(dev: Path, ports: dict[str, int], output: Path) -> subprocess.Popen[bytes]:
+    """``scripts/develop --remote`` in its own session, as a terminal would run it."""
+    with output.open("wb") as out:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tests.e2e.develop",
+                "--remote",
+                "--dir",
+                str(dev),
+                *(f"--{name}={port}" for name, port in ports.items()),
+            ],
+            cwd=REPO,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"},
+            start_new_session=True,
+        )
+
+
+async def _printed_steps(process: subprocess.Popen[bytes], output: Path) -> str:
+    async def printed() -> str | None:
+        text = output.read_text(encoding="utf-8", errors="replace")
+        assert process.poll() is None, text
+        return text if "Ctrl-C stops" in text else None
+
+    return await wait_for(printed, "scripts/develop --remote to print its steps", 240, interval=0.5)
+
+
+def _ctrl_c(process: subprocess.Popen[bytes]) -> int:
+    """What Ctrl-C in its terminal does: SIGINT to the foreground process group."""
+    os.killpg(process.pid, signal.SIGINT)
+    try:
+        return process.wait(120)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        raise
+
+
+def _processes_using(path: Path) -> list[str]:
+    """Command lines of running processes that name ``path`` (HA, daemon, server)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        text = " ".join(a.decode(errors="replace") for a in argv)
+        if str(path) in text:
+            found.append(f"{proc.name}: {text}")
+    return found
+
+
+def _printed(text: str, label: str) -> str:
+    match = re.search(rf"^\s*{re.escape(label)}(\S+)\s*$", text, re.MULTILINE)
+    assert match, f"no {label!r} in:\n{text}"
+    return match.group(1)
+
+
+async def _pair(client: HomeAssistantClient, url: str, modem_no: str, auth_code: str) -> str:
+    """Add integration → Remote terminal → the URL → Modem No + auth code, as the frontend
+    does; the new entry's id."""
+    form = await client.start_flow(DOMAIN)
+    form = await client.flow_step(
+        form["flow_id"],
+        {"protocol": "remote", "terminal_model": "adapter", "mains_detection": False},
+    )
+    assert form.get("step_id") == "remote", form
+    form = await client.flow_step(form["flow_id"], {"url": url})
+    assert form.get("step_id") == "remote_auth", form
+    done = await client.flow_step(form["flow_id"], {"modem_no": modem_no, "auth_code": auth_code})
+    # develop waits for the terminal's first upload: the server knows it at once
+    assert done.get("type") == "create_entry", done
+    return str(done["result"]["entry_id"])
+
+
+async def _voltage(client: HomeAssistantClient, entry_id: str) -> str:
+    """The simulated analyser's L1 voltage entity of the remote terminal's entry."""
+
+    async def found() -> str | None:
+        return next(
+            (
+                e["entity_id"]
+                for e in await client.entity_registry()
+                if e.get("unique_id") == f"{entry_id}_eastron_sdm630_voltage_l1"
+            ),
+            None,
+        )
+
+    return await wait_for(found, "the analyser's voltage entity", 90)
+
+
+def _volts(state: dict[str, Any]) -> float | None:
+    try:
+        return float(state["state"])
+    except ValueError:
+        return None
+
+
+@pytest.mark.e2e
+async def test_develop_remote_pairs_by_the_printed_slip_and_keeps_it(
+    tmp_path: Path, socket_enabled: None
+) -> None:
+    dev = tmp_path / "dev"
+    chosen: set[int] = set()
+    while len(chosen) < 4:
+        chosen.add(free_port())
+    ports = dict(
+        zip(("port", "control-port", "server-port", "terminal-port"), sorted(chosen), strict=True)
+    )
+    control_url = f"http://127.0.0.1:{ports['control-port']}/"
+    output = tmp_path / "develop.out"
+    process = _start_develop(dev, ports, output)
+    try:
+        text = await _printed_steps(process, output)
+        assert "send_period 30s is under one minute" in text, text
+        server_url = _printed(text, "3. Server URL: ")
+        assert server_url == f"http://127.0.0.1:{ports['server-port']}", text
+        modem_no = _printed(text, "4. Modem No: ")
+        auth_code = _printed(text, "Auth code (Yetki Kodu): ")
+        assert "printed just now by the terminal's first start" in text, text
+        async with (
+            HomeAssistantClient(f"http://127.0.0.1:{ports['port']}") as client,
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session,
+        ):
+            await client.onboard(**USER)
+            await client.wait_until_running()
+            entry_id = await _pair(client, server_url, modem_no, auth_code)
+            voltage = await _voltage(client, entry_id)
+            state = await client.wait_for_state(
+                voltage, lambda s: (_volts(s) or 0) > 200, "the analyser's voltage", 90
+            )
+            assert state["attributes"]["unit_of_measurement"] == "V", state
+            # the panel control acts on what the terminal reads, and the terminal reports it
+            assert await _post(session, control_url, "m") == "mains: cut (0 V, no load)"
+            await client.wait_for_state(voltage, lambda s: _volts(s) == 0.0, "0 V", 90)
+            assert await _post(session, control_url, "m") == "mains: present"
+        assert _ctrl_c(process) == 0, output.read_text(encoding="utf-8", errors="replace")
+        assert not _processes_using(dev), _processes_using(dev)
+        _logged_nothing_wrong(dev, auth_code)
+
+        # Started again: the same terminal and code, still paired, values still arriving.
+        output_again = tmp_path / "develop-again.out"
+        process = _start_develop(dev, ports, output_again)
+        again = await _printed_steps(process, output_again)
+        assert _printed(again, "4. Modem No: ") == modem_no, again
+        assert _printed(again, "Auth code (Yetki Kodu): ") == auth_code, again
+        assert "printed at the terminal's first start" in again, again
+        async with HomeAssistantClient(f"http://127.0.0.1:{ports['port']}") as client:
+            await client.login(USER["username"], USER["password"])
+            await wait_loaded_entry(client, entry_id)
+            await client.wait_for_state(
+                voltage, lambda s: (_volts(s) or 0) > 200, "the analyser's voltage", 90
+            )
+        assert _ctrl_c(process) == 0, output_again.read_text(encoding="utf-8", errors="replace")
+        assert not _processes_using(dev), _processes_using(dev)
+        _logged_nothing_wrong(dev, auth_code)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(90)
+
+
+def _logged_nothing_wrong(dev: Path, auth_code: str) -> None:
+    """Home Assistant (its log of the last start), the daemon and the server: no error, no
+    traceback, and the auth code in no log."""
+    log = (dev / "config" / "home-assistant.log").read_text(encoding="utf-8", errors="replace")
+    problems = log_problems(log.splitlines())
+    assert not problems, "Home Assistant logged:\n" + explain(problems)
+    for name in ("terminal/daemon.log", "server/server.log"):
+        written = (dev / name).read_text(encoding="utf-8", errors="replace")
+        assert "Traceback" not in written, f"{name}:\n{written}"
+        assert not re.search(r"^(\S+ \S+ )?(ERROR|CRITICAL) ", written, re.MULTILINE), written
+        assert auth_code not in written, name
+
+
+async def wait_loaded_entry(client: HomeAssistantClient, entry_id: str) -> None:
+    async def loaded() -> bool:
+        entry = next(e for e in await client.entries() if e["entry_id"] == entry_id)
+        assert entry["state"] not in ("setup_error", "failed_unload"), entry
+        return bool(entry["state"] == "loaded")
+
+    await wait_for(loaded, "the remote terminal's entry to load", 90)

@@ -194,6 +194,11 @@ class LinePoller:
             if self._io_keys():
                 self._schedules.append(_Schedule(PollGroup.IO, io_interval.total_seconds()))
 
+    def restate_io(self) -> None:
+        """Record every relay's and input's state again at the next I/O poll: an upload asked
+        for now then has something to carry, and a waiting relay command its reply."""
+        self._io_recorded.clear()
+
     def _io_keys(self) -> dict[str, set[str]]:
         return self._group_keys(PollGroup.IO)
 

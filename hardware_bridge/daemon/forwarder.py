@@ -8,7 +8,10 @@ the upload secret) is the uplink's business, not the forwarder's.
 The :class:`Forwarder`:
 
 * sends every ``send_period``, at once when an alarm is queued, and at once on
-  :meth:`Forwarder.upload_now` (``smartpower-bridge upload-now``, SIGUSR1);
+  :meth:`Forwarder.upload_now` (``smartpower-bridge upload-now``, SIGUSR1). An upload asked
+  for while nothing is queued (right after a start, or between polls) waits for the next
+  record, up to :data:`UPLOAD_NOW_HOLD`, instead of passing as a contact that never happened:
+  relay commands ride back on the reply to an upload;
 * sends batch after batch, strictly in sequence order, until the queue is empty;
 * acknowledges in the queue only what the server acknowledged — the queue keeps the rest, so a
   batch not acknowledged is sent again with the same sequence numbers;
@@ -36,6 +39,10 @@ __all__ = ["CellularReport", "Forwarder", "OutgoingBatch", "Uplink"]
 _LOGGER = logging.getLogger(__name__)
 
 MAX_BACKOFF = timedelta(minutes=30)
+UPLOAD_NOW_HOLD = 30.0
+"""Seconds an upload asked for with nothing queued waits for the next record."""
+UPLOAD_NOW_RECHECK = 1.0
+"""Seconds between looks at the queue meanwhile."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -106,6 +113,9 @@ class Forwarder:
         self._on_delivered = on_delivered
         self._wake = asyncio.Event()
         self._now_requested = False
+        self._now_until: float | None = None
+        self._batches = 0
+        """Batches the server acknowledged (part of), since the start."""
         self._alarm = False
         self.failures = 0
         self.last_upload: datetime | None = None
@@ -119,8 +129,10 @@ class Forwarder:
     # -- triggers ------------------------------------------------------------------------------
 
     def upload_now(self) -> None:
-        """Send at once, whatever the period or the back-off."""
+        """Send at once, whatever the period or the back-off (what is queued, or else the next
+        record queued within :data:`UPLOAD_NOW_HOLD`)."""
         self._now_requested = True
+        self._now_until = self._clock.monotonic() + UPLOAD_NOW_HOLD
         self._wake.set()
 
     def alarm(self) -> None:
@@ -160,12 +172,23 @@ class Forwarder:
             else:
                 await self._wait(next_due, alarms=True)
             started = self._clock.monotonic()
+            asked_now = self._now_requested
+            hold = self._now_until
             self._now_requested = self._alarm = False
+            batches = self._batches
             try:
                 delivered = await self.flush()
             except StorageError as err:  # e.g. a full disk refused the acknowledgement
                 self._failed(str(err))
                 delivered = False
+            if self._batches > batches:
+                if self._now_until == hold:  # not asked for again while sending
+                    self._now_until = None
+            elif asked_now and self._now_until is not None and started < self._now_until:
+                # upload-now found the queue empty: the next poll will queue something
+                await self._clock.sleep(UPLOAD_NOW_RECHECK)
+                self._now_requested = True
+                continue
             if delivered:
                 self.retry_at = None
                 if started >= next_due:
@@ -204,6 +227,7 @@ class Forwarder:
                 )
                 return False
             acked = min(acked, batch.last_seq)
+            self._batches += 1
             self.delivered += await self._queue.acknowledge(acked)
             self.last_upload = self._clock.wall()
             if self.failures:

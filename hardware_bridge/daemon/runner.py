@@ -132,6 +132,8 @@ class Runner:
     def upload_now(self) -> None:
         """Send what is queued at once (what SIGUSR1 does)."""
         _LOGGER.info("Upload requested")
+        for poller in self.pollers:
+            poller.restate_io()
         if self.forwarder is not None:
             self.forwarder.upload_now()
         else:

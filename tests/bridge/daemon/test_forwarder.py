@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from hardware_bridge.daemon import Forwarder, OutgoingBatch
+from hardware_bridge.daemon.forwarder import UPLOAD_NOW_HOLD
 from hardware_bridge.uplink import AsyncReadingQueue, QueueFullError, Record, RecordKind
 
 START = datetime(2026, 6, 1, tzinfo=UTC)
@@ -198,6 +199,48 @@ async def test_upload_now_sends_at_once_and_an_ack_of_nothing_is_a_failure(
         assert forwarder.last_error is not None
         assert "acknowledged nothing" in forwarder.last_error
         assert (await queue.stats()).pending == 8
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await queue.close()
+
+
+async def test_upload_now_with_nothing_queued_sends_the_next_record(tmp_path: Path) -> None:
+    """Asked for right after a start (or between polls), an upload waits for the next record
+    instead of passing unseen: a relay command rides back only on the reply to an upload."""
+    clock = VirtualClock()
+    sent: list[OutgoingBatch] = []
+
+    class Server:
+        async def send(self, batch: OutgoingBatch) -> int:
+            sent.append(batch)
+            return batch.last_seq
+
+    queue = await AsyncReadingQueue.open(tmp_path / "queue.sqlite3", clock=clock.wall)
+    forwarder = Forwarder(
+        queue, Server(), modem_no="1234567897", send_period=PERIOD, clock=clock, jitter=lambda: 0
+    )
+    task = asyncio.create_task(forwarder.run())
+    try:
+        await clock.advance(1)
+        slept = clock.sleeps
+        forwarder.upload_now()
+        await clock.asleep_again(slept)  # it looked, found nothing, and looks again shortly
+        await clock.advance(3)
+        assert sent == []
+        await queue.append(_poll(clock.wall(), 0))  # the first poll, 4 s after the start
+        await clock.advance(1)
+        assert [(b.first_seq, b.last_seq) for b in sent] == [(1, 8)]
+
+        slept = clock.sleeps
+        forwarder.upload_now()  # nothing arrives within the hold: no contact, no spinning
+        await clock.asleep_again(slept)
+        await clock.advance(UPLOAD_NOW_HOLD + 5)
+        await queue.append(_poll(clock.wall(), 1))
+        await clock.advance(5)
+        assert len(sent) == 1  # the next one waits for the send period
+        await clock.advance(PERIOD.total_seconds())
+        assert [(b.first_seq, b.last_seq) for b in sent] == [(1, 8), (9, 16)]
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

@@ -321,6 +321,44 @@ async def test_a_relay_board_that_does_not_change_still_gets_its_commands(
             await uplink.close()
 
 
+async def test_upload_now_brings_a_relay_boards_command_at_once(
+    tmp_path: Path, catalogue: ProfileCatalogue, server: FakeServer
+) -> None:
+    """``upload-now`` on a terminal with only a relay board, whose states do not change and
+    whose send period is an hour: the states are recorded again so the upload happens, and
+    the command waiting at the server rides back on its reply."""
+    devices = [SimulatedDevice(device_id=2, profile=catalogue.get("bestep_2ch_io"))]
+    text = _config(tmp_path, "PORT", server.url).replace(
+        "      - {name: analyser, address: 1, profile: eastron_sdm630}\n", ""
+    )
+    async with ModbusLineSimulator(devices) as sim:
+        config = load_config_text(text.replace("PORT", sim.path), catalogue=catalogue)
+        opened = await asyncio.to_thread(TerminalIdentity.open, tmp_path)
+        assert opened.new_auth_code is not None
+        write_pending_auth_code(tmp_path, opened.new_auth_code)
+        uplink = _uplink(opened.identity, tmp_path, server)
+        runner = CountingRunner(config, opened.identity, uplink=uplink, catalogue=catalogue)
+        uplink.attach(runner)
+        runner.upload_now()  # asked for at the start, before anything is queued
+        task = await _run(runner)
+        _Stopper(runner, task)
+        try:
+            await server.until(
+                lambda: any(r.device == "io_board" for r in server.readings.values()),
+                timeout=15,
+            )
+            uploads = server.uploads
+            server.add_command("cmd_on", "io_board", "relay_1", True)
+            runner.upload_now()
+            await server.until(lambda: len(server.outcomes) == 1, timeout=15)
+            assert server.uploads > uploads
+            assert sim.board(2).relays[0] is True
+        finally:
+            runner.stop()
+            await task
+            await uplink.close()
+
+
 def _batch(queue_id: str, first: int, last: int) -> OutgoingBatch:
     at = datetime(2026, 11, 30, 1, 0, tzinfo=UTC)
     records = tuple(

@@ -4,10 +4,12 @@ halves of the API, and stops with exit 0 on SIGTERM; bad options are one line an
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import secrets
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
@@ -25,6 +27,11 @@ pytestmark = pytest.mark.usefixtures("socket_enabled")
 async def test_server_process_serves_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     key_file = tmp_path / "enrolment.key"
     key_file.write_text("site-key\n", encoding="utf-8")
+    # a state directory of an earlier release, which kept descriptions as files
+    legacy = tmp_path / "state" / "descriptions"
+    legacy.mkdir(parents=True)
+    earlier = replace(description(), name="From an earlier release")
+    (legacy / f"{MODEM}.json").write_text(json.dumps(earlier.to_json()), encoding="utf-8")
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -54,11 +61,14 @@ async def test_server_process_serves_and_stops_cleanly_on_sigterm(tmp_path: Path
                 Enrolment(terminal_secret=secret, auth_code=AUTH_CODE, enrolment_key="site-key"),
             )
             terminal.token = secret
-            await terminal.put_description(MODEM, description())
             client = SmartPowerClient(session, url)
             await client.claim(MODEM, AUTH_CODE)
-            assert (await client.description(MODEM)).modem_no == MODEM
+            assert await client.description(MODEM) == earlier  # imported at start
+            await terminal.put_description(MODEM, description())
+            assert await client.description(MODEM) == description()
         assert (tmp_path / "state" / DEFAULT_DATABASE_FILE).exists()
+        assert not legacy.exists()  # imported once: the folder is no longer read
+        assert (tmp_path / "state" / "descriptions.imported" / f"{MODEM}.json").exists()
     finally:
         if process.returncode is None:
             process.send_signal(signal.SIGTERM)
@@ -75,6 +85,7 @@ async def test_server_process_serves_and_stops_cleanly_on_sigterm(tmp_path: Path
     [
         (["server", "--listen", "nowhere"], "expected HOST:PORT"),
         (["server", "--listen", "127.0.0.1:0", "--retention", "soon"], "expected a duration"),
+        (["server", "--listen", "127.0.0.1:0", "--command-expiry", "0"], "expected a duration"),
     ],
 )
 def test_bad_options_are_one_line_and_exit_2(

@@ -5,12 +5,14 @@ OpenAPI document (``http_harness``)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import json
 import secrets
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from api_contract import Exchange, Recorder
@@ -718,6 +720,62 @@ async def test_events_reach_a_client_of_another_server_process(
                     break
         assert values == [230.0 + i for i in range(400)]
         await events.aclose()
+
+
+class _HeldConnection:
+    """A notifying connection whose statements wait for ``release``."""
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+        self.release = asyncio.Event()
+
+    async def execute(self, *args: object) -> object:
+        await self.release.wait()
+        return await self.connection.execute(*args)
+
+    async def close(self) -> None:
+        await self.connection.close()
+
+
+async def test_an_upload_does_not_wait_for_the_other_processes_to_be_told(
+    backend: str, database: str, tmp_path: Path
+) -> None:
+    """Telling the other processes goes on after the reply: a slow notification (a busy
+    database) does not hold up the terminal's upload, nor every upload queued behind it."""
+    if backend != "postgresql":
+        pytest.skip("SQLite is one process's database")
+    async with (
+        running_server(database, tmp_path, notify=True) as first,
+        running_server(database, tmp_path, notify=True) as second,
+    ):
+        terminal, _ = await first.enrolled_terminal()
+        client = second.client()
+        await client.claim(MODEM, AUTH_CODE)
+        notifier: Any = first.service.notifier
+        held = _HeldConnection(notifier._send)
+        notifier._send = held
+        events = client.events(MODEM)
+        received = asyncio.ensure_future(anext(events))
+        try:
+            await asyncio.sleep(0.3)  # the stream is open
+            for start in (1, 4, 7):
+                ack = await asyncio.wait_for(terminal.upload_batch(MODEM, batch(start, 3)), 10)
+                assert ack.acknowledged_seq == start + 2
+            assert not received.done()
+            held.release.set()
+            values = [json.loads((await asyncio.wait_for(received, 10)).data)["value"]]
+            async with asyncio.timeout(10):
+                async for item in events:
+                    values.append(json.loads(item.data)["value"])
+                    if len(values) == 9:
+                        break
+            assert values == [230.0 + i for i in range(3)] * 3  # all of them, in order
+        finally:
+            held.release.set()
+            received.cancel()
+            with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                await received
+            await events.aclose()
 
 
 async def test_a_reported_gap_is_acknowledged_and_holds_no_reading(server: Server) -> None:

@@ -523,21 +523,20 @@ class ServerService:
 
     async def store_batch(self, modem_no: str, batch: Batch) -> BatchAck:
         now = self._clock()
+        modem = batch.modem
+        status = TerminalStatus(
+            last_contact=now,
+            signal_dbm=None if modem is None else modem.signal_dbm,
+            registration=None if modem is None else modem.registration.value,
+        )
         try:
-            result = await self._storage.store_batch(modem_no, _records(batch), stream=batch.stream)
+            result = await self._storage.store_batch(
+                modem_no, _records(batch), stream=batch.stream, status=status
+            )
         except UnknownTerminalError:
             raise Unauthorized("unauthorized", "The modem is not enrolled.", status=401) from None
         except ValueError as err:
             raise ApiError("invalid_request", str(err), None, status=400) from None
-        modem = batch.modem
-        await self._storage.record_status(
-            modem_no,
-            TerminalStatus(
-                last_contact=now,
-                signal_dbm=None if modem is None else modem.signal_dbm,
-                registration=None if modem is None else modem.registration.value,
-            ),
-        )
         for outcome in batch.outcomes:
             with contextlib.suppress(NotFound):
                 await self.report_outcome(modem_no, outcome)

@@ -471,7 +471,12 @@ class PostgresStorage:
     # -- uploads -------------------------------------------------------------------------------
 
     async def store_batch(
-        self, modem_no: str, records: Sequence[QueuedRecord], *, stream: str | None = None
+        self,
+        modem_no: str,
+        records: Sequence[QueuedRecord],
+        *,
+        stream: str | None = None,
+        status: TerminalStatus | None = None,
     ) -> BatchResult:
         records = tuple(records)
         validate(records)
@@ -479,7 +484,7 @@ class PostgresStorage:
             *(item.item.time for item in records if isinstance(item.item, Record))
         )
         try:
-            return await self._store_batch(modem_no, records, stream)
+            return await self._store_batch(modem_no, records, stream, status)
         except asyncpg.CheckViolationError:
             # Another process dropped a partition this one still counted (retention of an
             # old month): make it again and retry once.
@@ -487,18 +492,32 @@ class PostgresStorage:
             await self.ensure_partitions(
                 *(item.item.time for item in records if isinstance(item.item, Record))
             )
-            return await self._store_batch(modem_no, records, stream)
+            return await self._store_batch(modem_no, records, stream, status)
 
     async def _store_batch(
-        self, modem_no: str, records: tuple[QueuedRecord, ...], stream: str | None
+        self,
+        modem_no: str,
+        records: tuple[QueuedRecord, ...],
+        stream: str | None,
+        status: TerminalStatus | None,
     ) -> BatchResult:
         async with self._pool.acquire() as conn, conn.transaction():
             # The terminal's row is the lock that makes check-then-insert atomic. The queue's
             # row is read after the lock is held, by a statement of its own: one statement
             # joining both would see the queue as it was before the lock was granted.
-            current = await conn.fetchrow(
-                "SELECT stream FROM terminals WHERE modem_no = $1 FOR UPDATE", modem_no
-            )
+            if status is None:
+                current = await conn.fetchrow(
+                    "SELECT stream FROM terminals WHERE modem_no = $1 FOR UPDATE", modem_no
+                )
+            else:  # the update locks the row as FOR UPDATE does, in the same round trip
+                current = await conn.fetchrow(
+                    "UPDATE terminals SET last_contact = $2, signal_dbm = $3, registration = $4 "
+                    "WHERE modem_no = $1 RETURNING stream",
+                    modem_no,
+                    status.last_contact,
+                    status.signal_dbm,
+                    status.registration,
+                )
             if current is None:
                 raise UnknownTerminalError(modem_no)
             name = stream if stream is not None else (current["stream"] or "")

@@ -89,9 +89,15 @@ class Storage(Protocol):
     # -- uploads -------------------------------------------------------------------------------
 
     async def store_batch(
-        self, modem_no: str, records: Sequence[QueuedRecord], *, stream: str | None = None
+        self,
+        modem_no: str,
+        records: Sequence[QueuedRecord],
+        *,
+        stream: str | None = None,
+        status: TerminalStatus | None = None,
     ) -> BatchResult:
-        """Store a batch idempotently by (terminal, sequence number).
+        """Store a batch idempotently by (terminal, sequence number), and ``status`` (as
+        :meth:`record_status`) in the same transaction.
 
         ``stream`` is the terminal's queue id: a new one means the terminal's sequence numbers
         restarted (a new queue database), so its numbers are kept apart in a new epoch; a late

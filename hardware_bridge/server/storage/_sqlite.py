@@ -377,7 +377,11 @@ class _Database:
     # -- uploads ---------------------------------------------------------------------------------
 
     def store_batch(
-        self, modem_no: str, records: Sequence[QueuedRecord], stream: str | None
+        self,
+        modem_no: str,
+        records: Sequence[QueuedRecord],
+        stream: str | None,
+        status: TerminalStatus | None,
     ) -> BatchResult:
         validate(records)
         with self._write() as db:
@@ -386,6 +390,17 @@ class _Database:
             ).fetchone()
             if row is None:
                 raise UnknownTerminalError(modem_no)
+            if status is not None:  # in the batch's commit: one fsync per upload, not two
+                db.execute(
+                    "UPDATE terminals SET last_contact_us = ?, signal_dbm = ?, registration = ? "
+                    "WHERE modem_no = ?",
+                    (
+                        to_micros(status.last_contact),
+                        status.signal_dbm,
+                        status.registration,
+                        modem_no,
+                    ),
+                )
             name = stream if stream is not None else (row["stream"] or "")
             known = db.execute(
                 "SELECT epoch, acked_seq FROM streams WHERE modem_no = ? AND stream = ?",
@@ -795,9 +810,14 @@ class SqliteStorage:
         return await self._run(self._database.description, modem_no)
 
     async def store_batch(
-        self, modem_no: str, records: Sequence[QueuedRecord], *, stream: str | None = None
+        self,
+        modem_no: str,
+        records: Sequence[QueuedRecord],
+        *,
+        stream: str | None = None,
+        status: TerminalStatus | None = None,
     ) -> BatchResult:
-        return await self._run(self._database.store_batch, modem_no, tuple(records), stream)
+        return await self._run(self._database.store_batch, modem_no, tuple(records), stream, status)
 
     async def latest(self, modem_no: str) -> tuple[StoredReading, ...]:
         return await self._run(self._database.latest, modem_no)

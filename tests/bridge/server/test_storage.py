@@ -259,6 +259,31 @@ async def test_status_is_kept_per_upload(database: str) -> None:
         await storage.close()
 
 
+async def test_status_goes_with_the_batch_in_one_transaction(database: str) -> None:
+    storage = await enrolled(database)
+    try:
+        status = TerminalStatus(last_contact=T0, signal_dbm=-71, registration="home")
+        await storage.store_batch(MODEM, [reading(1)], status=status)
+        terminal = await storage.terminal(MODEM)
+        assert terminal is not None
+        assert (terminal.status, terminal.acked_seq) == (status, 1)
+        later = TerminalStatus(last_contact=T0 + timedelta(minutes=15), signal_dbm=-80)
+        await storage.store_batch(MODEM, [reading(1)], status=later)  # a duplicate: a contact
+        assert (await storage.terminal(MODEM)).status == later  # type: ignore[union-attr]
+        # a batch that is refused leaves the status as it was
+        with pytest.raises(ValueError, match="not positive"):
+            await storage.store_batch(
+                MODEM,
+                [reading(0)],
+                status=TerminalStatus(last_contact=T0 + timedelta(hours=1)),
+            )
+        assert (await storage.terminal(MODEM)).status == later  # type: ignore[union-attr]
+        with pytest.raises(UnknownTerminalError):
+            await storage.store_batch(OTHER, [reading(1)], status=status)
+    finally:
+        await storage.close()
+
+
 # -- batches ---------------------------------------------------------------------------------
 
 

@@ -10,6 +10,7 @@ import secrets
 import signal
 import sys
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import aiohttp
@@ -17,6 +18,7 @@ import pytest
 
 from hardware_bridge.api import Enrolment, SmartPowerClient
 from hardware_bridge.cli import main
+from hardware_bridge.cli._server import parse_command_expiry
 from hardware_bridge.server.storage import DEFAULT_DATABASE_FILE
 
 from .http_harness import AUTH_CODE, MODEM, description
@@ -97,6 +99,13 @@ def test_bad_options_are_one_line_and_exit_2(
     err = capsys.readouterr().err
     assert message in err
     assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "minutes"), [("30m", 30), ("2h", 120), ("45", 45), ("90s", 1.5), ("1d", 1440)]
+)
+def test_command_expiry_durations(text: str, minutes: float) -> None:
+    assert parse_command_expiry(text) == timedelta(minutes=minutes)
 
 
 def test_a_missing_enrolment_key_file_is_exit_2(

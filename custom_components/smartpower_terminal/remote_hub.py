@@ -28,6 +28,7 @@ from hardware_bridge import (
     Alarm,
     ApiValidationError,
     Command,
+    CommandStatus,
     NotFound,
     PollGroup,
     Reading,
@@ -210,27 +211,38 @@ async def async_setup_remote_entry(hass: HomeAssistant, entry: SmartPowerConfigE
 def _report_failed_commands(
     hass: HomeAssistant, entry: SmartPowerConfigEntry, hub: LineHub, terminal: RemoteTerminal
 ) -> None:
-    """A command the terminal did not carry out: a repair issue says which and why."""
+    """A command the terminal did not carry out: a repair issue says which and why. One that
+    expired on the server (the terminal did not fetch it in time, so it was never carried out,
+    rather than late) has its own text."""
     for command in terminal.take_failures():
         relay = hub.relay_name(command.device, command.key)
-        _LOGGER.warning(
-            "%s was not switched %s: the terminal did not carry out the command (%s)",
-            relay,
-            "on" if command.state else "off",
-            command.message or command.status.value,
-        )
+        state = "on" if command.state else "off"
+        placeholders = {"relay": relay, "state": state}
+        if command.status is CommandStatus.EXPIRED:
+            _LOGGER.warning(
+                "%s was not switched %s: the terminal did not fetch the command before it "
+                "expired, so it was not carried out",
+                relay,
+                state,
+            )
+            translation_key = "remote_command_expired"
+        else:
+            _LOGGER.warning(
+                "%s was not switched %s: the terminal did not carry out the command (%s)",
+                relay,
+                state,
+                command.message or command.status.value,
+            )
+            translation_key = "remote_command_failed"
+            placeholders["error"] = command.message or command.status.value
         ir.async_create_issue(
             hass,
             DOMAIN,
             command_issue_id(entry.entry_id, command.device, command.key),
             is_fixable=False,
             severity=ir.IssueSeverity.WARNING,
-            translation_key="remote_command_failed",
-            translation_placeholders={
-                "relay": relay,
-                "state": "on" if command.state else "off",
-                "error": command.message or command.status.value,
-            },
+            translation_key=translation_key,
+            translation_placeholders=placeholders,
         )
     for device_key, key in terminal.take_done():
         ir.async_delete_issue(hass, DOMAIN, command_issue_id(entry.entry_id, device_key, key))

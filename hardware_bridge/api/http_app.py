@@ -3,8 +3,9 @@
 The daemon serves the client half for its own modem; the server serves both. Every answer is
 the one ``docs/api/smartpower.openapi.yaml`` lists: bodies are validated with the API model
 (400 ``invalid_request`` naming the field), bearer tokens checked on every client path (401;
-a modem the token did not claim answers 404 ``modem_not_found``, so a token cannot learn which
-Modem Nos exist), terminal secrets on the terminal paths, every failure a structured
+a valid token on a modem it did not claim answers 403 ``forbidden`` whether or not the modem
+exists, so a token cannot learn which Modem Nos exist), terminal secrets on the terminal paths
+(403 ``forbidden`` for a terminal's secret on another modem's paths), every failure a structured
 ``{code, message, field}`` — also unknown paths, wrong methods, oversized bodies and
 unexpected exceptions (500, logged without the request's secrets).
 
@@ -187,8 +188,9 @@ async def _claimed(request: web.Request) -> str:
     modem_no = _modem(request)
     modems = await request.app[_CLIENT].token_modems(_bearer(request))
     if modem_no not in modems:
-        raise NotFound(
-            "modem_not_found", f"No modem {modem_no} for this token.", "modem_no", status=404
+        # the same answer whether or not the modem exists: a token cannot probe Modem Nos
+        raise ApiError(
+            "forbidden", f"This token has not claimed modem {modem_no}.", "modem_no", status=403
         )
     return modem_no
 

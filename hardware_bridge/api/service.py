@@ -96,7 +96,8 @@ class TerminalSide(Protocol):
         ...
 
     async def authenticate(self, modem_no: str, terminal_secret: str) -> None:
-        """Unauthorized unless ``terminal_secret`` is this terminal's (constant time)."""
+        """Nothing when ``terminal_secret`` is this terminal's (constant time); ApiError
+        ``forbidden`` (403) when it is another enrolled terminal's, Unauthorized otherwise."""
         ...
 
     async def put_description(self, modem_no: str, description: TerminalDescription) -> None: ...
@@ -107,7 +108,8 @@ class TerminalSide(Protocol):
 
     async def store_batch(self, modem_no: str, batch: Batch) -> BatchAck:
         """Store what the batch holds once (idempotent by sequence), acknowledge the highest
-        contiguous sequence, and hand back the commands waiting for the terminal."""
+        contiguous sequence, and hand back the commands waiting for the terminal (never one
+        past its expiry)."""
         ...
 
     async def report_outcome(self, modem_no: str, outcome: CommandOutcome) -> Command:

@@ -19,7 +19,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-__all__ = ["parse_listen", "parse_retention", "register", "run_server"]
+__all__ = ["parse_command_expiry", "parse_listen", "parse_retention", "register", "run_server"]
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
 
@@ -45,6 +45,15 @@ def parse_retention(value: str) -> timedelta | None:
     return timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
 
 
+def parse_command_expiry(value: str) -> timedelta:
+    """``1h``, ``30m``, ``2h``: a positive duration (a bare number is minutes)."""
+    match = _DURATION.match(value.strip().lower())
+    if match is None or int(match.group(1)) == 0:
+        raise argparse.ArgumentTypeError(f"{value!r}: expected a duration such as 30m or 2h")
+    unit = match.group(2) or "m"
+    return timedelta(seconds=int(match.group(1)) * _UNITS[unit])
+
+
 def register(subparsers: Any) -> None:
     server = subparsers.add_parser(
         "server",
@@ -64,7 +73,7 @@ def register(subparsers: Any) -> None:
         type=Path,
         default=Path(),
         metavar="DIR",
-        help="the SQLite file and terminal descriptions (default: the working directory)",
+        help="where the SQLite file is kept (default: the working directory)",
     )
     server.add_argument(
         "--enrolment-key-file",
@@ -78,6 +87,13 @@ def register(subparsers: Any) -> None:
         default=timedelta(days=90),
         metavar="DURATION",
         help="how long readings are kept (default 90d; 0 keeps them for ever)",
+    )
+    server.add_argument(
+        "--command-expiry",
+        type=parse_command_expiry,
+        metavar="DURATION",
+        help="the longest a relay command waits for its terminal to fetch it (default 1h; "
+        "within that, two send periods and a minute)",
     )
     server.add_argument(
         "--trusted-proxy",
@@ -126,15 +142,27 @@ async def _serve(args: argparse.Namespace, enrolment_key: str | None) -> int:
     from aiohttp import web  # noqa: PLC0415 - only this command needs the server
 
     from hardware_bridge.api.http_app import build_app  # noqa: PLC0415
-    from hardware_bridge.server._descriptions import DescriptionStore  # noqa: PLC0415
-    from hardware_bridge.server.service import ServerService  # noqa: PLC0415
+    from hardware_bridge.server._description_files import (  # noqa: PLC0415
+        import_description_files,
+    )
+    from hardware_bridge.server.service import (  # noqa: PLC0415
+        DEFAULT_COMMAND_EXPIRY,
+        ServerService,
+    )
     from hardware_bridge.server.storage import open_storage  # noqa: PLC0415
 
     state_dir: Path = args.state_dir
     state_dir.mkdir(parents=True, exist_ok=True)
     storage = await open_storage(args.database, state_dir=state_dir, retention=args.retention)
+    try:
+        await import_description_files(storage, state_dir / "descriptions")
+    except BaseException:
+        await storage.close()
+        raise
     service = ServerService(
-        storage, DescriptionStore(state_dir / "descriptions"), enrolment_key=enrolment_key
+        storage,
+        enrolment_key=enrolment_key,
+        command_expiry=args.command_expiry or DEFAULT_COMMAND_EXPIRY,
     )
     notifier = None
     if args.database is not None and args.database.startswith(("postgresql://", "postgres://")):
@@ -150,6 +178,7 @@ async def _serve(args: argparse.Namespace, enrolment_key: str | None) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     retention = asyncio.create_task(service.run_retention())
+    expiry = asyncio.create_task(service.run_command_expiry())
     try:
         await runner.setup()
         host, port = args.listen
@@ -166,9 +195,10 @@ async def _serve(args: argparse.Namespace, enrolment_key: str | None) -> int:
         await stop.wait()
         _LOGGER.info("stopping")
     finally:
-        retention.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await retention
+        for task in (retention, expiry):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         service.close()
         await runner.cleanup()
         if notifier is not None:

@@ -9,6 +9,13 @@ and refused enrolments are rate-limited per client address and per Modem No in m
 Live events go to this process's event-stream subscribers (:class:`EventHub`); several server
 processes on one PostgreSQL database also pass them to each other through :attr:`notifier`
 (``LISTEN``/``NOTIFY``, :class:`~hardware_bridge.server._notify.PostgresNotifier`).
+
+Everything else a process knows is in the :class:`Storage` (descriptions included), so any
+process answers for any terminal.
+
+A command waits for its terminal's next upload, but not for ever: one the terminal has not
+fetched within twice its send period and a minute (at most ``command_expiry``) ends
+``expired`` and is never delivered — a pump is not switched on hours after it was asked for.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from typing import Protocol
 from hardware_bridge.api import (
     Alarm,
     ApiError,
+    ApiValidationError,
     Batch,
     BatchAck,
     Claim,
@@ -49,7 +57,6 @@ from hardware_bridge.api import (
     format_time,
     to_millisecond,
 )
-from hardware_bridge.server._descriptions import DescriptionStore
 from hardware_bridge.server._events import EventHub
 from hardware_bridge.server.storage import (
     AuthCodeHash,
@@ -65,13 +72,19 @@ from hardware_bridge.server.storage import Command as StoredCommand
 from hardware_bridge.uplink import ClaimRateLimiter, QueuedRecord, Record, RecordKind
 from hardware_bridge.uplink import Gap as QueueGap
 
-__all__ = ["ServerService", "hash_secret"]
+__all__ = ["DEFAULT_COMMAND_EXPIRY", "ServerService", "hash_secret"]
 
 _LOGGER = logging.getLogger(__name__)
 
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
 TOKEN_PREFIX = "spt_"
 RETENTION_INTERVAL = timedelta(days=1)
+DEFAULT_COMMAND_EXPIRY = timedelta(hours=1)
+"""The longest a command waits for its terminal to fetch it (the server's ``--command-expiry``)."""
+COMMAND_MARGIN = timedelta(minutes=1)
+"""Added to two send periods: an upload a little late (a slow network) still fetches it."""
+EXPIRY_INTERVAL = timedelta(seconds=30)
+"""How often the server looks for commands that expired without an upload of their terminal."""
 
 
 _NO_CODE = AuthCodeHash(n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P, salt=b"\0" * 16, hash=b"\0" * 32)
@@ -113,16 +126,19 @@ def _modem_not_found(modem_no: str) -> NotFound:
     return NotFound("modem_not_found", f"No terminal {modem_no} is known.", "modem_no", status=404)
 
 
-def _api_command(stored: StoredCommand, *, sent: bool = False) -> Command:
-    """The storage knows pending/confirmed/failed; a pending command handed to the terminal in
-    a batch reply is ``sent`` in that reply. A succeeded relay command reads back the state it
-    set, so its confirmed state is the commanded one; a failed one's is unknown."""
+def _api_command(stored: StoredCommand) -> Command:
+    """The storage knows pending/confirmed/failed/expired; a pending command handed to the
+    terminal is ``sent``. A succeeded relay command reads back the state it set, so its
+    confirmed state is the commanded one; a failed or expired one's is unknown."""
     state = stored.value if isinstance(stored.value, bool) else bool(stored.value)
     if stored.state is CommandState.CONFIRMED:
         status, confirmed = CommandStatus.SUCCEEDED, state
     elif stored.state is CommandState.FAILED:
         status, confirmed = CommandStatus.FAILED, None
+    elif stored.state is CommandState.EXPIRED:
+        status, confirmed = CommandStatus.EXPIRED, None
     else:
+        sent = stored.delivered is not None
         status, confirmed = (CommandStatus.SENT if sent else CommandStatus.PENDING), None
     return Command(
         id=stored.id,
@@ -132,7 +148,8 @@ def _api_command(stored: StoredCommand, *, sent: bool = False) -> Command:
         state=state,
         status=status,
         created=to_millisecond(stored.created),
-        updated=to_millisecond(stored.outcome_time or stored.created),
+        updated=to_millisecond(stored.outcome_time or stored.delivered or stored.created),
+        expires=None if stored.expires is None else to_millisecond(stored.expires),
         confirmed_state=confirmed,
         message=stored.message,
     )
@@ -214,15 +231,17 @@ class ServerService:
     def __init__(
         self,
         storage: Storage,
-        descriptions: DescriptionStore,
         *,
         enrolment_key: str | None = None,
         claim_limiter: ClaimRateLimiter | None = None,
         enrolment_limiter: ClaimRateLimiter | None = None,
         clock: Callable[[], datetime] = _now,
+        command_expiry: timedelta = DEFAULT_COMMAND_EXPIRY,
     ) -> None:
+        if command_expiry <= timedelta(0):
+            raise ValueError("command_expiry must be positive")
         self._storage = storage
-        self._descriptions = descriptions
+        self._command_expiry = command_expiry
         self._enrolment_key = enrolment_key
         self._claims = claim_limiter or ClaimRateLimiter()
         self._enrolments = enrolment_limiter or ClaimRateLimiter(per_client=20, per_modem=20)
@@ -254,6 +273,32 @@ class ServerService:
                 await self.retention_pass()
             except Exception:
                 _LOGGER.exception("retention pass failed; trying again in %s", interval)
+            await asyncio.sleep(interval.total_seconds())
+
+    async def expiry_pass(self, modem_no: str | None = None, *, at: datetime | None = None) -> int:
+        """Mark expired the commands of ``modem_no`` (or of every modem) that their terminal
+        did not fetch by ``at`` (now), and tell the event streams; returns how many."""
+        expired = await self._storage.expire_commands(at or self._clock(), modem_no)
+        if expired:
+            await self._publish(
+                [(c.modem_no, "command", _json(_api_command(c).to_json())) for c in expired]
+            )
+            for command in expired:
+                _LOGGER.info(
+                    "command %s for modem %s expired: its terminal did not fetch it in time",
+                    command.id,
+                    command.modem_no,
+                )
+        return len(expired)
+
+    async def run_command_expiry(self, interval: timedelta = EXPIRY_INTERVAL) -> None:
+        """An expiry pass every ``interval``, until cancelled: a client following a command
+        learns it expired even when its terminal stays silent."""
+        while True:
+            try:
+                await self.expiry_pass()
+            except Exception:
+                _LOGGER.exception("command expiry pass failed; trying again in %s", interval)
             await asyncio.sleep(interval.total_seconds())
 
     def close(self) -> None:
@@ -300,8 +345,20 @@ class ServerService:
         if not await self._storage.revoke_token(hash_secret(token)):
             raise Unauthorized("unauthorized", "The token is unknown or revoked.", status=401)
 
+    async def _stored_description(self, modem_no: str) -> TerminalDescription | None:
+        document = await self._storage.description(modem_no)
+        if document is None:
+            return None
+        try:
+            return TerminalDescription.from_json(json.loads(document))
+        except (ValueError, ApiValidationError):
+            # validated when it was stored: only a hand-edited row gets here; as if never sent
+            # (the terminal sends it again at its next start)
+            _LOGGER.warning("modem %s: the stored description is not valid; ignored", modem_no)
+            return None
+
     async def description(self, modem_no: str) -> TerminalDescription:
-        description = await self._descriptions.get(modem_no)
+        description = await self._stored_description(modem_no)
         if description is None:
             raise _modem_not_found(modem_no)
         return description
@@ -335,7 +392,7 @@ class ServerService:
         return ReadingsPage(readings=readings, next=following)
 
     async def create_command(self, modem_no: str, request: CommandRequest) -> Command:
-        description = await self._descriptions.get(modem_no)
+        description = await self._stored_description(modem_no)
         relays = set()
         if description is not None:
             relays = {
@@ -344,16 +401,20 @@ class ServerService:
                 for io in device.io
                 if io.kind.value == "relay"
             }
-        if (request.device, request.key) not in relays:
+        if description is None or (request.device, request.key) not in relays:
             raise ApiError(
                 "unknown_relay",
                 f"Device {request.device} has no relay {request.key}.",
                 "key",
                 status=400,
             )
+        now = self._clock()
+        wait = min(
+            2 * timedelta(seconds=description.send_period) + COMMAND_MARGIN, self._command_expiry
+        )
         try:
             stored = await self._storage.create_command(
-                modem_no, request.device, request.key, request.state, at=self._clock()
+                modem_no, request.device, request.key, request.state, at=now, expires=now + wait
             )
         except UnknownTerminalError:
             raise _modem_not_found(modem_no) from None
@@ -362,6 +423,7 @@ class ServerService:
         return command
 
     async def command(self, modem_no: str, command_id: str) -> Command:
+        await self.expiry_pass(modem_no)
         stored = await self._storage.command(command_id)
         if stored is None or stored.modem_no != modem_no:
             raise NotFound(
@@ -430,10 +492,16 @@ class ServerService:
         terminal = await self._storage.terminal(modem_no)
         presented = hash_secret(terminal_secret)
         expected = hash_secret("") if terminal is None else terminal.upload_secret_hash
-        if not hmac.compare_digest(presented, expected) or terminal is None:
-            raise Unauthorized(
-                "unauthorized", "The terminal secret is not this modem's.", status=401
+        if hmac.compare_digest(presented, expected) and terminal is not None:
+            return
+        owner = await self._storage.modem_for_secret(presented)
+        if owner is not None:
+            # a known terminal, but not this modem's: it may write only its own data
+            _LOGGER.info("refused modem %s's secret on the paths of modem %s", owner, modem_no)
+            raise ApiError(
+                "forbidden", "This secret belongs to another modem.", "modem_no", status=403
             )
+        raise Unauthorized("unauthorized", "The terminal secret is not this modem's.", status=401)
 
     async def put_description(self, modem_no: str, description: TerminalDescription) -> None:
         if description.modem_no != modem_no:
@@ -443,7 +511,9 @@ class ServerService:
                 "modem_no",
                 status=400,
             )
-        await self._descriptions.put(modem_no, description)
+        await self._storage.put_description(
+            modem_no, _json(description.to_json()), at=self._clock()
+        )
 
     async def put_auth_code(self, modem_no: str, auth_code: str) -> None:
         loop = asyncio.get_running_loop()
@@ -453,33 +523,34 @@ class ServerService:
 
     async def store_batch(self, modem_no: str, batch: Batch) -> BatchAck:
         now = self._clock()
+        modem = batch.modem
+        status = TerminalStatus(
+            last_contact=now,
+            signal_dbm=None if modem is None else modem.signal_dbm,
+            registration=None if modem is None else modem.registration.value,
+        )
         try:
-            result = await self._storage.store_batch(modem_no, _records(batch), stream=batch.stream)
+            result = await self._storage.store_batch(
+                modem_no, _records(batch), stream=batch.stream, status=status
+            )
         except UnknownTerminalError:
             raise Unauthorized("unauthorized", "The modem is not enrolled.", status=401) from None
         except ValueError as err:
             raise ApiError("invalid_request", str(err), None, status=400) from None
-        modem = batch.modem
-        await self._storage.record_status(
-            modem_no,
-            TerminalStatus(
-                last_contact=now,
-                signal_dbm=None if modem is None else modem.signal_dbm,
-                registration=None if modem is None else modem.registration.value,
-            ),
-        )
         for outcome in batch.outcomes:
             with contextlib.suppress(NotFound):
                 await self.report_outcome(modem_no, outcome)
         duplicate = result.stored == 0 and result.duplicates > 0
         if not duplicate:
             await self._publish(self._batch_events(modem_no, batch))
-        pending = await self._storage.pending_commands(modem_no)
+        # what expired is told as such, and never handed over
+        await self.expiry_pass(modem_no, at=now)
+        delivered = await self._storage.deliver_commands(modem_no, at=now)
         return BatchAck(
             batch_id=batch.batch_id,
             acknowledged_seq=result.acked_seq,
             duplicate=duplicate,
-            commands=tuple(_api_command(c, sent=True) for c in pending),
+            commands=tuple(_api_command(c) for c in delivered),
         )
 
     @staticmethod

@@ -223,15 +223,26 @@ class ReadingsPage:
     next_cursor: HistoryCursor | None
 
 
+EXPIRED_MESSAGE = (
+    "The terminal did not fetch the command before it expired; it was not carried out."
+)
+
+
 class CommandState(StrEnum):
     PENDING = "pending"
     CONFIRMED = "confirmed"
     FAILED = "failed"
+    EXPIRED = "expired"
+    """Not fetched by the terminal before ``expires``: never delivered after that."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Command:
-    """A command for a terminal (a relay to set), delivered on the reply to its next upload."""
+    """A command for a terminal (a relay to set), delivered on the reply to its next upload.
+
+    ``delivered`` is when it was first handed to the terminal (None: not yet); a command not
+    delivered by ``expires`` ends ``expired`` and is never delivered after that.
+    """
 
     id: str
     modem_no: str
@@ -242,6 +253,8 @@ class Command:
     state: CommandState = CommandState.PENDING
     outcome_time: datetime | None = None
     message: str | None = None
+    expires: datetime | None = None
+    delivered: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

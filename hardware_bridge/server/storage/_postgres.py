@@ -40,6 +40,7 @@ from hardware_bridge.server.storage._errors import (
     UnknownTerminalError,
 )
 from hardware_bridge.server.storage._models import (
+    EXPIRED_MESSAGE,
     MAX_HISTORY_LIMIT,
     AuthCodeHash,
     BatchResult,
@@ -183,9 +184,29 @@ async def _migration_1(conn: _Connection) -> None:
     await conn.execute("INSERT INTO storage_settings VALUES ('readings_layout', $1)", layout)
 
 
+async def _migration_2(conn: _Connection) -> None:
+    await conn.execute(
+        """
+        CREATE TABLE descriptions (
+            modem_no text PRIMARY KEY,
+            document text NOT NULL,
+            stored timestamptz NOT NULL
+        );
+        ALTER TABLE commands ADD COLUMN expires timestamptz, ADD COLUMN delivered timestamptz;
+        CREATE INDEX commands_to_expire ON commands (state, expires) WHERE delivered IS NULL;
+        CREATE INDEX terminals_by_secret ON terminals (upload_secret_hash);
+        """
+    )
+
+
 MIGRATIONS: tuple[_PgMigration, ...] = (
     _PgMigration(
         1, "terminals, readings by month, gaps, latest values, tokens, commands", _migration_1
+    ),
+    _PgMigration(
+        2,
+        "descriptions in the database, command expiry and delivery, secrets looked up",
+        _migration_2,
     ),
 )
 
@@ -237,6 +258,8 @@ def _command(row: Any) -> Command:
         state=CommandState(row["state"]),
         outcome_time=row["outcome_time"],
         message=row["message"],
+        expires=row["expires"],
+        delivered=row["delivered"],
     )
 
 
@@ -415,10 +438,45 @@ class PostgresStorage:
         if result == "UPDATE 0":
             raise UnknownTerminalError(modem_no)
 
+    async def modem_for_secret(self, upload_secret_hash: str) -> str | None:
+        modem: str | None = await self._pool.fetchval(
+            "SELECT modem_no FROM terminals WHERE upload_secret_hash = $1", upload_secret_hash
+        )
+        return modem
+
+    # -- descriptions --------------------------------------------------------------------------
+
+    async def put_description(
+        self, modem_no: str, document: str, *, at: datetime, replace: bool = True
+    ) -> bool:
+        conflict = (
+            "DO UPDATE SET document = excluded.document, stored = excluded.stored"
+            if replace
+            else "DO NOTHING"
+        )
+        status = await self._pool.execute(
+            f"INSERT INTO descriptions VALUES ($1, $2, $3) ON CONFLICT (modem_no) {conflict}",
+            modem_no,
+            document,
+            at,
+        )
+        return bool(status.split()[-1] != "0")
+
+    async def description(self, modem_no: str) -> str | None:
+        document: str | None = await self._pool.fetchval(
+            "SELECT document FROM descriptions WHERE modem_no = $1", modem_no
+        )
+        return document
+
     # -- uploads -------------------------------------------------------------------------------
 
     async def store_batch(
-        self, modem_no: str, records: Sequence[QueuedRecord], *, stream: str | None = None
+        self,
+        modem_no: str,
+        records: Sequence[QueuedRecord],
+        *,
+        stream: str | None = None,
+        status: TerminalStatus | None = None,
     ) -> BatchResult:
         records = tuple(records)
         validate(records)
@@ -426,7 +484,7 @@ class PostgresStorage:
             *(item.item.time for item in records if isinstance(item.item, Record))
         )
         try:
-            return await self._store_batch(modem_no, records, stream)
+            return await self._store_batch(modem_no, records, stream, status)
         except asyncpg.CheckViolationError:
             # Another process dropped a partition this one still counted (retention of an
             # old month): make it again and retry once.
@@ -434,18 +492,32 @@ class PostgresStorage:
             await self.ensure_partitions(
                 *(item.item.time for item in records if isinstance(item.item, Record))
             )
-            return await self._store_batch(modem_no, records, stream)
+            return await self._store_batch(modem_no, records, stream, status)
 
     async def _store_batch(
-        self, modem_no: str, records: tuple[QueuedRecord, ...], stream: str | None
+        self,
+        modem_no: str,
+        records: tuple[QueuedRecord, ...],
+        stream: str | None,
+        status: TerminalStatus | None,
     ) -> BatchResult:
         async with self._pool.acquire() as conn, conn.transaction():
             # The terminal's row is the lock that makes check-then-insert atomic. The queue's
             # row is read after the lock is held, by a statement of its own: one statement
             # joining both would see the queue as it was before the lock was granted.
-            current = await conn.fetchrow(
-                "SELECT stream FROM terminals WHERE modem_no = $1 FOR UPDATE", modem_no
-            )
+            if status is None:
+                current = await conn.fetchrow(
+                    "SELECT stream FROM terminals WHERE modem_no = $1 FOR UPDATE", modem_no
+                )
+            else:  # the update locks the row as FOR UPDATE does, in the same round trip
+                current = await conn.fetchrow(
+                    "UPDATE terminals SET last_contact = $2, signal_dbm = $3, registration = $4 "
+                    "WHERE modem_no = $1 RETURNING stream",
+                    modem_no,
+                    status.last_contact,
+                    status.signal_dbm,
+                    status.registration,
+                )
             if current is None:
                 raise UnknownTerminalError(modem_no)
             name = stream if stream is not None else (current["stream"] or "")
@@ -710,11 +782,18 @@ class PostgresStorage:
     # -- commands ------------------------------------------------------------------------------
 
     async def create_command(
-        self, modem_no: str, device: str, key: str, value: RecordValue, *, at: datetime
+        self,
+        modem_no: str,
+        device: str,
+        key: str,
+        value: RecordValue,
+        *,
+        at: datetime,
+        expires: datetime | None = None,
     ) -> Command:
         row = await self._pool.fetchrow(
             "INSERT INTO commands (id, modem_no, device, key, vtype, vint, vreal, vtext, "
-            "created, state) SELECT $1, modem_no, $3, $4, $5, $6, $7, $8, $9, $10 "
+            "created, state, expires) SELECT $1, modem_no, $3, $4, $5, $6, $7, $8, $9, $10, $11 "
             "FROM terminals WHERE modem_no = $2 RETURNING *",
             uuid.uuid4().hex,
             modem_no,
@@ -723,6 +802,7 @@ class PostgresStorage:
             *encode_value(value),
             at,
             str(CommandState.PENDING),
+            expires,
         )
         if row is None:
             raise UnknownTerminalError(modem_no)
@@ -736,6 +816,31 @@ class PostgresStorage:
         )
         return tuple(_command(row) for row in rows)
 
+    async def deliver_commands(self, modem_no: str, *, at: datetime) -> tuple[Command, ...]:
+        rows = await self._pool.fetch(
+            "UPDATE commands SET delivered = coalesce(delivered, $1) WHERE modem_no = $2 "
+            "AND state = $3 AND (expires IS NULL OR expires > $1) RETURNING *",
+            at,
+            modem_no,
+            str(CommandState.PENDING),
+        )
+        return tuple(sorted((_command(row) for row in rows), key=lambda c: (c.created, c.id)))
+
+    async def expire_commands(
+        self, now: datetime, modem_no: str | None = None
+    ) -> tuple[Command, ...]:
+        rows = await self._pool.fetch(
+            "UPDATE commands SET state = $1, outcome_time = expires, message = $2 "
+            "WHERE state = $3 AND delivered IS NULL AND expires <= $4 "
+            "AND ($5::text IS NULL OR modem_no = $5) RETURNING *",
+            str(CommandState.EXPIRED),
+            EXPIRED_MESSAGE,
+            str(CommandState.PENDING),
+            now,
+            modem_no,
+        )
+        return tuple(sorted((_command(row) for row in rows), key=lambda c: (c.created, c.id)))
+
     async def record_outcome(
         self,
         modem_no: str,
@@ -745,8 +850,8 @@ class PostgresStorage:
         at: datetime,
         message: str | None = None,
     ) -> Command | None:
-        if state is CommandState.PENDING:
-            raise ValueError("an outcome is confirmed or failed, not pending")
+        if state not in (CommandState.CONFIRMED, CommandState.FAILED):
+            raise ValueError(f"an outcome is confirmed or failed, not {state}")
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute(
                 "UPDATE commands SET state = $1, outcome_time = $2, message = $3 "

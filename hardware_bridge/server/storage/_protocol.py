@@ -67,12 +67,37 @@ class Storage(Protocol):
 
     async def record_status(self, modem_no: str, status: TerminalStatus) -> None: ...
 
+    async def modem_for_secret(self, upload_secret_hash: str) -> str | None:
+        """The modem enrolled with this terminal secret hash, if any (to tell a terminal
+        writing another modem's data, 403, from an unknown secret, 401)."""
+        ...
+
+    # -- descriptions --------------------------------------------------------------------------
+
+    async def put_description(
+        self, modem_no: str, document: str, *, at: datetime, replace: bool = True
+    ) -> bool:
+        """Store a terminal's description, a JSON document the API layer validated. With
+        ``replace=False`` one already stored is kept (an import of older files must not
+        overwrite what a terminal sent since). True if ``document`` was stored."""
+        ...
+
+    async def description(self, modem_no: str) -> str | None:
+        """The description last stored for the modem (JSON), None if it sent none."""
+        ...
+
     # -- uploads -------------------------------------------------------------------------------
 
     async def store_batch(
-        self, modem_no: str, records: Sequence[QueuedRecord], *, stream: str | None = None
+        self,
+        modem_no: str,
+        records: Sequence[QueuedRecord],
+        *,
+        stream: str | None = None,
+        status: TerminalStatus | None = None,
     ) -> BatchResult:
-        """Store a batch idempotently by (terminal, sequence number).
+        """Store a batch idempotently by (terminal, sequence number), and ``status`` (as
+        :meth:`record_status`) in the same transaction.
 
         ``stream`` is the terminal's queue id: a new one means the terminal's sequence numbers
         restarted (a new queue database), so its numbers are kept apart in a new epoch; a late
@@ -130,10 +155,36 @@ class Storage(Protocol):
     # -- commands ------------------------------------------------------------------------------
 
     async def create_command(
-        self, modem_no: str, device: str, key: str, value: RecordValue, *, at: datetime
-    ) -> Command: ...
+        self,
+        modem_no: str,
+        device: str,
+        key: str,
+        value: RecordValue,
+        *,
+        at: datetime,
+        expires: datetime | None = None,
+    ) -> Command:
+        """A pending command; one not delivered by ``expires`` ends expired."""
+        ...
 
-    async def pending_commands(self, modem_no: str) -> tuple[Command, ...]: ...
+    async def pending_commands(self, modem_no: str) -> tuple[Command, ...]:
+        """Commands without an outcome yet, delivered or not, expired or not."""
+        ...
+
+    async def deliver_commands(self, modem_no: str, *, at: datetime) -> tuple[Command, ...]:
+        """The commands to hand the terminal at ``at``: without an outcome and not expired
+        (``expires`` after ``at``). Their first delivery time is recorded. A command handed
+        over once is handed over again until its outcome (a reply can be lost), but never
+        after it expired."""
+        ...
+
+    async def expire_commands(
+        self, now: datetime, modem_no: str | None = None
+    ) -> tuple[Command, ...]:
+        """Mark ``expired`` the commands never delivered whose ``expires`` is not after
+        ``now`` (of one modem, or of all); returns them. A delivered command is never
+        expired: the terminal may have carried it out, and reports what it did."""
+        ...
 
     async def record_outcome(
         self,

@@ -38,6 +38,7 @@ from hardware_bridge.server.storage._errors import (
 )
 from hardware_bridge.server.storage._migrations import Migration, check_known
 from hardware_bridge.server.storage._models import (
+    EXPIRED_MESSAGE,
     MAX_HISTORY_LIMIT,
     AuthCodeHash,
     BatchResult,
@@ -153,6 +154,22 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX commands_by_modem ON commands (modem_no, state, created_us)",
         ),
     ),
+    Migration(
+        2,
+        "descriptions in the database, command expiry and delivery, secrets looked up",
+        (
+            """CREATE TABLE descriptions (
+                modem_no TEXT PRIMARY KEY,
+                document TEXT NOT NULL,
+                stored_us INTEGER NOT NULL
+            )""",
+            "ALTER TABLE commands ADD COLUMN expires_us INTEGER",
+            "ALTER TABLE commands ADD COLUMN delivered_us INTEGER",
+            "CREATE INDEX commands_to_expire ON commands (state, expires_us) "
+            "WHERE delivered_us IS NULL",
+            "CREATE INDEX terminals_by_secret ON terminals (upload_secret_hash)",
+        ),
+    ),
 )
 check_known(MIGRATIONS)
 
@@ -161,7 +178,8 @@ _TERMINAL_COLUMNS = (
     "tokens_revoked_before_us, stream, epoch, acked_seq, last_contact_us, signal_dbm, registration"
 )
 _COMMAND_COLUMNS = (
-    "id, modem_no, device, key, vtype, vint, vreal, vtext, created_us, state, outcome_us, message"
+    "id, modem_no, device, key, vtype, vint, vreal, vtext, created_us, state, outcome_us, message, "
+    "expires_us, delivered_us"
 )
 
 
@@ -201,6 +219,8 @@ def _command(row: sqlite3.Row) -> Command:
         state=CommandState(row["state"]),
         outcome_time=_opt_time(row["outcome_us"]),
         message=row["message"],
+        expires=_opt_time(row["expires_us"]),
+        delivered=_opt_time(row["delivered_us"]),
     )
 
 
@@ -326,10 +346,42 @@ class _Database:
             if not changed:
                 raise UnknownTerminalError(modem_no)
 
+    def modem_for_secret(self, upload_secret_hash: str) -> str | None:
+        row = self.db.execute(
+            "SELECT modem_no FROM terminals WHERE upload_secret_hash = ?", (upload_secret_hash,)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    # -- descriptions ----------------------------------------------------------------------------
+
+    def put_description(self, modem_no: str, document: str, at: datetime, replace: bool) -> bool:
+        with self._write() as db:
+            conflict = (
+                "DO UPDATE SET document = excluded.document, stored_us = excluded.stored_us"
+                if replace
+                else "DO NOTHING"
+            )
+            return bool(
+                db.execute(
+                    f"INSERT INTO descriptions VALUES (?, ?, ?) ON CONFLICT (modem_no) {conflict}",
+                    (modem_no, document, to_micros(at)),
+                ).rowcount
+            )
+
+    def description(self, modem_no: str) -> str | None:
+        row = self.db.execute(
+            "SELECT document FROM descriptions WHERE modem_no = ?", (modem_no,)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
     # -- uploads ---------------------------------------------------------------------------------
 
     def store_batch(
-        self, modem_no: str, records: Sequence[QueuedRecord], stream: str | None
+        self,
+        modem_no: str,
+        records: Sequence[QueuedRecord],
+        stream: str | None,
+        status: TerminalStatus | None,
     ) -> BatchResult:
         validate(records)
         with self._write() as db:
@@ -338,6 +390,17 @@ class _Database:
             ).fetchone()
             if row is None:
                 raise UnknownTerminalError(modem_no)
+            if status is not None:  # in the batch's commit: one fsync per upload, not two
+                db.execute(
+                    "UPDATE terminals SET last_contact_us = ?, signal_dbm = ?, registration = ? "
+                    "WHERE modem_no = ?",
+                    (
+                        to_micros(status.last_contact),
+                        status.signal_dbm,
+                        status.registration,
+                        modem_no,
+                    ),
+                )
             name = stream if stream is not None else (row["stream"] or "")
             known = db.execute(
                 "SELECT epoch, acked_seq FROM streams WHERE modem_no = ? AND stream = ?",
@@ -568,7 +631,13 @@ class _Database:
     # -- commands --------------------------------------------------------------------------------
 
     def create_command(
-        self, modem_no: str, device: str, key: str, value: RecordValue, at: datetime
+        self,
+        modem_no: str,
+        device: str,
+        key: str,
+        value: RecordValue,
+        at: datetime,
+        expires: datetime | None,
     ) -> Command:
         command_id = uuid.uuid4().hex
         with self._write() as db:
@@ -576,7 +645,7 @@ class _Database:
                 raise UnknownTerminalError(modem_no)
             db.execute(
                 f"INSERT INTO commands ({_COMMAND_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?, NULL)",
                 (
                     command_id,
                     modem_no,
@@ -585,6 +654,7 @@ class _Database:
                     *encode_value(value),
                     to_micros(at),
                     str(CommandState.PENDING),
+                    None if expires is None else to_micros(expires),
                 ),
             )
         command = self.command(command_id)
@@ -599,6 +669,33 @@ class _Database:
         ).fetchall()
         return tuple(_command(row) for row in rows)
 
+    def deliver_commands(self, modem_no: str, at: datetime) -> tuple[Command, ...]:
+        now = to_micros(at)
+        with self._write() as db:
+            rows = db.execute(
+                f"UPDATE commands SET delivered_us = coalesce(delivered_us, ?) "
+                "WHERE modem_no = ? AND state = ? AND (expires_us IS NULL OR expires_us > ?) "
+                f"RETURNING {_COMMAND_COLUMNS}",
+                (now, modem_no, str(CommandState.PENDING), now),
+            ).fetchall()
+        return tuple(sorted((_command(row) for row in rows), key=lambda c: (c.created, c.id)))
+
+    def expire_commands(self, now: datetime, modem_no: str | None) -> tuple[Command, ...]:
+        with self._write() as db:
+            rows = db.execute(
+                "UPDATE commands SET state = :expired, outcome_us = expires_us, message = :msg "
+                "WHERE state = :pending AND delivered_us IS NULL AND expires_us <= :now "
+                f"AND (:modem IS NULL OR modem_no = :modem) RETURNING {_COMMAND_COLUMNS}",
+                {
+                    "expired": str(CommandState.EXPIRED),
+                    "msg": EXPIRED_MESSAGE,
+                    "pending": str(CommandState.PENDING),
+                    "now": to_micros(now),
+                    "modem": modem_no,
+                },
+            ).fetchall()
+        return tuple(sorted((_command(row) for row in rows), key=lambda c: (c.created, c.id)))
+
     def record_outcome(
         self,
         modem_no: str,
@@ -607,8 +704,8 @@ class _Database:
         at: datetime,
         message: str | None,
     ) -> Command | None:
-        if state is CommandState.PENDING:
-            raise ValueError("an outcome is confirmed or failed, not pending")
+        if state not in (CommandState.CONFIRMED, CommandState.FAILED):
+            raise ValueError(f"an outcome is confirmed or failed, not {state}")
         with self._write() as db:
             db.execute(
                 "UPDATE commands SET state = ?, outcome_us = ?, message = ? "
@@ -701,10 +798,26 @@ class SqliteStorage:
     async def record_status(self, modem_no: str, status: TerminalStatus) -> None:
         await self._run(self._database.record_status, modem_no, status)
 
+    async def modem_for_secret(self, upload_secret_hash: str) -> str | None:
+        return await self._run(self._database.modem_for_secret, upload_secret_hash)
+
+    async def put_description(
+        self, modem_no: str, document: str, *, at: datetime, replace: bool = True
+    ) -> bool:
+        return await self._run(self._database.put_description, modem_no, document, at, replace)
+
+    async def description(self, modem_no: str) -> str | None:
+        return await self._run(self._database.description, modem_no)
+
     async def store_batch(
-        self, modem_no: str, records: Sequence[QueuedRecord], *, stream: str | None = None
+        self,
+        modem_no: str,
+        records: Sequence[QueuedRecord],
+        *,
+        stream: str | None = None,
+        status: TerminalStatus | None = None,
     ) -> BatchResult:
-        return await self._run(self._database.store_batch, modem_no, tuple(records), stream)
+        return await self._run(self._database.store_batch, modem_no, tuple(records), stream, status)
 
     async def latest(self, modem_no: str) -> tuple[StoredReading, ...]:
         return await self._run(self._database.latest, modem_no)
@@ -741,12 +854,29 @@ class SqliteStorage:
         return await self._run(self._database.token_modems, token_hash)
 
     async def create_command(
-        self, modem_no: str, device: str, key: str, value: RecordValue, *, at: datetime
+        self,
+        modem_no: str,
+        device: str,
+        key: str,
+        value: RecordValue,
+        *,
+        at: datetime,
+        expires: datetime | None = None,
     ) -> Command:
-        return await self._run(self._database.create_command, modem_no, device, key, value, at)
+        return await self._run(
+            self._database.create_command, modem_no, device, key, value, at, expires
+        )
 
     async def pending_commands(self, modem_no: str) -> tuple[Command, ...]:
         return await self._run(self._database.pending_commands, modem_no)
+
+    async def deliver_commands(self, modem_no: str, *, at: datetime) -> tuple[Command, ...]:
+        return await self._run(self._database.deliver_commands, modem_no, at)
+
+    async def expire_commands(
+        self, now: datetime, modem_no: str | None = None
+    ) -> tuple[Command, ...]:
+        return await self._run(self._database.expire_commands, now, modem_no)
 
     async def record_outcome(
         self,

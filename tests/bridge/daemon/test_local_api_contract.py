@@ -205,11 +205,16 @@ async def test_every_error_the_daemon_gives_is_documented(daemon: Daemon) -> Non
         )
         await _error(await http.get(base + "/events", headers=headers), 401, "unauthorized")
 
-    # another Modem No, or one no terminal could have: not this token's, 404
-    for other in ("SP0000000000", "-bad", "x" * 70):
+    # another Modem No: a valid token, but not this modem's, 403; one no terminal could have
+    # is no modem at all, 404
+    for other, status, code in (
+        ("SP0000000000", 403, "forbidden"),
+        ("-bad", 404, "modem_not_found"),
+        ("x" * 70, 404, "modem_not_found"),
+    ):
         for path in ("", "/latest", "/events", "/commands/cmd_x"):
             response = await http.get(f"/api/v1/modems/{other}{path}", headers=auth)
-            await _error(response, 404, "modem_not_found")
+            await _error(response, status, code)
 
     # bad queries and bodies
     history = base + "/history"
@@ -393,4 +398,4 @@ async def test_random_requests_get_only_documented_answers(daemon: Daemon) -> No
     # hypothesis drives the examples from a thread; each runs on the daemon's loop
     await asyncio.to_thread(answers_only_as_documented)
     statuses = {exchange.status for exchange in daemon.recorder.exchanges}
-    assert {200, 400, 401, 404, 429} <= statuses, statuses  # the run reached them
+    assert {200, 400, 401, 403, 404, 429} <= statuses, statuses  # the run reached them

@@ -5,10 +5,10 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -25,8 +25,7 @@ from hardware_bridge.api import (
 )
 from hardware_bridge.api._model import DeviceDescription, DeviceProtocol
 from hardware_bridge.api.http_app import build_app
-from hardware_bridge.server._descriptions import DescriptionStore
-from hardware_bridge.server.service import ServerService
+from hardware_bridge.server.service import DEFAULT_COMMAND_EXPIRY, ServerService
 from hardware_bridge.server.storage import open_storage
 from hardware_bridge.uplink import ClaimRateLimiter
 
@@ -96,13 +95,16 @@ async def running_server(
     trusted_proxies: tuple[str, ...] = (),
     retention: timedelta | None = None,
     notify: bool = False,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    command_expiry: timedelta = DEFAULT_COMMAND_EXPIRY,
 ) -> AsyncIterator[Server]:
     storage = await open_storage(database, state_dir=state_dir, retention=retention)
     service = ServerService(
         storage,
-        DescriptionStore(state_dir / "descriptions"),
         enrolment_key=enrolment_key,
         claim_limiter=limiter,
+        clock=clock,
+        command_expiry=command_expiry,
     )
     notifier = None
     if notify:

@@ -4,10 +4,13 @@ halves of the API, and stops with exit 0 on SIGTERM; bad options are one line an
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import secrets
 import signal
 import sys
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import aiohttp
@@ -15,6 +18,7 @@ import pytest
 
 from hardware_bridge.api import Enrolment, SmartPowerClient
 from hardware_bridge.cli import main
+from hardware_bridge.cli._server import parse_command_expiry
 from hardware_bridge.server.storage import DEFAULT_DATABASE_FILE
 
 from .http_harness import AUTH_CODE, MODEM, description
@@ -25,6 +29,11 @@ pytestmark = pytest.mark.usefixtures("socket_enabled")
 async def test_server_process_serves_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     key_file = tmp_path / "enrolment.key"
     key_file.write_text("site-key\n", encoding="utf-8")
+    # a state directory of an earlier release, which kept descriptions as files
+    legacy = tmp_path / "state" / "descriptions"
+    legacy.mkdir(parents=True)
+    earlier = replace(description(), name="From an earlier release")
+    (legacy / f"{MODEM}.json").write_text(json.dumps(earlier.to_json()), encoding="utf-8")
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -54,11 +63,14 @@ async def test_server_process_serves_and_stops_cleanly_on_sigterm(tmp_path: Path
                 Enrolment(terminal_secret=secret, auth_code=AUTH_CODE, enrolment_key="site-key"),
             )
             terminal.token = secret
-            await terminal.put_description(MODEM, description())
             client = SmartPowerClient(session, url)
             await client.claim(MODEM, AUTH_CODE)
-            assert (await client.description(MODEM)).modem_no == MODEM
+            assert await client.description(MODEM) == earlier  # imported at start
+            await terminal.put_description(MODEM, description())
+            assert await client.description(MODEM) == description()
         assert (tmp_path / "state" / DEFAULT_DATABASE_FILE).exists()
+        assert not legacy.exists()  # imported once: the folder is no longer read
+        assert (tmp_path / "state" / "descriptions.imported" / f"{MODEM}.json").exists()
     finally:
         if process.returncode is None:
             process.send_signal(signal.SIGTERM)
@@ -75,6 +87,7 @@ async def test_server_process_serves_and_stops_cleanly_on_sigterm(tmp_path: Path
     [
         (["server", "--listen", "nowhere"], "expected HOST:PORT"),
         (["server", "--listen", "127.0.0.1:0", "--retention", "soon"], "expected a duration"),
+        (["server", "--listen", "127.0.0.1:0", "--command-expiry", "0"], "expected a duration"),
     ],
 )
 def test_bad_options_are_one_line_and_exit_2(
@@ -86,6 +99,13 @@ def test_bad_options_are_one_line_and_exit_2(
     err = capsys.readouterr().err
     assert message in err
     assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "minutes"), [("30m", 30), ("2h", 120), ("45", 45), ("90s", 1.5), ("1d", 1440)]
+)
+def test_command_expiry_durations(text: str, minutes: float) -> None:
+    assert parse_command_expiry(text) == timedelta(minutes=minutes)
 
 
 def test_a_missing_enrolment_key_file_is_exit_2(

@@ -5,12 +5,14 @@ OpenAPI document (``http_harness``)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import json
 import secrets
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from api_contract import Exchange, Recorder
@@ -260,31 +262,62 @@ async def test_an_unknown_modem_answers_as_a_wrong_code(server: Server) -> None:
 
 
 async def test_a_token_reads_only_the_modem_it_claimed(server: Server) -> None:
+    """A valid token on a modem it has not claimed is 403 (authenticated, not allowed), the
+    same for a modem that exists and one that does not; an unknown token stays 401."""
     await server.enrolled_terminal(MODEM)
     await server.enrolled_terminal(OTHER, auth_code="OTHER-CODE")
     client = await _claimed(server, MODEM)
     await client.latest(MODEM)
-    for call in (
-        client.latest(OTHER),
-        client.description(OTHER),
-        client.history(OTHER, T0, T0 + timedelta(hours=1)),
-        client.send_command(OTHER, CommandRequest(device="terminal", key="pump", state=True)),
-    ):
-        with pytest.raises(NotFound) as refused:
-            await call
-        assert refused.value.code == "modem_not_found"
+    other = server.client()
+    await other.claim(OTHER, "OTHER-CODE")
+    command = await other.send_command(
+        OTHER, CommandRequest(device="terminal", key="pump", state=True)
+    )
+    for modem_no in (OTHER, "SP0000000009"):
+        for call in (
+            client.latest(modem_no),
+            client.description(modem_no),
+            client.history(modem_no, T0, T0 + timedelta(hours=1)),
+            client.send_command(
+                modem_no, CommandRequest(device="terminal", key="pump", state=True)
+            ),
+            client.command(modem_no, command.id),
+        ):
+            with pytest.raises(ApiError) as refused:
+                await call
+            assert (refused.value.status, refused.value.code) == (403, "forbidden")
+            assert refused.value.field == "modem_no"
+    async with server.session.get(
+        f"{server.url}/api/v1/modems/{OTHER}/events",
+        headers={"Authorization": f"Bearer {client.token}"},
+    ) as response:
+        assert response.status == 403
+        assert (await response.json())["code"] == "forbidden"
+    with pytest.raises(Unauthorized):
+        await server.client("spt_" + "0" * 43).latest(OTHER)
+    assert (await other.command(OTHER, command.id)).status is CommandStatus.PENDING
 
 
 async def test_a_terminal_cannot_write_another_modems_data(server: Server) -> None:
+    """Another enrolled terminal's secret is 403 ``forbidden`` (authenticated, not allowed);
+    a secret no terminal has stays 401."""
     terminal_a, _ = await server.enrolled_terminal(MODEM)
     await server.enrolled_terminal(OTHER, auth_code="OTHER-CODE")
-    for call in (
-        terminal_a.upload_batch(OTHER, batch(1, 1)),
-        terminal_a.put_description(OTHER, description(OTHER)),
-        terminal_a.renew_auth_code(OTHER, "STOLEN"),
-    ):
-        with pytest.raises(Unauthorized):
-            await call
+    stranger = server.client(secrets.token_urlsafe(32))
+    outcome = CommandOutcome(
+        command_id="cmd_x", status=OutcomeStatus.SUCCEEDED, time=T0, confirmed_state=True
+    )
+    for modem_no in (OTHER, "SP0000000009"):
+        for who, status, code in ((terminal_a, 403, "forbidden"), (stranger, 401, "unauthorized")):
+            for call in (
+                who.upload_batch(modem_no, batch(1, 1)),
+                who.put_description(modem_no, description(modem_no)),
+                who.renew_auth_code(modem_no, "STOLEN"),
+                who.report_outcome(modem_no, outcome),
+            ):
+                with pytest.raises(ApiError) as refused:
+                    await call
+                assert (refused.value.status, refused.value.code) == (status, code)
     client = server.client()
     await client.claim(OTHER, "OTHER-CODE")
     assert (await client.latest(OTHER)).readings == ()
@@ -389,9 +422,15 @@ async def test_every_documented_error_is_structured(server: Server) -> None:
         ((401, "unauthorized", None), "GET", base + "/latest", {}),
         ((401, "unauthorized", None), "GET", base + "/latest", {"token": "spt_wrong"}),
         (
-            (404, "modem_not_found", "modem_no"),
+            (403, "forbidden", "modem_no"),
             "GET",
             "/api/v1/modems/NOPE/latest",
+            {"token": token},
+        ),
+        (
+            (404, "modem_not_found", "modem_no"),
+            "GET",
+            "/api/v1/modems/-bad/latest",
             {"token": token},
         ),
         (
@@ -605,7 +644,7 @@ async def test_untrusted_forwarded_for_is_ignored(database: str, tmp_path: Path)
 def test_the_contract_check_flags_an_undocumented_status_and_a_bad_body() -> None:
     recorder = Recorder()
     recorder.exchanges += [
-        Exchange("GET", "/api/v1/modems/{modem_no}/latest", 403, "application/json", b"{}", {}),
+        Exchange("GET", "/api/v1/modems/{modem_no}/latest", 409, "application/json", b"{}", {}),
         Exchange(
             "GET",
             "/api/v1/modems/{modem_no}/latest",
@@ -681,6 +720,62 @@ async def test_events_reach_a_client_of_another_server_process(
                     break
         assert values == [230.0 + i for i in range(400)]
         await events.aclose()
+
+
+class _HeldConnection:
+    """A notifying connection whose statements wait for ``release``."""
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+        self.release = asyncio.Event()
+
+    async def execute(self, *args: object) -> object:
+        await self.release.wait()
+        return await self.connection.execute(*args)
+
+    async def close(self) -> None:
+        await self.connection.close()
+
+
+async def test_an_upload_does_not_wait_for_the_other_processes_to_be_told(
+    backend: str, database: str, tmp_path: Path
+) -> None:
+    """Telling the other processes goes on after the reply: a slow notification (a busy
+    database) does not hold up the terminal's upload, nor every upload queued behind it."""
+    if backend != "postgresql":
+        pytest.skip("SQLite is one process's database")
+    async with (
+        running_server(database, tmp_path, notify=True) as first,
+        running_server(database, tmp_path, notify=True) as second,
+    ):
+        terminal, _ = await first.enrolled_terminal()
+        client = second.client()
+        await client.claim(MODEM, AUTH_CODE)
+        notifier: Any = first.service.notifier
+        held = _HeldConnection(notifier._send)
+        notifier._send = held
+        events = client.events(MODEM)
+        received = asyncio.ensure_future(anext(events))
+        try:
+            await asyncio.sleep(0.3)  # the stream is open
+            for start in (1, 4, 7):
+                ack = await asyncio.wait_for(terminal.upload_batch(MODEM, batch(start, 3)), 10)
+                assert ack.acknowledged_seq == start + 2
+            assert not received.done()
+            held.release.set()
+            values = [json.loads((await asyncio.wait_for(received, 10)).data)["value"]]
+            async with asyncio.timeout(10):
+                async for item in events:
+                    values.append(json.loads(item.data)["value"])
+                    if len(values) == 9:
+                        break
+            assert values == [230.0 + i for i in range(3)] * 3  # all of them, in order
+        finally:
+            held.release.set()
+            received.cancel()
+            with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                await received
+            await events.aclose()
 
 
 async def test_a_reported_gap_is_acknowledged_and_holds_no_reading(server: Server) -> None:

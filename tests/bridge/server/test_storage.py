@@ -132,18 +132,18 @@ async def raw_fetch(database: str, sql: str) -> list[tuple[object, ...]]:
 
 async def test_migrations_apply_once_and_keep_data(database: str) -> None:
     storage = await enrolled(database)
-    assert await storage.schema_version() == 1
+    assert await storage.schema_version() == 2
     await storage.store_batch(MODEM, [reading(1)])
     await storage.close()
 
     again = await open_storage(database)
     try:
-        assert await again.schema_version() == 1
+        assert await again.schema_version() == 2
         assert [r.seq for r in await again.latest(MODEM)] == [1]
     finally:
         await again.close()
-    rows = await raw_fetch(database, "SELECT version FROM schema_migrations")
-    assert rows == [(1,)]
+    rows = await raw_fetch(database, "SELECT version FROM schema_migrations ORDER BY version")
+    assert rows == [(1,), (2,)]
 
 
 async def test_newer_schema_is_refused_with_a_clear_error(database: str) -> None:
@@ -156,7 +156,7 @@ async def test_newer_schema_is_refused_with_a_clear_error(database: str) -> None
         + ("now()" if database.startswith("postgresql") else "0")
         + ")",
     )
-    with pytest.raises(SchemaTooNewError, match=r"version 7.*up to 1.*upgrade smartpower-bridge"):
+    with pytest.raises(SchemaTooNewError, match=r"version 7.*up to 2.*upgrade smartpower-bridge"):
         await open_storage(database)
 
 
@@ -255,6 +255,31 @@ async def test_status_is_kept_per_upload(database: str) -> None:
         )
         with pytest.raises(UnknownTerminalError):
             await storage.record_status(OTHER, status)
+    finally:
+        await storage.close()
+
+
+async def test_status_goes_with_the_batch_in_one_transaction(database: str) -> None:
+    storage = await enrolled(database)
+    try:
+        status = TerminalStatus(last_contact=T0, signal_dbm=-71, registration="home")
+        await storage.store_batch(MODEM, [reading(1)], status=status)
+        terminal = await storage.terminal(MODEM)
+        assert terminal is not None
+        assert (terminal.status, terminal.acked_seq) == (status, 1)
+        later = TerminalStatus(last_contact=T0 + timedelta(minutes=15), signal_dbm=-80)
+        await storage.store_batch(MODEM, [reading(1)], status=later)  # a duplicate: a contact
+        assert (await storage.terminal(MODEM)).status == later  # type: ignore[union-attr]
+        # a batch that is refused leaves the status as it was
+        with pytest.raises(ValueError, match="not positive"):
+            await storage.store_batch(
+                MODEM,
+                [reading(0)],
+                status=TerminalStatus(last_contact=T0 + timedelta(hours=1)),
+            )
+        assert (await storage.terminal(MODEM)).status == later  # type: ignore[union-attr]
+        with pytest.raises(UnknownTerminalError):
+            await storage.store_batch(OTHER, [reading(1)], status=status)
     finally:
         await storage.close()
 
@@ -731,6 +756,184 @@ async def test_command_lifecycle(database: str) -> None:
             await storage.record_outcome(MODEM, first.id, CommandState.PENDING, at=T0)
         with pytest.raises(UnknownTerminalError):
             await storage.create_command("3456789012", "relays", "c1", True, at=T0)
+    finally:
+        await storage.close()
+
+
+async def test_a_command_not_fetched_in_time_expires_and_is_never_delivered(
+    database: str,
+) -> None:
+    storage = await enrolled(database, MODEM, OTHER)
+    expires = T0 + timedelta(minutes=31)
+    try:
+        late = await storage.create_command(MODEM, "terminal", "pump", True, at=T0, expires=expires)
+        taken = await storage.create_command(
+            MODEM, "terminal", "heater", True, at=T0 + timedelta(seconds=1), expires=expires
+        )
+        forever = await storage.create_command(OTHER, "terminal", "pump", False, at=T0)
+        assert late.expires == expires
+        assert late.delivered is None
+
+        # an upload before the expiry: every command of the modem is handed over
+        before = T0 + timedelta(minutes=10)
+        assert await storage.expire_commands(before) == ()
+        delivered = await storage.deliver_commands(MODEM, at=before)
+        assert [(c.id, c.delivered) for c in delivered] == [
+            (late.id, before),
+            (taken.id, before),
+        ]
+        # the terminal settles one; the other's reply was lost: it is handed over again, with
+        # the time of its first delivery
+        await storage.record_outcome(MODEM, late.id, CommandState.CONFIRMED, at=before)
+        again = await storage.deliver_commands(MODEM, at=before + timedelta(minutes=1))
+        assert [(c.id, c.delivered) for c in again] == [(taken.id, before)]
+
+        fresh = await storage.create_command(
+            MODEM, "terminal", "pump", False, at=before, expires=expires
+        )
+        # the expiry passes: a command delivered before it stays open (the terminal may have
+        # carried it out), one never delivered ends expired, at its expiry time
+        after = expires + timedelta(hours=6)
+        expired = await storage.expire_commands(after)
+        assert [c.id for c in expired] == [fresh.id]
+        (gone,) = expired
+        assert gone.state is CommandState.EXPIRED
+        assert gone.outcome_time == expires
+        assert gone.message is not None
+        assert "expired" in gone.message
+        assert await storage.command(fresh.id) == gone
+        assert await storage.expire_commands(after) == ()  # once
+        # hours later the terminal calls: nothing is handed over after the expiry
+        assert await storage.deliver_commands(MODEM, at=after) == ()
+        # an outcome for the expired command changes nothing
+        kept = await storage.record_outcome(MODEM, fresh.id, CommandState.CONFIRMED, at=after)
+        assert kept == gone
+        # a command without an expiry waits
+        assert [c.id for c in await storage.deliver_commands(OTHER, at=after)] == [forever.id]
+        with pytest.raises(ValueError, match="not expired"):
+            await storage.record_outcome(MODEM, taken.id, CommandState.EXPIRED, at=after)
+    finally:
+        await storage.close()
+
+
+async def test_expiry_of_one_modem_leaves_the_others(database: str) -> None:
+    storage = await enrolled(database, MODEM, OTHER)
+    try:
+        at, expires = T0, T0 + timedelta(minutes=5)
+        mine = await storage.create_command(MODEM, "t", "pump", True, at=at, expires=expires)
+        theirs = await storage.create_command(OTHER, "t", "pump", True, at=at, expires=expires)
+        later = expires + timedelta(seconds=1)
+        assert [c.id for c in await storage.expire_commands(later, MODEM)] == [mine.id]
+        assert [c.id for c in await storage.expire_commands(later)] == [theirs.id]
+    finally:
+        await storage.close()
+
+
+# -- descriptions and secrets ------------------------------------------------------------------
+
+
+async def test_descriptions_are_stored_replaced_or_kept(database: str) -> None:
+    storage = await enrolled(database, MODEM)
+    try:
+        assert await storage.description(MODEM) is None
+        assert await storage.put_description(MODEM, '{"v": 1}', at=T0)
+        assert await storage.put_description(MODEM, '{"v": 2}', at=T0)
+        assert await storage.description(MODEM) == '{"v": 2}'
+        # an import keeps what is stored
+        assert not await storage.put_description(MODEM, '{"v": 0}', at=T0, replace=False)
+        assert await storage.description(MODEM) == '{"v": 2}'
+        assert await storage.put_description(OTHER, '{"v": 0}', at=T0, replace=False)
+        assert await storage.description(OTHER) == '{"v": 0}'
+    finally:
+        await storage.close()
+    again = await open_storage(database)
+    try:
+        assert await again.description(MODEM) == '{"v": 2}'  # committed
+    finally:
+        await again.close()
+
+
+async def test_the_modem_of_a_secret(database: str) -> None:
+    storage = await enrolled(database, MODEM, OTHER)
+    try:
+        assert await storage.modem_for_secret(f"secret-hash-{OTHER}") == OTHER
+        assert await storage.modem_for_secret("nobody's") is None
+    finally:
+        await storage.close()
+
+
+async def _version_1_database(database: str) -> None:
+    """A database as the first release left it: schema version 1, a terminal, a command."""
+    if database.startswith("postgresql://"):
+        import asyncpg
+
+        from hardware_bridge.server.storage._postgres import MIGRATIONS as PG_MIGRATIONS
+
+        conn = await asyncpg.connect(database)
+        try:
+            async with conn.transaction():
+                await conn.execute(
+                    "CREATE TABLE schema_migrations (version integer PRIMARY KEY, "
+                    "description text NOT NULL, applied timestamptz NOT NULL DEFAULT now())"
+                )
+                await PG_MIGRATIONS[0].apply(conn)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version, description) VALUES (1, 'v1')"
+                )
+                await conn.execute(
+                    "INSERT INTO terminals (modem_no, upload_secret_hash, enrolled) "
+                    "VALUES ($1, 'h', $2)",
+                    MODEM,
+                    T0,
+                )
+                await conn.execute(
+                    "INSERT INTO commands (id, modem_no, device, key, vtype, vint, created, "
+                    "state) VALUES ('c1', $1, 'terminal', 'pump', 'b', 1, $2, 'pending')",
+                    MODEM,
+                    T0,
+                )
+        finally:
+            await conn.close()
+        return
+    from hardware_bridge.server.storage._sqlite import MIGRATIONS as SQLITE_MIGRATIONS
+
+    db = sqlite3.connect(database)
+    try:
+        db.execute(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, "
+            "description TEXT NOT NULL, applied_us INTEGER NOT NULL)"
+        )
+        for statement in SQLITE_MIGRATIONS[0].statements:
+            db.execute(statement)
+        db.execute("INSERT INTO schema_migrations VALUES (1, 'v1', 0)")
+        db.execute(
+            "INSERT INTO terminals (modem_no, upload_secret_hash, enrolled_us) VALUES (?, 'h', 0)",
+            (MODEM,),
+        )
+        db.execute(
+            "INSERT INTO commands (id, modem_no, device, key, vtype, vint, created_us, state) "
+            "VALUES ('c1', ?, 'terminal', 'pump', 'b', 1, 0, 'pending')",
+            (MODEM,),
+        )
+        db.commit()
+    finally:
+        db.close()
+
+
+async def test_a_version_1_database_is_upgraded_in_place(database: str) -> None:
+    """A database of the first release gets the descriptions table, command expiry and the
+    secret index; what it held stays, and its old commands wait as before (no expiry)."""
+    await _version_1_database(database)
+    storage = await open_storage(database)
+    try:
+        assert await storage.schema_version() == 2
+        assert await storage.modem_for_secret("h") == MODEM
+        old = await storage.command("c1")
+        assert old is not None
+        assert (old.state, old.expires, old.delivered) == (CommandState.PENDING, None, None)
+        assert await storage.expire_commands(T0 + timedelta(days=365)) == ()
+        assert await storage.put_description(MODEM, "{}", at=T0)
+        assert await storage.description(MODEM) == "{}"
     finally:
         await storage.close()
 

@@ -202,6 +202,36 @@ async def test_a_command_the_terminal_did_not_carry_out_is_a_repair(
     assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
 
 
+async def test_a_command_that_expired_on_the_server_is_a_repair_saying_so(
+    hass: HomeAssistant, server: FakeSmartPower, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The terminal did not fetch the command in time: the server never hands it over, and
+    the repair says the relay was not switched because the command expired."""
+    entry = await _set_up(hass, server)
+    await asyncio.wait_for(server.stream_opened.wait(), 10)
+    await hass.services.async_call("switch", "turn_on", {"entity_id": RELAY}, blocking=True)
+    (command,) = server.commands.values()
+    assert hass.states.get(RELAY).attributes["command"] == "pending"
+    server.settle(
+        command.id,
+        CommandStatus.EXPIRED,
+        at=datetime.now(UTC),
+        message="The terminal did not fetch the command before it expired.",
+    )
+    issue_id = command_issue_id(entry.entry_id, "terminal", "relay_1")
+    for _ in range(100):
+        if ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is not None:
+            break
+        await asyncio.sleep(0.05)
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, issue_id)
+    assert issue is not None
+    assert issue.translation_key == "remote_command_expired"
+    assert issue.translation_placeholders["state"] == "on"
+    assert hass.states.get(RELAY).state == STATE_OFF
+    assert "command" not in hass.states.get(RELAY).attributes  # no longer pending
+    assert "expired, so it was not carried out" in caplog.text
+
+
 async def test_a_command_not_done_a_send_period_after_the_next_contact_fails(
     hass: HomeAssistant, server: FakeSmartPower
 ) -> None:

@@ -13,12 +13,14 @@ history is skipped there (never a negative hour), as the energy guard does live.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from homeassistant.components.recorder import Recorder
 from homeassistant.components.recorder.history import state_changes_during_period
 from homeassistant.components.recorder.models import (
     StatisticData,
@@ -29,6 +31,7 @@ from homeassistant.components.recorder.statistics import (
     async_import_statistics,
     statistics_during_period,
 )
+from homeassistant.components.recorder.tasks import RecorderTask
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.recorder import get_instance
@@ -122,6 +125,32 @@ def statistic_metadata(entity_id: str, unit: str | None) -> StatisticMetaData:
     return meta
 
 
+@dataclass(slots=True)
+class _Barrier(RecorderTask):
+    """Done once the recorder has run every task queued before it."""
+
+    loop: asyncio.AbstractEventLoop
+    done: asyncio.Future[None]
+
+    def run(self, instance: Recorder) -> None:
+        self.loop.call_soon_threadsafe(self._resolve)
+
+    def _resolve(self) -> None:
+        if not self.done.done():
+            self.done.set_result(None)
+
+
+async def _async_missed_hours_compiled(hass: HomeAssistant) -> None:
+    """Wait until the recorder has compiled the hours it missed: it queues that compile when
+    it gets ready, and those rows must come first. (Its ``async_block_till_done`` does not
+    wait for a task it is already running: the queue is empty then.)"""
+    recorder = get_instance(hass)
+    await recorder.async_recorder_ready.wait()
+    done: asyncio.Future[None] = hass.loop.create_future()
+    recorder.queue_task(_Barrier(hass.loop, done))
+    await done
+
+
 def _last_recorded(hass: HomeAssistant, entity_id: str, before: datetime) -> datetime | None:
     """When the recorder last wrote the entity's state before ``before`` (this run's start)."""
     found = state_changes_during_period(
@@ -208,11 +237,7 @@ async def async_fill_counter_statistics(
 ) -> int:
     """Rebuild the hours the counters were not seen whole before ``seen_until`` (when this
     run's entities came up); returns how many rows were imported."""
-    # The recorder compiles the hours it missed at its start; those rows come first. Once
-    # ready it has queued that compile: a wait for its queue then waits for the compile too.
-    recorder = get_instance(hass)
-    await recorder.async_recorder_ready.wait()
-    await recorder.async_block_till_done()
+    await _async_missed_hours_compiled(hass)
     now_hour = dt_util.utcnow().replace(minute=0, second=0, microsecond=0)
     gaps = await _async_gaps(hass, entry, terminal, seen_until, now_hour)
     _LOGGER.debug(

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .harness import DOMAIN, free_port, wait_for
+from .harness import DOMAIN, HomeAssistantClient, free_port, wait_for
 from .stack import Stack, wait_loaded
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "entities",
     "no_traceback",
     "pair",
+    "pair_by_flow",
     "remove_entry",
     "slip",
     "start_server",
@@ -208,10 +209,9 @@ def no_traceback(process: Process) -> None:
 
 
 # -- Home Assistant's side -----------------------------------------------------------------------
-async def pair(stack: Stack, url: str, modem_no: str, auth_code: str) -> str:
+async def pair_by_flow(client: HomeAssistantClient, url: str, modem_no: str, auth_code: str) -> str:
     """Add integration → Remote terminal → the URL → Modem No + auth code, as the frontend does;
-    returns the new entry's id once it is loaded."""
-    client = stack.client
+    the new entry's id."""
     form = await client.start_flow(DOMAIN)
     assert (form.get("type"), form.get("step_id")) == ("form", "user"), form
     form = await client.flow_step(
@@ -234,7 +234,12 @@ async def pair(stack: Stack, url: str, modem_no: str, auth_code: str) -> str:
     done = await wait_for(submitted, "the server to know the terminal", 60, interval=1)
     assert done.get("type") == "create_entry", done
     assert done["title"] == f"SmartPower terminal {modem_no}", done
-    entry_id = str(done["result"]["entry_id"])
+    return str(done["result"]["entry_id"])
+
+
+async def pair(stack: Stack, url: str, modem_no: str, auth_code: str) -> str:
+    """:func:`pair_by_flow` on the stack's Home Assistant; returns once the entry is loaded."""
+    entry_id = await pair_by_flow(stack.client, url, modem_no, auth_code)
     await wait_loaded(stack, entry_id)
     return entry_id
 

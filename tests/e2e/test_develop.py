@@ -55,6 +55,7 @@ from .harness import (
 )
 from .panel_control import HELP, MAINS_PRESENT_INPUT, PanelControl
 from .stack import USER, explain, log_problems
+from .terminals import pair_by_flow
 
 
 def _onboarding(config_dir: Path) -> dict[str, Any]:
@@ -545,23 +546,6 @@ def _printed(text: str, label: str) -> str:
     return match.group(1)
 
 
-async def _pair(client: HomeAssistantClient, url: str, modem_no: str, auth_code: str) -> str:
-    """Add integration → Remote terminal → the URL → Modem No + auth code, as the frontend
-    does; the new entry's id."""
-    form = await client.start_flow(DOMAIN)
-    form = await client.flow_step(
-        form["flow_id"],
-        {"protocol": "remote", "terminal_model": "adapter", "mains_detection": False},
-    )
-    assert form.get("step_id") == "remote", form
-    form = await client.flow_step(form["flow_id"], {"url": url})
-    assert form.get("step_id") == "remote_auth", form
-    done = await client.flow_step(form["flow_id"], {"modem_no": modem_no, "auth_code": auth_code})
-    # develop waits for the terminal's first upload: the server knows it at once
-    assert done.get("type") == "create_entry", done
-    return str(done["result"]["entry_id"])
-
-
 async def _voltage(client: HomeAssistantClient, entry_id: str) -> str:
     """The simulated analyser's L1 voltage entity of the remote terminal's entry."""
 
@@ -613,7 +597,7 @@ async def test_develop_remote_pairs_by_the_printed_slip_and_keeps_it(
         ):
             await client.onboard(**USER)
             await client.wait_until_running()
-            entry_id = await _pair(client, server_url, modem_no, auth_code)
+            entry_id = await pair_by_flow(client, server_url, modem_no, auth_code)
             voltage = await _voltage(client, entry_id)
             state = await client.wait_for_state(
                 voltage, lambda s: (_volts(s) or 0) > 200, "the analyser's voltage", 90

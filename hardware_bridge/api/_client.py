@@ -40,6 +40,7 @@ from hardware_bridge.api._model import (
     Enrolment,
     EnrolmentAck,
     ErrorBody,
+    PendingCommands,
     ReadingsPage,
     TerminalDescription,
 )
@@ -82,6 +83,7 @@ class SmartPowerClient:
         self._session = session
         self._base = base_url.rstrip("/")
         self.token = token
+        self._seconds = timeout
         self._timeout = aiohttp.ClientTimeout(total=timeout)
 
     def __repr__(self) -> str:
@@ -205,6 +207,17 @@ class SmartPowerClient:
         path = self._modem(modem_no, f"/commands/{quote(outcome.command_id, safe='')}/outcome")
         return Command.from_json(await self._json("POST", path, json_body=outcome.to_json()))
 
+    async def pending_commands(self, modem_no: str, *, wait: int = 0) -> tuple[Command, ...]:
+        """The commands waiting for the terminal; with ``wait`` (seconds, at most 300) the
+        server holds the request until one is created or the wait ends (then ``()``)."""
+        data = await self._json(
+            "GET",
+            self._modem(modem_no, "/pending-commands"),
+            params={"wait": str(wait)},
+            limit=aiohttp.ClientTimeout(total=wait + self._seconds),
+        )
+        return PendingCommands.from_json(data).commands
+
     # --- plumbing ----------------------------------------------------------------------
 
     @staticmethod
@@ -232,6 +245,7 @@ class SmartPowerClient:
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         auth: bool = True,
+        limit: aiohttp.ClientTimeout | None = None,
     ) -> Any:
         extra = dict(headers or {})
         data = raw_body
@@ -245,7 +259,7 @@ class SmartPowerClient:
                 data=data,
                 params=params,
                 headers=self._headers(extra, auth=auth),
-                timeout=self._timeout,
+                timeout=limit or self._timeout,
             ) as response:
                 await self._check(response)
                 if response.status == 204:

@@ -24,7 +24,12 @@ acknowledges it without storing it twice. The range of a batch sent without an a
 
 **Commands** in an acknowledgement (relay set) are switched through the runner, each once
 (the server repeats a command until it has its outcome); the outcome — the state read back,
-or why not — is reported at once and, if that fails, in the next batch.
+or why not — is reported at once and, if that fails, in the next batch. A terminal with relays
+also keeps one ``GET …/pending-commands`` wait open (:meth:`ApiUplink.follow_commands`), so a
+command reaches it in seconds rather than on the reply to its next upload (up to a send period
+later); what that brings goes the same way. Its failures back off exponentially with jitter
+and are logged once per outage; a server without the endpoint (404) leaves commands to the
+uploads' replies.
 
 **Errors.** 401: logged once (the terminal's secret is not the one the server knows) and
 retried with the forwarder's back-off — re-enrolling cannot fix a wrong secret. 409
@@ -40,6 +45,7 @@ import hashlib
 import json
 import logging
 import os
+import random
 import re
 from collections import OrderedDict
 from collections.abc import Callable
@@ -52,7 +58,6 @@ from hardware_bridge.api import (
     Alarm,
     ApiError,
     Batch,
-    BatchAck,
     BatchEvent,
     BatchReading,
     Command,
@@ -61,6 +66,7 @@ from hardware_bridge.api import (
     Enrolment,
     Gap,
     ModemReport,
+    NotFound,
     OutcomeStatus,
     Registration,
     SmartPowerError,
@@ -96,6 +102,9 @@ PENDING_AUTH_CODE_FILE = "auth-code.pending"
 UPLINK_STATE_FILE = "uplink.json"
 _EXECUTED_KEEP = 1000
 """Command ids remembered as executed (a command is repeated until its outcome arrives)."""
+FOLLOW_BACKOFF_BASE = 5.0
+"""Seconds before the first retry of a failed wait for commands; doubled to FOLLOW_BACKOFF_MAX."""
+FOLLOW_BACKOFF_MAX = 300.0
 _HOLDS_UP_TO = re.compile(r"holds up to (\d+)")
 _EVENT_KINDS = {"device_offline": "device_unavailable", "device_online": "device_available"}
 _KEY = re.compile(r"[a-z0-9][a-z0-9_]{0,63}")
@@ -326,6 +335,8 @@ class ApiUplink:
         self._executed: OrderedDict[str, None] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
         self._logged: set[str] = set()
+        self._enrolled = asyncio.Event()
+        self._introducing = asyncio.Lock()
         self.commands_executed = 0
 
     def attach(self, runner: Runner) -> None:
@@ -369,13 +380,17 @@ class ApiUplink:
     @property
     def enrolled(self) -> bool:
         state = self._state or {}
-        return state.get("enrolled_with") == self._server
+        enrolled = state.get("enrolled_with") == self._server
+        if enrolled:
+            self._enrolled.set()
+        return enrolled
 
     # -- sending -------------------------------------------------------------------------------
 
     async def send(self, batch: OutgoingBatch) -> int:
         state = await self._loaded()
-        server_acked = await self._introduce()
+        async with self._introducing:
+            server_acked = await self._introduce()
         if server_acked is not None and server_acked >= batch.first_seq:
             # the server has more than the queue thought (a lost acknowledgement)
             return min(server_acked, batch.last_seq)
@@ -412,11 +427,12 @@ class ApiUplink:
                     return acked
             raise
         self._logged.discard("unauthorized")
-        del self._outcomes[: len(outcomes)]
+        # by value: the wait for commands may have reported some meanwhile
+        self._outcomes = [o for o in self._outcomes if o not in outcomes]
         state.pop("inflight", None)
         state["queue_id"] = batch.queue_id
         await self._save()
-        self._take_commands(ack)
+        self._take_commands(ack.commands)
         return ack.acknowledged_seq
 
     def _conflict(self, err: ApiError, batch: OutgoingBatch) -> int | None:
@@ -478,6 +494,7 @@ class ApiUplink:
             state.pop("described", None)  # a new server has no description yet
             state["enrolled"] = ack.enrolled.isoformat()
             await self._save()
+            self._enrolled.set()
             self._logged.discard("not_enrolled")
             _LOGGER.info("Enrolled with %s", self._server)
         with contextlib.suppress(FileNotFoundError):
@@ -510,19 +527,83 @@ class ApiUplink:
 
     # -- commands ------------------------------------------------------------------------------
 
-    def _take_commands(self, ack: BatchAck) -> None:
-        for command in ack.commands:
+    def _take_commands(self, commands: tuple[Command, ...]) -> int:
+        """Execute the commands not executed yet (each once); how many were new."""
+        fresh = 0
+        for command in commands:
             if command.id in self._executed or command.status not in (
                 CommandStatus.PENDING,
                 CommandStatus.SENT,
             ):
                 continue
+            fresh += 1
             self._executed[command.id] = None
             while len(self._executed) > _EXECUTED_KEEP:
                 self._executed.popitem(last=False)
             task = asyncio.create_task(self._execute(command), name=f"command {command.id}")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+        return fresh
+
+    async def follow_commands(
+        self,
+        wait: int,
+        *,
+        jitter: Callable[[], float] = random.random,
+        backoff_base: float = FOLLOW_BACKOFF_BASE,
+        backoff_max: float = FOLLOW_BACKOFF_MAX,
+    ) -> None:
+        """Keep one wait of ``wait`` seconds for commands open at the server, until cancelled
+        (or the server turns out not to offer it); what arrives is executed as a batch
+        acknowledgement's commands are; enrols the terminal first when it is not yet. Never
+        returns by itself: the runner stops when one of its tasks ends."""
+        await self._loaded()
+        failures = 0
+        while True:
+            try:
+                if not self.enrolled:
+                    # a first start with a long send period: enrol now, not at the first upload
+                    async with self._introducing:
+                        await self._introduce()
+                    if not self.enrolled:  # no code to enrol with: said once; the uploads try
+                        await self._enrolled.wait()
+                        continue
+                commands = await self._client.pending_commands(self._identity.modem_no, wait=wait)
+                if self._take_commands(commands) == 0 and commands:
+                    # handed over again: its outcome has not reached the server yet
+                    await self._report_held_outcomes({c.id for c in commands})
+                    await asyncio.sleep(backoff_base)  # not a request loop while it is so
+                await self.wait_commands()  # outcomes reported before the next wait
+            except NotFound:
+                _LOGGER.info(
+                    "%s does not offer waiting for commands: they come with the uploads' replies",
+                    self._server,
+                )
+                await asyncio.Event().wait()  # until cancelled: this is not a reason to stop
+            except SmartPowerError as err:
+                failures += 1
+                delay = min(backoff_max, backoff_base * 2 ** min(failures - 1, 30))
+                delay *= 0.5 + 0.5 * jitter()
+                if failures == 1:
+                    _LOGGER.warning(
+                        "Waiting for relay commands at the server failed (%s); retrying, "
+                        "and commands still come with the uploads' replies",
+                        err,
+                    )
+                else:
+                    _LOGGER.debug("Waiting for relay commands failed again (%s)", err)
+                await asyncio.sleep(delay)
+                continue
+            if failures:
+                _LOGGER.info("Waiting for relay commands at the server again")
+                failures = 0
+
+    async def _report_held_outcomes(self, ids: set[str]) -> None:
+        """Report again the outcomes of ``ids`` that wait for the next batch (SmartPowerError
+        when the server still cannot be told)."""
+        for outcome in [o for o in self._outcomes if o.command_id in ids]:
+            await self._client.report_outcome(self._identity.modem_no, outcome)
+            self._outcomes.remove(outcome)
 
     async def _execute(self, command: Command) -> None:
         outcome = await self._outcome(command)

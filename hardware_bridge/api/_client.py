@@ -13,7 +13,8 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -84,6 +85,9 @@ class SmartPowerClient:
         self._base = base_url.rstrip("/")
         self.token = token
         self._seconds = timeout
+        self.server_time: datetime | None = None
+        """The server's clock (its ``Date`` header, to the second) when it gave the answer
+        last returned; None when it sent none. Read it right after the call."""
         self._timeout = aiohttp.ClientTimeout(total=timeout)
 
     def __repr__(self) -> str:
@@ -262,13 +266,16 @@ class SmartPowerClient:
                 timeout=limit or self._timeout,
             ) as response:
                 await self._check(response)
+                date = _date(response.headers.get("Date"))
                 if response.status == 204:
+                    self.server_time = date
                     return None
                 text = await response.text()
         except aiohttp.ClientSSLError as err:
             raise TlsError(str(err)) from err
         except (aiohttp.ClientError, TimeoutError) as err:
             raise ServerUnreachable(_describe(err)) from err
+        self.server_time = date  # no await from here to the caller
         try:
             return json.loads(text)
         except json.JSONDecodeError as err:
@@ -305,6 +312,16 @@ async def _error_body(response: aiohttp.ClientResponse) -> ErrorBody:
             response.status, "http_error"
         )
         return ErrorBody(code=code, message=f"HTTP {response.status} {response.reason or ''}")
+
+
+def _date(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        date = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return date if date.tzinfo is not None else date.replace(tzinfo=UTC)
 
 
 def _describe(err: BaseException) -> str:

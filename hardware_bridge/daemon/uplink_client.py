@@ -29,7 +29,8 @@ also keeps one ``GET …/pending-commands`` wait open (:meth:`ApiUplink.follow_c
 command reaches it in seconds rather than on the reply to its next upload (up to a send period
 later); what that brings goes the same way. Its failures back off exponentially with jitter
 and are logged once per outage; a server without the endpoint (404) leaves commands to the
-uploads' replies.
+uploads' replies. A command's expiry is judged by the server's clock (the answer's ``Date``)
+and the terminal's monotonic time since its receipt, not by the terminal's own wall clock.
 
 **Errors.** 401: logged once (the terminal's secret is not the one the server knows) and
 retried with the forwarder's back-off — re-enrolling cannot fix a wrong secret. 409
@@ -47,9 +48,10 @@ import logging
 import os
 import random
 import re
+import time
 from collections import OrderedDict
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -320,6 +322,7 @@ class ApiUplink:
         enrolment_key: str | None = None,
         client: SmartPowerClient | None = None,
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._given_client = client
         self._session: aiohttp.ClientSession | None = None
@@ -329,6 +332,7 @@ class ApiUplink:
         self._server = server
         self._enrolment_key = enrolment_key
         self._wall = wall
+        self._monotonic = monotonic
         self._runner: Runner | None = None
         self._state: dict[str, Any] | None = None
         self._outcomes: list[CommandOutcome] = []
@@ -432,7 +436,7 @@ class ApiUplink:
         state.pop("inflight", None)
         state["queue_id"] = batch.queue_id
         await self._save()
-        self._take_commands(ack.commands)
+        self._take_commands(ack.commands, self._client.server_time)
         return ack.acknowledged_seq
 
     def _conflict(self, err: ApiError, batch: OutgoingBatch) -> int | None:
@@ -527,8 +531,10 @@ class ApiUplink:
 
     # -- commands ------------------------------------------------------------------------------
 
-    def _take_commands(self, commands: tuple[Command, ...]) -> int:
-        """Execute the commands not executed yet (each once); how many were new."""
+    def _take_commands(self, commands: tuple[Command, ...], server_time: datetime | None) -> int:
+        """Execute the commands not executed yet (each once); how many were new.
+        ``server_time``: the server's clock when it handed them over (see :meth:`_deadline`)."""
+        received = self._monotonic()
         fresh = 0
         for command in commands:
             if command.id in self._executed or command.status not in (
@@ -540,7 +546,10 @@ class ApiUplink:
             self._executed[command.id] = None
             while len(self._executed) > _EXECUTED_KEEP:
                 self._executed.popitem(last=False)
-            task = asyncio.create_task(self._execute(command), name=f"command {command.id}")
+            deadline = self._deadline(command, server_time, received)
+            task = asyncio.create_task(
+                self._execute(command, deadline), name=f"command {command.id}"
+            )
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         return fresh
@@ -569,7 +578,7 @@ class ApiUplink:
                         await self._enrolled.wait()
                         continue
                 commands = await self._client.pending_commands(self._identity.modem_no, wait=wait)
-                if self._take_commands(commands) == 0 and commands:
+                if self._take_commands(commands, self._client.server_time) == 0 and commands:
                     # handed over again: its outcome has not reached the server yet
                     await self._report_held_outcomes({c.id for c in commands})
                     await asyncio.sleep(backoff_base)  # not a request loop while it is so
@@ -605,8 +614,21 @@ class ApiUplink:
             await self._client.report_outcome(self._identity.modem_no, outcome)
             self._outcomes.remove(outcome)
 
-    async def _execute(self, command: Command) -> None:
-        outcome = await self._outcome(command)
+    def _deadline(
+        self, command: Command, server_time: datetime | None, received: float
+    ) -> float | None:
+        """When (on the terminal's monotonic clock) ``command`` expires: what was left of its
+        life by the server's clock when the server handed it over (its ``Date``, to the
+        second, taken a second late so the terminal never acts past the expiry), counted from
+        its receipt. So a terminal clock minutes off neither refuses a command in time nor
+        carries out one past its expiry. None when either time is missing."""
+        if command.expires is None or server_time is None:
+            return None
+        left = command.expires - (server_time + timedelta(seconds=1))
+        return received + left.total_seconds()
+
+    async def _execute(self, command: Command, deadline: float | None = None) -> None:
+        outcome = await self._outcome(command, deadline)
         self.commands_executed += 1
         try:
             await self._client.report_outcome(self._identity.modem_no, outcome)
@@ -614,7 +636,7 @@ class ApiUplink:
             _LOGGER.info("Outcome of command %s goes with the next batch (%s)", command.id, err)
             self._outcomes.append(outcome)
 
-    async def _outcome(self, command: Command) -> CommandOutcome:
+    async def _outcome(self, command: Command, deadline: float | None) -> CommandOutcome:
         def failed(message: str, confirmed: bool | None = None) -> CommandOutcome:
             return CommandOutcome(
                 command_id=command.id,
@@ -624,8 +646,12 @@ class ApiUplink:
                 message=message,
             )
 
-        if command.expires is not None and command.expires <= self._wall():
-            return failed("expired before the terminal received it")
+        if deadline is not None:
+            expired = self._monotonic() >= deadline
+        else:  # no server time to go by: the terminal's own clock (keep it on NTP)
+            expired = command.expires is not None and command.expires <= self._wall()
+        if expired:
+            return failed("expired before the terminal could carry it out")
         if self._runner is None:
             return failed("the terminal is not running its engines")
         try:

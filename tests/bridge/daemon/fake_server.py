@@ -83,7 +83,14 @@ class FakeServer:
 
     # -- control --------------------------------------------------------------------------
 
-    def add_command(self, command_id: str, device: str, key: str, state: bool) -> None:
+    def add_command(
+        self,
+        command_id: str,
+        device: str,
+        key: str,
+        state: bool,
+        expires: datetime | None = None,
+    ) -> None:
         now = datetime.now(UTC).replace(microsecond=0)
         self.commands[command_id] = Command(
             id=command_id,
@@ -94,6 +101,7 @@ class FakeServer:
             status=CommandStatus.PENDING,
             created=now,
             updated=now,
+            expires=expires,
         )
         self.command_added.set()
 

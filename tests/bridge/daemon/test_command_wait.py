@@ -9,6 +9,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -188,3 +189,62 @@ async def test_a_server_without_the_wait_is_not_asked_again(
     assert older.requests_by_kind["pending-commands"] == 1
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert "does not offer waiting for commands" in caplog.text
+
+
+class _Monotonic:
+    """The terminal's monotonic clock: ``delay`` seconds pass between a command's receipt
+    and its execution (a busy line, a slow relay)."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.calls = 0
+
+    def __call__(self) -> float:
+        self.calls += 1
+        return 1000.0 if self.calls == 1 else 1000.0 + self.delay
+
+
+@pytest.mark.parametrize(
+    ("clock_off", "left", "delay", "expired"),
+    [
+        # the terminal's clock is 40 minutes ahead: a command with 30 minutes left is in time
+        (timedelta(minutes=40), timedelta(minutes=30), 0.0, False),
+        # 40 minutes behind: a command with a minute left, carried out two minutes after it
+        # arrived, is past its expiry though the terminal's clock says otherwise
+        (-timedelta(minutes=40), timedelta(minutes=1), 120.0, True),
+        # on time, a command with a minute left carried out at once
+        (timedelta(0), timedelta(minutes=1), 0.0, False),
+    ],
+)
+async def test_expiry_is_judged_by_the_servers_clock_not_the_terminals(
+    tmp_path: Path,
+    server: FakeServer,
+    clock_off: timedelta,
+    left: timedelta,
+    delay: float,
+    expired: bool,
+) -> None:
+    opened = await asyncio.to_thread(TerminalIdentity.open, tmp_path)
+    assert opened.new_auth_code is not None
+    write_pending_auth_code(tmp_path, opened.new_auth_code)
+    uplink = ApiUplink(
+        opened.identity,
+        tmp_path,
+        server=server.url,
+        enrolment_key=ENROLMENT_KEY,
+        wall=lambda: datetime.now(UTC) + clock_off,
+        monotonic=_Monotonic(delay),
+    )
+    try:
+        server.add_command("cmd_1", "io_board", "relay_1", True, expires=datetime.now(UTC) + left)
+        await uplink.send(_batch("qid1", 1, 2))
+        await uplink.wait_commands()
+    finally:
+        await uplink.close()
+    (outcome,) = server.outcomes
+    assert outcome.status.value == "failed"  # no runner: nothing could be switched
+    message = outcome.message or ""
+    if expired:
+        assert "expired" in message, message
+    else:  # it was tried: the relay, not the clock, decided
+        assert "not running its engines" in message, message

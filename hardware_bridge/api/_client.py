@@ -13,7 +13,8 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -40,6 +41,7 @@ from hardware_bridge.api._model import (
     Enrolment,
     EnrolmentAck,
     ErrorBody,
+    PendingCommands,
     ReadingsPage,
     TerminalDescription,
 )
@@ -82,6 +84,10 @@ class SmartPowerClient:
         self._session = session
         self._base = base_url.rstrip("/")
         self.token = token
+        self._seconds = timeout
+        self.server_time: datetime | None = None
+        """The server's clock (its ``Date`` header, to the second) when it gave the answer
+        last returned; None when it sent none. Read it right after the call."""
         self._timeout = aiohttp.ClientTimeout(total=timeout)
 
     def __repr__(self) -> str:
@@ -205,6 +211,17 @@ class SmartPowerClient:
         path = self._modem(modem_no, f"/commands/{quote(outcome.command_id, safe='')}/outcome")
         return Command.from_json(await self._json("POST", path, json_body=outcome.to_json()))
 
+    async def pending_commands(self, modem_no: str, *, wait: int = 0) -> tuple[Command, ...]:
+        """The commands waiting for the terminal; with ``wait`` (seconds, at most 300) the
+        server holds the request until one is created or the wait ends (then ``()``)."""
+        data = await self._json(
+            "GET",
+            self._modem(modem_no, "/pending-commands"),
+            params={"wait": str(wait)},
+            limit=aiohttp.ClientTimeout(total=wait + self._seconds),
+        )
+        return PendingCommands.from_json(data).commands
+
     # --- plumbing ----------------------------------------------------------------------
 
     @staticmethod
@@ -232,6 +249,7 @@ class SmartPowerClient:
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         auth: bool = True,
+        limit: aiohttp.ClientTimeout | None = None,
     ) -> Any:
         extra = dict(headers or {})
         data = raw_body
@@ -245,16 +263,19 @@ class SmartPowerClient:
                 data=data,
                 params=params,
                 headers=self._headers(extra, auth=auth),
-                timeout=self._timeout,
+                timeout=limit or self._timeout,
             ) as response:
                 await self._check(response)
+                date = _date(response.headers.get("Date"))
                 if response.status == 204:
+                    self.server_time = date
                     return None
                 text = await response.text()
         except aiohttp.ClientSSLError as err:
             raise TlsError(str(err)) from err
         except (aiohttp.ClientError, TimeoutError) as err:
             raise ServerUnreachable(_describe(err)) from err
+        self.server_time = date  # no await from here to the caller
         try:
             return json.loads(text)
         except json.JSONDecodeError as err:
@@ -291,6 +312,16 @@ async def _error_body(response: aiohttp.ClientResponse) -> ErrorBody:
             response.status, "http_error"
         )
         return ErrorBody(code=code, message=f"HTTP {response.status} {response.reason or ''}")
+
+
+def _date(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        date = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return date if date.tzinfo is not None else date.replace(tzinfo=UTC)
 
 
 def _describe(err: BaseException) -> str:

@@ -59,6 +59,7 @@ __all__ = [
     "IoKind",
     "ModemReport",
     "OutcomeStatus",
+    "PendingCommands",
     "PointDescription",
     "PointKind",
     "Reading",
@@ -68,6 +69,9 @@ __all__ = [
 ]
 
 AUTH_CODE_MAX = 64
+COMMAND_WAIT_MAX = 300
+"""The longest ``wait`` (seconds) of ``GET …/pending-commands``: below the idle timeouts of
+the proxies and mobile networks between a terminal and its server."""
 SECRET_MIN = 32
 
 
@@ -601,6 +605,23 @@ class CommandOutcome:
             confirmed_state=None if confirmed is None else get_bool(obj, "confirmed_state", path),
             message=opt_str(obj, "message", path),
         )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PendingCommands:
+    """``GET …/pending-commands``: the commands waiting for the terminal, handed over as in a
+    batch acknowledgement (repeated until their outcome arrives, never one past its expiry);
+    empty when none came within the wait."""
+
+    commands: tuple[Command, ...] = ()
+
+    def to_json(self) -> JsonObject:
+        return {"commands": [command.to_json() for command in self.commands]}
+
+    @classmethod
+    def from_json(cls, data: object, path: str = "") -> Self:
+        obj = as_object(data, path)
+        return cls(commands=_list_of(obj, "commands", path, Command.from_json))
 
 
 # --- events --------------------------------------------------------------------------------

@@ -41,11 +41,13 @@ from hardware_bridge.api._errors import (
 )
 from hardware_bridge.api._fields import parse_time
 from hardware_bridge.api._model import (
+    COMMAND_WAIT_MAX,
     ClaimRequest,
     CommandOutcome,
     CommandRequest,
     Enrolment,
     ErrorBody,
+    PendingCommands,
     TerminalDescription,
 )
 from hardware_bridge.api._sse import SseEvent
@@ -417,6 +419,36 @@ async def _outcome(request: web.Request) -> web.Response:
     return web.json_response((await terminal.report_outcome(modem_no, body)).to_json())
 
 
+def _wait_seconds(request: web.Request) -> int:
+    text = request.query.get("wait", "0")
+    if not text.isascii() or not text.isdigit() or len(text) > 6:
+        raise ApiValidationError("wait", "must be a whole number of seconds")
+    wait = int(text)
+    if wait > COMMAND_WAIT_MAX:
+        raise ApiValidationError("wait", f"must be between 0 and {COMMAND_WAIT_MAX}")
+    return wait
+
+
+async def _pending_commands(request: web.Request) -> web.Response:
+    """The commands waiting for the terminal, at once or within ``wait`` seconds; an empty
+    list at the end of the wait or when the server stops (the terminal asks again: a command
+    handed over is handed over again until its outcome arrives, so none is lost)."""
+    terminal, modem_no = await _authenticated_terminal(request)
+    wait = _wait_seconds(request)
+    answer = asyncio.ensure_future(terminal.pending_commands(modem_no, wait))
+    stop = asyncio.ensure_future(request.app[_STOPPING].wait())
+    try:
+        await asyncio.wait({answer, stop}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop.cancel()
+        if not answer.done():
+            answer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await answer
+    commands = () if answer.cancelled() else answer.result()
+    return web.json_response(PendingCommands(commands=commands).to_json())
+
+
 def build_app(
     client: ClientSide,
     terminal: TerminalSide | None = None,
@@ -469,4 +501,5 @@ def _terminal_routes(modem: str) -> list[tuple[str, str, Any]]:
         ("PUT", modem + "/auth-code", _put_auth_code),
         ("POST", modem + "/batches", _batches),
         ("POST", modem + "/commands/{command_id}/outcome", _outcome),
+        ("GET", modem + "/pending-commands", _pending_commands),
     ]

@@ -5,7 +5,9 @@
   relay commands and live events. The terminal daemon implements it for its own modem (on the
   LAN), the SmartPower server for every modem enrolled with it.
 * :class:`TerminalSide` — what terminals send a server: enrolment, their description, a renewed
-  auth code, batches of readings and events, command outcomes. Only the server implements it.
+  auth code, batches of readings and events, command outcomes, and a wait for the commands
+  created for it (so a command reaches it in seconds, not at its next upload). Only the server
+  implements it.
 
 Implementations raise the API's errors (:mod:`hardware_bridge.api._errors`):
 :class:`InvalidAuthCode`, :class:`Unauthorized`, :class:`NotFound`, :class:`RateLimited`,
@@ -114,4 +116,10 @@ class TerminalSide(Protocol):
 
     async def report_outcome(self, modem_no: str, outcome: CommandOutcome) -> Command:
         """A command's outcome from the terminal; NotFound for a command of another modem."""
+        ...
+
+    async def pending_commands(self, modem_no: str, wait: float) -> tuple[Command, ...]:
+        """The commands waiting for the terminal, handed over as by :meth:`store_batch`; when
+        there are none, wait up to ``wait`` seconds for one to be created (woken by the
+        command's event, not by polling) and hand that over; ``()`` when none came."""
         ...

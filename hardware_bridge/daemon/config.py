@@ -11,6 +11,7 @@ Layout (see ``docs/examples/terminal.yaml`` for a complete file)::
     listen: 0.0.0.0:8470                      the local API (HOST:PORT)
     upstream: {url: https://…, enrolment_key: …}   optional: none is LAN-only mode
     send_period: 15m                          1–240 min (under 1 min: tests and demos only)
+    command_wait: 5m                          a wait for relay commands kept open (0/off: none)
     retention: 7d                             local history kept after upload
     profiles_dir: /etc/smartpower/profiles    optional user profiles
     lines:                                    serial lines, as the integration knows them
@@ -80,6 +81,9 @@ MAX_CONFIG_SIZE = 1024 * 1024
 """Largest configuration file read (247 devices on a few lines take about 30 KiB)."""
 MIN_SEND_PERIOD = timedelta(minutes=1)
 MAX_SEND_PERIOD = timedelta(minutes=240)
+DEFAULT_COMMAND_WAIT = timedelta(minutes=5)
+MAX_COMMAND_WAIT = timedelta(seconds=300)
+"""The server holds a wait for commands at most 300 s (``GET …/pending-commands``)."""
 DEFAULT_LISTEN = "0.0.0.0:8470"
 _BAUDRATES = (300, 600, 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -178,6 +182,9 @@ class DaemonConfig:
     send_period: timedelta
     retention: timedelta
     lines: tuple[LineSection, ...]
+    command_wait: timedelta = field(default_factory=lambda: DEFAULT_COMMAND_WAIT)
+    """How long each request for relay commands waits at the server (a terminal with relays
+    and an upstream keeps one open); zero: none, commands come with the uploads' replies."""
     gpio: GpioSection | None = None
     mains: MainsSection | None = None
     modem: ModemSection | None = None
@@ -255,6 +262,17 @@ def _duration(low: timedelta | None = None, high: timedelta | None = None) -> An
         return parsed
 
     return check
+
+
+def _command_wait(value: Any) -> timedelta:
+    """``5m``, ``90s`` (whole seconds, 1s..5m: the server holds a request at most 300 s), or
+    ``0``/``off``: no wait, commands come with the uploads' replies."""
+    if value is False or value == 0 or value in ("0", "off"):
+        return timedelta(0)
+    parsed: timedelta = _duration(timedelta(seconds=1), MAX_COMMAND_WAIT)(value)
+    if parsed.total_seconds() != int(parsed.total_seconds()):
+        raise vol.Invalid(f"expected whole seconds, got {value}")
+    return parsed
 
 
 def _listen(value: Any) -> tuple[str, int]:
@@ -338,6 +356,7 @@ _SCHEMA = vol.Schema(
             vol.Schema({vol.Required("url"): _url, vol.Optional("enrolment_key"): _text}),
         ),
         vol.Required("send_period"): _duration(timedelta(seconds=1), MAX_SEND_PERIOD),
+        vol.Optional("command_wait"): _command_wait,
         vol.Optional("retention"): _duration(timedelta(hours=1), timedelta(days=366)),
         vol.Optional("profiles_dir"): _text,
         vol.Required("lines"): vol.All(list, vol.Length(min=1, max=32), [_LINE]),
@@ -550,6 +569,7 @@ def _build(
         listen_port=port,
         upstream=upstream,
         send_period=send_period,
+        command_wait=doc.get("command_wait", DEFAULT_COMMAND_WAIT),
         retention=doc.get("retention", timedelta(days=7)),
         lines=line_sections,
         gpio=gpio,

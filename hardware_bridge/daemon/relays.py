@@ -21,7 +21,7 @@ from hardware_bridge.terminal import LineUnavailableError
 if TYPE_CHECKING:
     from hardware_bridge.daemon.runner import Runner
 
-__all__ = ["RelayResult", "UnknownRelay", "switch_relay"]
+__all__ = ["RelayResult", "UnknownRelay", "has_relays", "switch_relay"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -54,6 +54,18 @@ def relay_exists(runner: Runner, device: str, key: str) -> bool:
         if device in poller.terminal.device_keys:
             return any(s.key == key and s.io == "relay" for s in poller.terminal.specs(device))
     return False
+
+
+def has_relays(runner: Runner) -> bool:
+    """Whether the running terminal has any relay a command could switch (GPIO or a board)."""
+    if runner.gpio is not None and runner.gpio.relays:
+        return True
+    return any(
+        spec.io == "relay"
+        for poller in runner.pollers
+        for device in poller.terminal.device_keys
+        for spec in poller.terminal.specs(device)
+    )
 
 
 async def switch_relay(runner: Runner, device: str, key: str, state: bool) -> RelayResult:

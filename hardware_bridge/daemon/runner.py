@@ -31,7 +31,7 @@ import logging
 import os
 import random
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -257,6 +257,8 @@ class Runner:
                 tasks.append(asyncio.create_task(self.forwarder.run(), name="forwarder"))
             if config.modem is not None:
                 tasks.append(asyncio.create_task(self._watch_modem(), name="modem"))
+            if (follow := self._command_follower()) is not None:
+                tasks.append(asyncio.create_task(follow, name="wait for commands"))
             tasks.extend(
                 asyncio.create_task(poller.run(), name=f"poll {poller.name}")
                 for poller in self.pollers
@@ -274,6 +276,19 @@ class Runner:
                     raise task.exception()  # type: ignore[misc]
         finally:
             await self._shutdown(tasks)
+
+    def _command_follower(self) -> Coroutine[Any, Any, None] | None:
+        """The uplink's wait for relay commands (seconds, not a send period, from a command's
+        creation at the server to its relay), when there is an uplink that offers it, a
+        ``command_wait`` and a relay to command."""
+        from hardware_bridge.daemon.relays import has_relays  # noqa: PLC0415 - import cycle
+
+        follow = getattr(self._uplink, "follow_commands", None)
+        wait = int(self.config.command_wait.total_seconds())
+        if follow is None or wait <= 0 or not has_relays(self):
+            return None
+        coroutine: Coroutine[Any, Any, None] = follow(wait)
+        return coroutine
 
     async def _shutdown(self, tasks: list[asyncio.Task[Any]]) -> None:
         if self._local_api is not None:

@@ -24,7 +24,13 @@ acknowledges it without storing it twice. The range of a batch sent without an a
 
 **Commands** in an acknowledgement (relay set) are switched through the runner, each once
 (the server repeats a command until it has its outcome); the outcome — the state read back,
-or why not — is reported at once and, if that fails, in the next batch.
+or why not — is reported at once and, if that fails, in the next batch. A terminal with relays
+also keeps one ``GET …/pending-commands`` wait open (:meth:`ApiUplink.follow_commands`), so a
+command reaches it in seconds rather than on the reply to its next upload (up to a send period
+later); what that brings goes the same way. Its failures back off exponentially with jitter
+and are logged once per outage; a server without the endpoint (404) leaves commands to the
+uploads' replies. A command's expiry is judged by the server's clock (the answer's ``Date``)
+and the terminal's monotonic time since its receipt, not by the terminal's own wall clock.
 
 **Errors.** 401: logged once (the terminal's secret is not the one the server knows) and
 retried with the forwarder's back-off — re-enrolling cannot fix a wrong secret. 409
@@ -40,10 +46,12 @@ import hashlib
 import json
 import logging
 import os
+import random
 import re
+import time
 from collections import OrderedDict
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,7 +60,6 @@ from hardware_bridge.api import (
     Alarm,
     ApiError,
     Batch,
-    BatchAck,
     BatchEvent,
     BatchReading,
     Command,
@@ -61,6 +68,7 @@ from hardware_bridge.api import (
     Enrolment,
     Gap,
     ModemReport,
+    NotFound,
     OutcomeStatus,
     Registration,
     SmartPowerError,
@@ -96,6 +104,9 @@ PENDING_AUTH_CODE_FILE = "auth-code.pending"
 UPLINK_STATE_FILE = "uplink.json"
 _EXECUTED_KEEP = 1000
 """Command ids remembered as executed (a command is repeated until its outcome arrives)."""
+FOLLOW_BACKOFF_BASE = 5.0
+"""Seconds before the first retry of a failed wait for commands; doubled to FOLLOW_BACKOFF_MAX."""
+FOLLOW_BACKOFF_MAX = 300.0
 _HOLDS_UP_TO = re.compile(r"holds up to (\d+)")
 _EVENT_KINDS = {"device_offline": "device_unavailable", "device_online": "device_available"}
 _KEY = re.compile(r"[a-z0-9][a-z0-9_]{0,63}")
@@ -311,6 +322,7 @@ class ApiUplink:
         enrolment_key: str | None = None,
         client: SmartPowerClient | None = None,
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._given_client = client
         self._session: aiohttp.ClientSession | None = None
@@ -320,12 +332,15 @@ class ApiUplink:
         self._server = server
         self._enrolment_key = enrolment_key
         self._wall = wall
+        self._monotonic = monotonic
         self._runner: Runner | None = None
         self._state: dict[str, Any] | None = None
         self._outcomes: list[CommandOutcome] = []
         self._executed: OrderedDict[str, None] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
         self._logged: set[str] = set()
+        self._enrolled = asyncio.Event()
+        self._introducing = asyncio.Lock()
         self.commands_executed = 0
 
     def attach(self, runner: Runner) -> None:
@@ -369,13 +384,17 @@ class ApiUplink:
     @property
     def enrolled(self) -> bool:
         state = self._state or {}
-        return state.get("enrolled_with") == self._server
+        enrolled = state.get("enrolled_with") == self._server
+        if enrolled:
+            self._enrolled.set()
+        return enrolled
 
     # -- sending -------------------------------------------------------------------------------
 
     async def send(self, batch: OutgoingBatch) -> int:
         state = await self._loaded()
-        server_acked = await self._introduce()
+        async with self._introducing:
+            server_acked = await self._introduce()
         if server_acked is not None and server_acked >= batch.first_seq:
             # the server has more than the queue thought (a lost acknowledgement)
             return min(server_acked, batch.last_seq)
@@ -412,11 +431,12 @@ class ApiUplink:
                     return acked
             raise
         self._logged.discard("unauthorized")
-        del self._outcomes[: len(outcomes)]
+        # by value: the wait for commands may have reported some meanwhile
+        self._outcomes = [o for o in self._outcomes if o not in outcomes]
         state.pop("inflight", None)
         state["queue_id"] = batch.queue_id
         await self._save()
-        self._take_commands(ack)
+        self._take_commands(ack.commands, self._client.server_time)
         return ack.acknowledged_seq
 
     def _conflict(self, err: ApiError, batch: OutgoingBatch) -> int | None:
@@ -478,6 +498,7 @@ class ApiUplink:
             state.pop("described", None)  # a new server has no description yet
             state["enrolled"] = ack.enrolled.isoformat()
             await self._save()
+            self._enrolled.set()
             self._logged.discard("not_enrolled")
             _LOGGER.info("Enrolled with %s", self._server)
         with contextlib.suppress(FileNotFoundError):
@@ -510,22 +531,104 @@ class ApiUplink:
 
     # -- commands ------------------------------------------------------------------------------
 
-    def _take_commands(self, ack: BatchAck) -> None:
-        for command in ack.commands:
+    def _take_commands(self, commands: tuple[Command, ...], server_time: datetime | None) -> int:
+        """Execute the commands not executed yet (each once); how many were new.
+        ``server_time``: the server's clock when it handed them over (see :meth:`_deadline`)."""
+        received = self._monotonic()
+        fresh = 0
+        for command in commands:
             if command.id in self._executed or command.status not in (
                 CommandStatus.PENDING,
                 CommandStatus.SENT,
             ):
                 continue
+            fresh += 1
             self._executed[command.id] = None
             while len(self._executed) > _EXECUTED_KEEP:
                 self._executed.popitem(last=False)
-            task = asyncio.create_task(self._execute(command), name=f"command {command.id}")
+            deadline = self._deadline(command, server_time, received)
+            task = asyncio.create_task(
+                self._execute(command, deadline), name=f"command {command.id}"
+            )
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+        return fresh
 
-    async def _execute(self, command: Command) -> None:
-        outcome = await self._outcome(command)
+    async def follow_commands(
+        self,
+        wait: int,
+        *,
+        jitter: Callable[[], float] = random.random,
+        backoff_base: float = FOLLOW_BACKOFF_BASE,
+        backoff_max: float = FOLLOW_BACKOFF_MAX,
+    ) -> None:
+        """Keep one wait of ``wait`` seconds for commands open at the server, until cancelled
+        (or the server turns out not to offer it); what arrives is executed as a batch
+        acknowledgement's commands are; enrols the terminal first when it is not yet. Never
+        returns by itself: the runner stops when one of its tasks ends."""
+        await self._loaded()
+        failures = 0
+        while True:
+            try:
+                if not self.enrolled:
+                    # a first start with a long send period: enrol now, not at the first upload
+                    async with self._introducing:
+                        await self._introduce()
+                    if not self.enrolled:  # no code to enrol with: said once; the uploads try
+                        await self._enrolled.wait()
+                        continue
+                commands = await self._client.pending_commands(self._identity.modem_no, wait=wait)
+                if self._take_commands(commands, self._client.server_time) == 0 and commands:
+                    # handed over again: its outcome has not reached the server yet
+                    await self._report_held_outcomes({c.id for c in commands})
+                    await asyncio.sleep(backoff_base)  # not a request loop while it is so
+                await self.wait_commands()  # outcomes reported before the next wait
+            except NotFound:
+                _LOGGER.info(
+                    "%s does not offer waiting for commands: they come with the uploads' replies",
+                    self._server,
+                )
+                await asyncio.Event().wait()  # until cancelled: this is not a reason to stop
+            except SmartPowerError as err:
+                failures += 1
+                delay = min(backoff_max, backoff_base * 2 ** min(failures - 1, 30))
+                delay *= 0.5 + 0.5 * jitter()
+                if failures == 1:
+                    _LOGGER.warning(
+                        "Waiting for relay commands at the server failed (%s); retrying, "
+                        "and commands still come with the uploads' replies",
+                        err,
+                    )
+                else:
+                    _LOGGER.debug("Waiting for relay commands failed again (%s)", err)
+                await asyncio.sleep(delay)
+                continue
+            if failures:
+                _LOGGER.info("Waiting for relay commands at the server again")
+                failures = 0
+
+    async def _report_held_outcomes(self, ids: set[str]) -> None:
+        """Report again the outcomes of ``ids`` that wait for the next batch (SmartPowerError
+        when the server still cannot be told)."""
+        for outcome in [o for o in self._outcomes if o.command_id in ids]:
+            await self._client.report_outcome(self._identity.modem_no, outcome)
+            self._outcomes.remove(outcome)
+
+    def _deadline(
+        self, command: Command, server_time: datetime | None, received: float
+    ) -> float | None:
+        """When (on the terminal's monotonic clock) ``command`` expires: what was left of its
+        life by the server's clock when the server handed it over (its ``Date``, to the
+        second, taken a second late so the terminal never acts past the expiry), counted from
+        its receipt. So a terminal clock minutes off neither refuses a command in time nor
+        carries out one past its expiry. None when either time is missing."""
+        if command.expires is None or server_time is None:
+            return None
+        left = command.expires - (server_time + timedelta(seconds=1))
+        return received + left.total_seconds()
+
+    async def _execute(self, command: Command, deadline: float | None = None) -> None:
+        outcome = await self._outcome(command, deadline)
         self.commands_executed += 1
         try:
             await self._client.report_outcome(self._identity.modem_no, outcome)
@@ -533,7 +636,7 @@ class ApiUplink:
             _LOGGER.info("Outcome of command %s goes with the next batch (%s)", command.id, err)
             self._outcomes.append(outcome)
 
-    async def _outcome(self, command: Command) -> CommandOutcome:
+    async def _outcome(self, command: Command, deadline: float | None) -> CommandOutcome:
         def failed(message: str, confirmed: bool | None = None) -> CommandOutcome:
             return CommandOutcome(
                 command_id=command.id,
@@ -543,8 +646,12 @@ class ApiUplink:
                 message=message,
             )
 
-        if command.expires is not None and command.expires <= self._wall():
-            return failed("expired before the terminal received it")
+        if deadline is not None:
+            expired = self._monotonic() >= deadline
+        else:  # no server time to go by: the terminal's own clock (keep it on NTP)
+            expired = command.expires is not None and command.expires <= self._wall()
+        if expired:
+            return failed("expired before the terminal could carry it out")
         if self._runner is None:
             return failed("the terminal is not running its engines")
         try:

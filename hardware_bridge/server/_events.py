@@ -12,9 +12,10 @@ pass events to each other with ``LISTEN``/``NOTIFY`` (:mod:`hardware_bridge.serv
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 from hardware_bridge.api import SseEvent
 
@@ -52,6 +53,27 @@ class EventHub:
             return []
         after = int(last_event_id)
         return [e for e in self._recent.get(modem_no, ()) if e.id is not None and int(e.id) > after]
+
+    def listeners(self, modem_no: str) -> int:
+        """How many streams and waits are listening to the modem now."""
+        return len(self._subscribers.get(modem_no, ()))
+
+    @contextlib.contextmanager
+    def listening(self, modem_no: str) -> Iterator[asyncio.Queue[SseEvent | None]]:
+        """A queue that receives the modem's events from now on (``None``: the hub closed);
+        registered before the caller looks at the storage, so nothing published in between
+        is missed."""
+        queue: asyncio.Queue[SseEvent | None] = asyncio.Queue(self._queue_size)
+        if self._closed:
+            queue.put_nowait(None)
+        subscribers = self._subscribers.setdefault(modem_no, set())
+        subscribers.add(queue)
+        try:
+            yield queue
+        finally:
+            subscribers.discard(queue)
+            if not subscribers:
+                self._subscribers.pop(modem_no, None)
 
     async def subscribe(self, modem_no: str, last_event_id: str | None) -> AsyncIterator[SseEvent]:
         queue: asyncio.Queue[SseEvent | None] = asyncio.Queue(self._queue_size)

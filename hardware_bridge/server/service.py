@@ -13,9 +13,12 @@ processes on one PostgreSQL database also pass them to each other through :attr:
 Everything else a process knows is in the :class:`Storage` (descriptions included), so any
 process answers for any terminal.
 
-A command waits for its terminal's next upload, but not for ever: one the terminal has not
-fetched within twice its send period and a minute (at most ``command_expiry``) ends
-``expired`` and is never delivered — a pump is not switched on hours after it was asked for.
+A command waits for its terminal's next upload — or reaches it at once when the terminal keeps
+a ``pending-commands`` wait open (:meth:`ServerService.pending_commands`, woken by the
+command's event, from this process or through :attr:`notifier` from another) — but not for
+ever: one the terminal has not fetched within twice its send period and a minute (at most
+``command_expiry``) ends ``expired`` and is never delivered — a pump is not switched on hours
+after it was asked for.
 """
 
 from __future__ import annotations
@@ -552,6 +555,37 @@ class ServerService:
             duplicate=duplicate,
             commands=tuple(_api_command(c) for c in delivered),
         )
+
+    async def pending_commands(self, modem_no: str, wait: float) -> tuple[Command, ...]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(0.0, wait)
+        # listening before the storage is read: a command created in between wakes the wait
+        with self.events_hub.listening(modem_no) as events:
+            while True:
+                now = self._clock()
+                # the same hand-over as a batch's acknowledgement
+                await self.expiry_pass(modem_no, at=now)
+                delivered = await self._storage.deliver_commands(modem_no, at=now)
+                if delivered:
+                    return tuple(_api_command(c) for c in delivered)
+                if not await self._command_event(events, deadline - loop.time()):
+                    return ()
+
+    @staticmethod
+    async def _command_event(events: asyncio.Queue[SseEvent | None], seconds: float) -> bool:
+        """Wait up to ``seconds`` for a ``command`` event; False at the end of the wait or
+        when the server stops."""
+        if seconds <= 0:
+            return False
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                while True:
+                    event = await events.get()
+                    if event is None:
+                        return False
+                    if event.event == "command":
+                        return True
+        return False
 
     @staticmethod
     def _batch_events(modem_no: str, batch: Batch) -> list[tuple[str, str, str]]:

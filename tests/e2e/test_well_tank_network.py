@@ -9,11 +9,12 @@ installed the way a user does (the file in ``blueprints/automation/smartpower_te
 config folder, the automation saved through the automation editor's API).
 
 The water falls below the low mark: the float closes on board A, Home Assistant switches the
-pump on, the command waits at the server until terminal B's next contact, and board B's coil is
-energised; only then does Home Assistant show the pump on. The tank fills: the float opens and
-the pump stops the same way. Terminal B has nothing but its relay board: nothing it reads
-changes while the pump waits, yet it must contact the server every send period for the command
-to reach it, and its relay must stay available in Home Assistant.
+pump on, the command reaches terminal B through the wait for commands it keeps open at the
+server (within seconds, though its send period is an hour: nobody asks it to upload), and board
+B's coil is energised; only then does Home Assistant show the pump on. The tank fills: the
+float opens and the pump stops the same way. Terminal B has nothing but its relay board:
+nothing it reads changes while the pump waits, and its relay must stay available in Home
+Assistant.
 
 The automation's minimum on and off times are 0 (the blueprint allows it); its longest run and
 fill time are at their smallest, 5 minutes, longer than the test.
@@ -23,7 +24,6 @@ One Home Assistant process serves the module; the tests run in file order.
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 from collections.abc import Generator
 from pathlib import Path
@@ -108,10 +108,15 @@ def hass_stack(home_assistant: Stack, socket_enabled: None) -> Stack:
 
 
 def start_terminal(
-    stack: Stack, folder: Path, port: Path, server_url: str, device: TerminalDevice
+    stack: Stack,
+    folder: Path,
+    port: Path,
+    server_url: str,
+    device: TerminalDevice,
+    send_period: str = "10s",
 ) -> tuple[Daemon, str, str]:
     """A terminal daemon sending to the server; it, its Modem No and its auth code."""
-    config = write_daemon_config(folder, port, server_url, (device,))
+    config = write_daemon_config(folder, port, server_url, (device,), send_period=send_period)
     daemon = Daemon(folder, config)
     printed = slip(stack, daemon)
     return daemon, printed.modem_no, printed.auth_code
@@ -156,12 +161,11 @@ async def save_automation(stack: Stack, tank_low: str, pump: str) -> str:
     return await wait_for(automation_on, "the saved automation to be on", 60)
 
 
-async def pump_switched(
-    stack: Stack, pump: str, board: IoBoard, daemon: Daemon, on: bool
-) -> dict[str, Any]:
-    """The blueprint asked for the pump ``on``/off: the command waits for terminal B's next
-    contact while Home Assistant still shows the pump as it was, then board B's coil follows,
-    and only the coil's confirmed state shows in Home Assistant. The pump's final state."""
+async def pump_switched(stack: Stack, pump: str, board: IoBoard, on: bool) -> dict[str, Any]:
+    """The blueprint asked for the pump ``on``/off: Home Assistant shows the pump as it was
+    until board B's coil follows — within seconds, terminal B's wait for commands brings it
+    (nobody asks the terminal to upload, and its send period is an hour) — and only the coil's
+    confirmed state shows in Home Assistant. The pump's final state."""
     client = stack.client
     before = list(board.relays)
     was = "off" if on else "on"
@@ -176,15 +180,12 @@ async def pump_switched(
         return True
 
     await wait_for(commanded, f"Home Assistant to command the pump {'on' if on else 'off'}", 60)
-    if board.relays[PUMP_RELAY - 1] is not on:
-        # upload-now sends what the terminal has queued at once; with nothing queued the
-        # command rides on the reply to the next period's upload (its I/O states, sent again)
-        await asyncio.get_running_loop().run_in_executor(None, daemon.upload_now)
 
     async def coil() -> bool:
         return board.relays[PUMP_RELAY - 1] is on
 
-    await wait_for(coil, f"board B's relay {PUMP_RELAY} to be {'on' if on else 'off'}", 45)
+    # seconds, not terminal B's send period (an hour): the command does not wait for an upload
+    await wait_for(coil, f"board B's relay {PUMP_RELAY} to be {'on' if on else 'off'}", 20)
     expected = [on if i == PUMP_RELAY - 1 else s for i, s in enumerate(before)]
     assert board.relays == expected, board.relays
     return await client.wait_for_state(
@@ -206,8 +207,9 @@ def test_the_tank_float_on_one_terminal_runs_the_pump_on_another(
         stack, tmp_path / "terminal-a", stack.panel.modbus_port, server_url, TANK_BOARD
     )
     processes.append(tank)
+    # terminal B uploads once an hour: only its wait for commands brings the pump's commands
     well, modem_b, code_b = start_terminal(
-        stack, tmp_path / "terminal-b", Path(pump_line.path), server_url, PUMP_BOARD
+        stack, tmp_path / "terminal-b", Path(pump_line.path), server_url, PUMP_BOARD, "60m"
     )
     processes.append(well)
     for daemon in (tank, well):  # enrolled and described without waiting a period
@@ -228,12 +230,12 @@ def test_the_tank_float_on_one_terminal_runs_the_pump_on_another(
         # The water falls below the low mark.
         float_contact.set_input(FLOAT_INPUT, True)
         await client.wait_for_state(tank_low, lambda s: s["state"] == "on", "to be on", 60)
-        await pump_switched(stack, pump, pump_board, well, on=True)
+        await pump_switched(stack, pump, pump_board, on=True)
 
         # The tank is full.
         float_contact.set_input(FLOAT_INPUT, False)
         await client.wait_for_state(tank_low, lambda s: s["state"] == "off", "to be off", 60)
-        await pump_switched(stack, pump, pump_board, well, on=False)
+        await pump_switched(stack, pump, pump_board, on=False)
 
         state = await client.state(automation)
         assert state is not None

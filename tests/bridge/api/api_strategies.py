@@ -30,6 +30,7 @@ from hardware_bridge.api import (
     IoKind,
     ModemReport,
     OutcomeStatus,
+    PendingCommands,
     PointDescription,
     PointKind,
     Reading,
@@ -189,6 +190,7 @@ batch_acks = st.builds(
     duplicate=st.booleans(),
     commands=st.lists(commands, max_size=2).map(tuple),
 )
+pending_commands = st.builds(PendingCommands, commands=st.lists(commands, max_size=2).map(tuple))
 
 
 @st.composite
@@ -284,5 +286,6 @@ MODEL_STRATEGIES = {
     Enrolment: enrolments,
     EnrolmentAck: enrolment_acks,
     BatchAck: batch_acks,
+    PendingCommands: pending_commands,
     Batch: batches(),
 }

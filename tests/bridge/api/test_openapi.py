@@ -85,7 +85,15 @@ def test_fixed_points_of_the_contract() -> None:
     limited = SPEC["components"]["responses"]["RateLimited"]
     assert "Retry-After" in limited["headers"]
     assert claim["responses"]["429"] == {"$ref": "#/components/responses/RateLimited"}
-    for path in ("", "/latest", "/history", "/commands", "/events", "/batches"):
+    for path in (
+        "",
+        "/latest",
+        "/history",
+        "/commands",
+        "/events",
+        "/batches",
+        "/pending-commands",
+    ):
         assert f"/api/v1/modems/{{modem_no}}{path}" in paths
     history = {p["name"] for p in paths["/api/v1/modems/{modem_no}/history"]["get"]["parameters"]}
     assert {"start", "end", "cursor"} <= history
@@ -129,6 +137,7 @@ def test_every_model_schema_has_an_example() -> None:
         "EnrolmentAck",
         "Batch",
         "BatchAck",
+        "PendingCommands",
         "Error",
     ):
         assert schema in named

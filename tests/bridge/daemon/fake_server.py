@@ -4,7 +4,9 @@ It follows the contract (``docs/api/smartpower.openapi.yaml``) with the API's ow
 enrolment stores the secret and the auth code, a batch is decoded with ``decode_batch`` and
 stored once per sequence number (a repeated ``batch_id`` with its range is a duplicate; another
 id over a held range, or a hole, is ``sequence_conflict``), the acknowledgement carries the
-commands waiting for the terminal. It counts the bytes of every request as it came over the
+commands waiting for the terminal, and ``GET …/pending-commands?wait=`` hands them over at
+once or as soon as one is added (``offer_wait=False``: an older server without it, 404).
+It counts the bytes of every request as it came over the
 socket (request line, headers and the gzip'd body's length) and can be taken "down" (503, as
 a proxy in front of a server that is away) or made to lose its answers after storing (500).
 """
@@ -12,6 +14,7 @@ a proxy in front of a server that is away) or made to lose its answers after sto
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,6 +32,7 @@ from hardware_bridge.api import (
     CommandType,
     Enrolment,
     EnrolmentAck,
+    PendingCommands,
     parse_batch,
 )
 
@@ -69,11 +73,24 @@ class FakeServer:
     batch_body_bytes: int = 0
     requests: int = 0
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+    offer_wait: bool = True
+    wait_scale: float = 1.0
+    """How much of a request's ``wait`` the server really waits (a measurement's clock)."""
+    waits: int = 0
+    """``pending-commands`` requests answered."""
+    command_added: asyncio.Event = field(default_factory=asyncio.Event)
     server: TestServer | None = None
 
     # -- control --------------------------------------------------------------------------
 
-    def add_command(self, command_id: str, device: str, key: str, state: bool) -> None:
+    def add_command(
+        self,
+        command_id: str,
+        device: str,
+        key: str,
+        state: bool,
+        expires: datetime | None = None,
+    ) -> None:
         now = datetime.now(UTC).replace(microsecond=0)
         self.commands[command_id] = Command(
             id=command_id,
@@ -84,7 +101,9 @@ class FakeServer:
             status=CommandStatus.PENDING,
             created=now,
             updated=now,
+            expires=expires,
         )
+        self.command_added.set()
 
     async def until(self, predicate: Any, timeout: float = 30.0) -> None:  # noqa: ASYNC109
         async with asyncio.timeout(timeout):
@@ -126,6 +145,8 @@ class FakeServer:
         app.router.add_put(prefix + "/auth-code", self._auth_code)
         app.router.add_post(prefix + "/batches", self._batch)
         app.router.add_post(prefix + "/commands/{command_id}/outcome", self._outcome)
+        if self.offer_wait:
+            app.router.add_get(prefix + "/pending-commands", self._pending)
         return app
 
     async def start(self) -> FakeServer:
@@ -211,7 +232,7 @@ class FakeServer:
             return _error(500, "internal", "answer lost for the test")
         return self._ack(batch.batch_id)
 
-    def _ack(self, batch_id: str, *, duplicate: bool = False) -> web.Response:
+    def _hand_over(self) -> tuple[Command, ...]:
         waiting = [
             command
             for command in self.commands.values()
@@ -219,13 +240,31 @@ class FakeServer:
         ]
         for command in waiting:
             self.commands[command.id] = _with_status(command, CommandStatus.SENT)
+        return tuple(self.commands[c.id] for c in waiting)
+
+    def _ack(self, batch_id: str, *, duplicate: bool = False) -> web.Response:
         ack = BatchAck(
             batch_id=batch_id,
             acknowledged_seq=self.acked,
             duplicate=duplicate,
-            commands=tuple(self.commands[c.id] for c in waiting),
+            commands=self._hand_over(),
         )
         return web.json_response(ack.to_json())
+
+    async def _pending(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return _error(401, "unauthorized", "unknown terminal secret")
+        wait = request.query.get("wait", "0")
+        if not wait.isdigit() or int(wait) > 300:
+            return _error(400, "invalid_request", "must be between 0 and 300", "wait")
+        self.command_added.clear()
+        commands = self._hand_over()
+        if not commands:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.command_added.wait(), int(wait) * self.wait_scale)
+            commands = self._hand_over()
+        self.waits += 1
+        return web.json_response(PendingCommands(commands=commands).to_json())
 
     async def _outcome(self, request: web.Request) -> web.Response:
         if not self._authorized(request):

@@ -82,6 +82,21 @@ def test_a_complete_file_becomes_the_engine_s_line_configs() -> None:
     assert config.modem.port == "/dev/ttyUSB2"
 
 
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("", timedelta(minutes=5)),  # on by default (used when there is a relay)
+        ("command_wait: 90s\n", timedelta(seconds=90)),
+        ("command_wait: 0\n", timedelta(0)),
+        ("command_wait: off\n", timedelta(0)),
+        ("command_wait: 'off'\n", timedelta(0)),
+    ],
+)
+def test_command_wait(line: str, expected: timedelta) -> None:
+    text = GOOD.replace("send_period: 15m\n", "send_period: 15m\n" + line)
+    assert load_config_text(text).command_wait == expected
+
+
 def test_no_upstream_is_lan_only() -> None:
     text = GOOD.replace(
         "upstream:\n  url: https://api.example.net/api/v1\n  enrolment_key: k-123\n", ""
@@ -94,6 +109,15 @@ def test_no_upstream_is_lan_only() -> None:
     [
         ("send_period: 15m", "send_period: 15 minutes", 6, "send_period", "expected a duration"),
         ("send_period: 15m", "send_period: 5h", 6, "send_period", "expected 1s..4h"),
+        (
+            "send_period: 15m",
+            "send_period: 15m\ncommand_wait: 10m",
+            7,
+            "command_wait",
+            "expected 1s..5m",
+        ),
+        ("send_period: 15m", "send_period: 15m\ncommand_wait: 1.5s", 7, "command_wait", "whole"),
+        ("send_period: 15m", "send_period: 15m\ncommand_wait: soon", 7, "command_wait", "30s"),
         (
             "    poll_interval: 30s",
             "    poll_interval: 30",

@@ -256,6 +256,7 @@ async def test_every_error_the_daemon_gives_is_documented(daemon: Daemon) -> Non
         ("PUT", base + "/auth-code"),
         ("POST", base + "/batches"),
         ("POST", base + "/commands/cmd_x/outcome"),
+        ("GET", base + "/pending-commands?wait=10"),
     ):
         response = await http.request(method, path, headers=auth, data=b"{}")
         await _error(response, 404, "not_found")
@@ -326,6 +327,7 @@ def requests(draw: st.DrawFn) -> Request:
                 "events",
                 "enrol",
                 "batches",
+                "pending",
                 "unknown",
             ]
         )
@@ -342,6 +344,7 @@ def requests(draw: st.DrawFn) -> Request:
         "events": ("GET", base + "/events"),
         "enrol": ("POST", base + "/enrolment"),
         "batches": ("POST", base + "/batches"),
+        "pending": ("GET", base + "/pending-commands?wait=" + draw(st.sampled_from(["0", "x"]))),
         "unknown": (draw(st.sampled_from(["GET", "PATCH", "POST"])), "/api/v1/what"),
     }[route]
     extra: dict[str, str] = {}

@@ -65,6 +65,7 @@ def _config(state_dir: Path, port: str, url: str) -> str:
     return f"""\
 state_dir: {state_dir}
 send_period: 60m
+command_wait: 0
 upstream:
   url: {url}
   enrolment_key: {ENROLMENT_KEY}

@@ -81,6 +81,7 @@ def requests(draw: st.DrawFn) -> tuple[str, str, str | None, bytes, dict[str, st
                 "auth",
                 "batches",
                 "outcome",
+                "pending",
                 "unknown",
             ]
         )
@@ -100,6 +101,7 @@ def requests(draw: st.DrawFn) -> tuple[str, str, str | None, bytes, dict[str, st
         "auth": ("PUT", base + "/auth-code"),
         "batches": ("POST", base + "/batches"),
         "outcome": ("POST", base + "/commands/cmd_x/outcome"),
+        "pending": ("GET", base + "/pending-commands"),
         "unknown": (draw(st.sampled_from(["GET", "PATCH", "POST"])), "/api/v1/what"),
     }[route]
     headers: dict[str, str] = {}
@@ -110,6 +112,9 @@ def requests(draw: st.DrawFn) -> tuple[str, str, str | None, bytes, dict[str, st
         if draw(st.booleans()):
             params["cursor"] = draw(st.sampled_from(["1.1.1", "zz", "0.0.0"]))
         path += "?" + "&".join(f"{k}={v}" for k, v in params.items()).replace("+", "%2B")
+    if route == "pending" and draw(st.booleans()):
+        # at most a short wait (the run stays quick), and values out of range or not numbers
+        path += "?wait=" + draw(st.sampled_from(["0", "1", "301", "-1", "x", "1.5", ""]))
     body = b""
     if method in ("POST", "PUT"):
         body = json.dumps(draw(bodies(route))).encode()

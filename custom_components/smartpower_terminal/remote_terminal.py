@@ -5,8 +5,9 @@ coordinators and every entity serve local and remote terminals alike.
 Values come from the readings the terminal uploaded: the event stream brings them as they
 arrive, and ``/latest`` is fetched when the stream is down (and now and then while it runs). A
 device's values are trusted only while its newest reading is younger than two send periods.
-A relay command rides back to the terminal on its next contact: until the terminal reports it
-done the relay shows the state the terminal last confirmed, and the command is pending.
+A relay command reaches the terminal through its wait for commands (within seconds), or else on
+its next upload: until the terminal reports it done the relay shows the state the terminal last
+confirmed, and the command is pending.
 """
 
 from __future__ import annotations

@@ -21,7 +21,14 @@ from hardware_bridge.simulators.modbus_line import ModbusLineSimulator, Simulate
 from hardware_bridge.uplink import TerminalIdentity
 
 from .fake_server import FakeServer
-from .test_uplink_client import ENROLMENT_KEY, CountingRunner, _batch, _config, _Stopper
+from .test_uplink_client import (  # _stop_runners: the same clean-up here (autouse)
+    ENROLMENT_KEY,
+    CountingRunner,
+    _batch,
+    _config,
+    _stop_runners,  # noqa: F401
+    _Stopper,
+)
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 

@@ -128,6 +128,8 @@ async def _stop_runners() -> AsyncIterator[None]:
     yield
     while _Stopper.running:
         runner, task = _Stopper.running.pop()
+        if task.done() or task.get_loop() is not asyncio.get_running_loop():
+            continue  # stopped by its test, or left by another test's loop (not ours to await)
         runner.stop()
         await asyncio.gather(task, return_exceptions=True)
 

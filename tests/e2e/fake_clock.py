@@ -60,10 +60,13 @@ class FakeClock:
         integrate their powers over the time passed). Returns once every process sees it."""
         if seconds <= 0:
             raise ValueError("a panel's clock only moves forward")
-        simulators(seconds)
+        # The clock first, the counters once every process reads the new time: the other way
+        # round a poll in between stamps the later counter with the earlier time, and puts
+        # energy into an hour before it was counted.
         self.offset += seconds
         self._write()
         time.sleep(_REREAD + 0.2)
+        simulators(seconds)
 
     def advance_to(self, moment: datetime, simulators: Callable[[float], object]) -> None:
         """Move the panel's clock forward to ``moment`` (to the second)."""
